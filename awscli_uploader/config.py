@@ -1,0 +1,34 @@
+"""The one configuration object, built once by the CLI layer and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_INTERVAL = 60.0
+DEFAULT_ROOT = "output/s3"
+DEFAULT_REGION = "eu-west-1"
+DEFAULT_STABILITY = 2.0
+STATE_DIR_NAME = ".awscli-uploader"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    interval: float = DEFAULT_INTERVAL
+    stability: float = DEFAULT_STABILITY
+    region: str = DEFAULT_REGION
+    profile: str | None = None
+    endpoint_url: str | None = None
+    aws_cli: str = "aws"
+    once: bool = False
+    dry_run: bool = False
+    imds_endpoint: str | None = None
+    imds_disabled: bool = False
+    connect_timeout: int = 10
+    read_timeout: int = 60
+
+    @property
+    def state_dir(self) -> Path:
+        """Lock, staging links and status live here, on the same filesystem as the files."""
+        return self.root / STATE_DIR_NAME

@@ -1,0 +1,55 @@
+"""Typed errors. The CLI layer maps each fatal one to its exit code, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FatalError(Exception):
+    """A condition that stops the program; `exit_code` is what the process exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(FatalError):
+    """Bad flag, environment value or root path."""
+
+    exit_code = 2
+
+
+class AwsCliMissing(FatalError):
+    exit_code = 3
+
+
+class AccessError(FatalError):
+    """AWS access could not be validated (no or invalid credentials, endpoint unreachable)."""
+
+    exit_code = 4
+
+
+class AlreadyRunning(FatalError):
+    """Another daemon holds the lock on the same root directory."""
+
+    exit_code = 5
+
+
+class AwsCliError(Exception):
+    """One failed `aws` invocation: the command, its exit code (None on timeout) and stderr."""
+
+    def __init__(self, command: Sequence[str], exit_code: int | None, stderr: str) -> None:
+        self.command = tuple(command)
+        self.exit_code = exit_code
+        self.stderr = stderr.strip()
+        super().__init__(self.summary())
+
+    @property
+    def timed_out(self) -> bool:
+        return self.exit_code is None
+
+    def summary(self) -> str:
+        """The most useful single line of stderr (the CLI prints a blank line first)."""
+        if self.timed_out:
+            return f"`aws {' '.join(self.command[:2])}` timed out"
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        detail = lines[-1] if lines else "no error output"
+        return f"`aws {' '.join(self.command[:2])}` exited {self.exit_code}: {detail}"

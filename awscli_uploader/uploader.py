@@ -1,0 +1,313 @@
+"""One scan: plan per bucket, check S3, upload in one batch, verify, delete.
+
+A local file is deleted only when S3's object matches it by size and content
+(see proof.py) and the file is still the very file that was hashed.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import proof, scanner
+from .awscli import AwsCli, classify
+from .config import STATE_DIR_NAME, Config
+from .errors import AwsCliError
+from .proof import FileChanged, Identity, RemoteObject, Verdict
+from .scanner import Candidate, SkipKind, Skipped, display
+
+MAX_UNSTABLE_LINES = 20
+
+
+class Action(enum.Enum):
+    UPLOAD = "upload"
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+def decide(verdict: Verdict | None, *, uploaded: bool) -> Action:
+    """What to do with a file given S3's verdict (None: no object under its key).
+
+    Before an upload anything short of a proven match is uploaded (again);
+    after it, anything short of a proven match is kept for the next scan.
+    """
+    if verdict is Verdict.SAME:
+        return Action.DELETE
+    return Action.KEEP if uploaded else Action.UPLOAD
+
+
+def listing_prefix(keys: Iterable[str]) -> str:
+    """The longest prefix shared by all keys, so one listing covers them and no more."""
+    return os.path.commonprefix(list(keys))  # noqa: RUF071 - S3 prefixes are character-wise
+
+
+@dataclass
+class Stats:
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    present: int = 0
+    unstable: int = 0
+    ignored: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"scan: uploaded {self.uploaded} ({self.uploaded_bytes} bytes), "
+            f"already present {self.present}, unstable {self.unstable}, "
+            f"failed {self.failed}, ignored {self.ignored}, in {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class Uploader:
+    config: Config
+    cli: AwsCli
+    log: logging.Logger
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def scan_once(self) -> Stats:
+        """Scan the root once and move every ready file; errors are logged, not raised."""
+        started = time.monotonic()
+        stats = Stats()
+        by_bucket: dict[str, list[Candidate]] = {}
+        for item in scanner.scan(
+            self.config.root,
+            now_ns=time.time_ns(),
+            stability=self.config.stability,
+            reserved=frozenset({STATE_DIR_NAME}),
+        ):
+            if isinstance(item, Skipped):
+                self._report_skip(item, stats)
+            else:
+                by_bucket.setdefault(item.bucket, []).append(item)
+        if stats.unstable > MAX_UNSTABLE_LINES:
+            self.log.warning(
+                "%d more files still being written; waiting", stats.unstable - MAX_UNSTABLE_LINES
+            )
+        for bucket in sorted(by_bucket):
+            if self.stop.is_set():
+                self.log.info("stopping: %d buckets left for the next run", len(by_bucket))
+                break
+            self._bucket(bucket, by_bucket.pop(bucket), stats)
+        stats.seconds = time.monotonic() - started
+        self.log.info(stats.summary())
+        return stats
+
+    def _report_skip(self, item: Skipped, stats: Stats) -> None:
+        where = display(item.path)
+        if item.kind is SkipKind.UNSTABLE:
+            stats.unstable += 1
+            if stats.unstable <= MAX_UNSTABLE_LINES:
+                self.log.warning("%s: %s", where, item.reason)
+        elif item.kind is SkipKind.IGNORED:
+            stats.ignored += 1
+            self.log.warning("%s: %s", where, item.reason)
+        else:
+            stats.failed += 1
+            self.log.error("%s: %s", where, item.reason)
+
+    def _bucket(self, bucket: str, files: list[Candidate], stats: Stats) -> None:
+        prefix = listing_prefix(f.key for f in files)
+        remote = self._list(bucket, prefix, len(files), stats)
+        if remote is None:
+            return
+        pending: list[Candidate] = []
+        for item in files:
+            obj = remote.get(item.key)
+            verdict = None
+            if obj is not None:
+                checked = self._prove(item, item.path, obj, stats)
+                if checked is None:
+                    continue
+                verdict, reason, identity = checked
+                if verdict is Verdict.SAME and identity is not None:
+                    self._delete(item, identity, "already in S3", stats, present=True)
+                    continue
+                self.log.info("%s: S3 holds another version (%s); uploading", _url(item), reason)
+            if decide(verdict, uploaded=False) is Action.UPLOAD:
+                pending.append(item)
+        if not pending:
+            return
+        if self.config.dry_run:
+            for item in pending:
+                self.log.info("%s: would upload %d bytes", _url(item), item.size)
+            return
+        if self.stop.is_set():
+            self.log.info("stopping: %d files in %s left for the next run", len(pending), bucket)
+            return
+        self._upload_and_verify(bucket, prefix, pending, stats)
+
+    def _list(
+        self, bucket: str, prefix: str, count: int, stats: Stats
+    ) -> dict[str, RemoteObject] | None:
+        try:
+            return self.cli.list_objects(bucket, prefix)
+        except AwsCliError as exc:
+            stats.failed += count
+            self.log.error(
+                "s3://%s: cannot list (%s): %s; %d files stay local",
+                bucket,
+                classify(exc.stderr).value,
+                exc.summary(),
+                count,
+            )
+            return None
+
+    def _prove(
+        self, item: Candidate, path: Path, obj: RemoteObject, stats: Stats
+    ) -> proof.Proof | None:
+        try:
+            return proof.prove(path, obj, item.size)
+        except FileChanged as exc:
+            stats.unstable += 1
+            self.log.warning("%s: %s; kept for the next scan", display(item.path), exc)
+            return None
+
+    def _delete(
+        self, item: Candidate, identity: Identity, why: str, stats: Stats, *, present: bool
+    ) -> None:
+        if self.config.dry_run:
+            self.log.info("%s: %s with the same content; would delete local copy", _url(item), why)
+            stats.present += present
+            return
+        problem = delete_if_unchanged(item.path, identity)
+        if problem is not None:
+            stats.failed += 1
+            self.log.warning("%s: %s, but not deleted: %s", display(item.path), why, problem)
+            return
+        if present:
+            stats.present += 1
+            self.log.info("%s: already in S3 with the same content; deleted local copy", _url(item))
+        else:
+            stats.uploaded += 1
+            stats.uploaded_bytes += identity.size
+            self.log.info("%s: uploaded %d bytes, verified, deleted", _url(item), identity.size)
+
+    def _upload_and_verify(
+        self, bucket: str, prefix: str, files: Sequence[Candidate], stats: Stats
+    ) -> None:
+        staging = self.config.state_dir / "staging" / f"{bucket}-{os.getpid()}"
+        staged, direct = stage(files, staging)
+        total = sum(f.size for f in files)
+        try:
+            uploaded: list[tuple[Candidate, Path]] = []
+            if staged and self._run_upload(bucket, staging, total, len(staged), stats):
+                uploaded += staged
+            for item in direct:
+                try:
+                    self.cli.upload_file(item.path, bucket, item.key, size=item.size)
+                    uploaded.append((item, item.path))
+                except AwsCliError as exc:
+                    stats.failed += 1
+                    self.log.error("%s: upload failed: %s", _url(item), exc.summary())
+            if uploaded:
+                self._verify(bucket, prefix, uploaded, stats)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _run_upload(self, bucket: str, staging: Path, total: int, count: int, stats: Stats) -> bool:
+        try:
+            result = self.cli.upload_tree(staging, bucket, total_bytes=total)
+        except AwsCliError as exc:
+            stats.failed += count
+            self.log.error(
+                "s3://%s: upload of %d files failed (%s): %s; they stay local",
+                bucket,
+                count,
+                classify(exc.stderr).value,
+                exc.summary(),
+            )
+            return False
+        bucket_dir = str(self.config.root / bucket)
+        for line in result.stderr.splitlines():
+            if line.strip():
+                self.log.error("%s", line.replace(str(staging), bucket_dir))
+        return True
+
+    def _verify(
+        self, bucket: str, prefix: str, uploaded: Sequence[tuple[Candidate, Path]], stats: Stats
+    ) -> None:
+        remote = self._list(bucket, prefix, len(uploaded), stats)
+        if remote is None:
+            return
+        for item, path in uploaded:
+            obj = remote.get(item.key)
+            if obj is None:
+                stats.failed += 1
+                self.log.error("%s: not in S3 after the upload; kept", _url(item))
+                continue
+            checked = self._prove(item, path, obj, stats)
+            if checked is None:
+                continue
+            verdict, reason, identity = checked
+            if decide(verdict, uploaded=True) is Action.DELETE and identity is not None:
+                self._delete(item, identity, "uploaded", stats, present=False)
+            else:
+                stats.failed += 1
+                self.log.error("%s: S3 does not match after upload (%s); kept", _url(item), reason)
+
+
+def _url(item: Candidate) -> str:
+    return display(f"s3://{item.bucket}/{item.key}")
+
+
+def stage(
+    files: Sequence[Candidate], staging: Path
+) -> tuple[list[tuple[Candidate, Path]], list[Candidate]]:
+    """Hard-link each file into `staging` at its key, pinning the inode that gets uploaded.
+
+    Files that can't be linked (another filesystem, protected hard links) are
+    returned separately for a per-file upload.
+    """
+    staged: list[tuple[Candidate, Path]] = []
+    direct: list[Candidate] = []
+    staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for item in files:
+        target = staging / item.key
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.link(item.path, target, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
+                direct.append(item)
+                continue
+            raise
+        if not stat.S_ISREG(os.lstat(target).st_mode):
+            target.unlink()
+            continue
+        staged.append((item, target))
+    return staged, direct
+
+
+def delete_if_unchanged(path: Path, identity: Identity) -> str | None:
+    """Delete `path` if it is still the file that was verified; else say why not."""
+    try:
+        current = Identity.of(os.lstat(path))
+    except FileNotFoundError:
+        return "it vanished"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if current != identity:
+        return "it changed after it was verified; kept for the next scan"
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def clean_staging(state_dir: Path) -> None:
+    """Remove hard links a killed run left behind (the originals stay in place)."""
+    shutil.rmtree(state_dir / "staging", ignore_errors=True)
