@@ -1,0 +1,255 @@
+"""Settings, their validation, and the rendering of the plain-file templates.
+
+`infra/templates/` holds the one source of the IAM policy, the bootstrap
+script and the systemd unit inside it. The construct renders them here; stacks
+in other CDK languages use the same files and replace the `@NAME@`
+placeholders themselves. Nothing here imports aws_cdk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+USER_DATA_TEMPLATE = TEMPLATES_DIR / "user_data.sh.tmpl"
+POLICY_TEMPLATE = TEMPLATES_DIR / "policy.json.tmpl"
+
+SERVICE_NAME = "awscli-uploader.service"
+ENV_FILE = "/etc/awscli-uploader/env"
+BOOTSTRAP_PATH = "/usr/local/sbin/awscli-uploader-bootstrap"
+BUCKET_PLACEHOLDER = "@BUCKET@"
+
+DEFAULT_INTERVAL = 60
+DEFAULT_STABILITY: float = 2
+DEFAULT_WRITER_GROUP = "awscli-uploader"
+DEFAULT_PYTHON = "python3.11"
+DEFAULT_INSTALL_DIR = "/opt/awscli-uploader"
+
+_PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+_GROUP = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+_FLAG = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+_PYTHON = re.compile(r"python3(\.[0-9]+)?")
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
+_S3_URL = re.compile(r"s3://[a-z0-9.-]+/[A-Za-z0-9._/+-]+")
+_UNIT_HEREDOC = re.compile(r"<<'UNIT'\n(.*?\n)UNIT\n", re.DOTALL)
+
+
+class InvalidSettingsError(ValueError):
+    """Raised at synth when a prop can't be used; the message lists every problem."""
+
+
+def _never_token(_value: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class UploaderSettings:
+    """What the daemon on the instance needs, as the construct's props give it."""
+
+    bucket_names: tuple[str, ...]
+    root_dir: str
+    region: str
+    interval: int = DEFAULT_INTERVAL
+    stability: float = DEFAULT_STABILITY
+    writer_group: str = DEFAULT_WRITER_GROUP
+    extra_flags: tuple[str, ...] = ()
+    python: str = DEFAULT_PYTHON
+    install_dir: str = DEFAULT_INSTALL_DIR
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """Where the instance fetches the package from: an S3 object and its file name."""
+
+    s3_url: str
+    name: str
+    region: str
+
+
+def _check(
+    problems: list[str],
+    label: str,
+    value: object,
+    pattern: re.Pattern[str],
+    rule: str,
+    is_token: Callable[[str], bool],
+) -> None:
+    if isinstance(value, str) and is_token(value):
+        return
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        problems.append(f"{label} {value!r} is invalid: {rule}")
+
+
+def settings_problems(
+    settings: UploaderSettings, *, is_token: Callable[[str], bool] = _never_token
+) -> list[str]:
+    """Every reason the settings can't be deployed; empty when they can.
+
+    Values that are unresolved CDK tokens (e.g. the stack's region) are only
+    known at deploy time and are not checked.
+    """
+    problems: list[str] = []
+
+    def check(label: str, value: object, pattern: re.Pattern[str], rule: str) -> None:
+        _check(problems, label, value, pattern, rule, is_token)
+
+    if isinstance(settings.bucket_names, str) or not settings.bucket_names:
+        problems.append("bucket_names must be a non-empty list of bucket names")
+    else:
+        for name in settings.bucket_names:
+            check(
+                "bucket name",
+                name,
+                _BUCKET,
+                "use 3-63 characters: lowercase letters, digits, '.' and '-', "
+                "starting and ending with a letter or digit",
+            )
+        if len(set(settings.bucket_names)) != len(settings.bucket_names):
+            problems.append(f"bucket_names has duplicates: {list(settings.bucket_names)}")
+    for label, path in (("root_dir", settings.root_dir), ("install_dir", settings.install_dir)):
+        check(label, path, _PATH, "use an absolute path of letters, digits, '.', '_' and '-'")
+        if isinstance(path, str) and any(part in (".", "..") for part in path.split("/")):
+            problems.append(f"{label} {path!r} is invalid: no '.' or '..' parts")
+    if isinstance(settings.interval, bool) or not isinstance(settings.interval, int):
+        problems.append(f"interval {settings.interval!r} is invalid: use whole seconds")
+    elif settings.interval <= 0:
+        problems.append(f"interval {settings.interval!r} is invalid: use a positive number")
+    if isinstance(settings.stability, bool) or not isinstance(settings.stability, (int, float)):
+        problems.append(f"stability {settings.stability!r} is invalid: use seconds")
+    elif not 0 <= settings.stability < float("inf"):
+        problems.append(f"stability {settings.stability!r} is invalid: use 0 or more")
+    check("region", settings.region, _REGION, "use a region name such as 'eu-west-1'")
+    check("writer_group", settings.writer_group, _GROUP, "use a Linux group name")
+    for flag in settings.extra_flags:
+        check(
+            "extra flag",
+            flag,
+            _FLAG,
+            "give each flag as one word without spaces or quotes, e.g. '--endpoint-url=URL'",
+        )
+    check("python", settings.python, _PYTHON, "use an interpreter name such as 'python3.11'")
+    return problems
+
+
+def validate(settings: UploaderSettings, *, is_token: Callable[[str], bool] = _never_token) -> None:
+    """Raises InvalidSettingsError naming every invalid prop."""
+    problems = settings_problems(settings, is_token=is_token)
+    if problems:
+        raise InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def placeholder_values(settings: UploaderSettings, wheel: WheelSource) -> dict[str, str]:
+    """The value of every placeholder of the user-data template."""
+    return {
+        "WHEEL_S3_URL": wheel.s3_url,
+        "WHEEL_NAME": wheel.name,
+        "ASSET_REGION": wheel.region,
+        "ROOT_DIR": settings.root_dir,
+        "WRITER_GROUP": settings.writer_group,
+        "INTERVAL": str(settings.interval),
+        "STABILITY": _format_seconds(settings.stability),
+        "REGION": settings.region,
+        "EXTRA_FLAGS": " ".join(settings.extra_flags),
+        "PYTHON": settings.python,
+        "INSTALL_DIR": settings.install_dir,
+    }
+
+
+def placeholders(text: str) -> set[str]:
+    """The names of the `@NAME@` placeholders in a template."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replaces every placeholder; a missing value or a single quote in one is an error."""
+    missing = placeholders(text) - set(values)
+    if missing:
+        raise InvalidSettingsError(f"no value for placeholders {sorted(missing)}")
+    for name, value in values.items():
+        if "'" in value or "\n" in value:
+            raise InvalidSettingsError(f"{name} {value!r} may not contain a quote or newline")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def render_user_data(
+    settings: UploaderSettings,
+    wheel: WheelSource,
+    *,
+    is_token: Callable[[str], bool] = _never_token,
+) -> str:
+    """The bootstrap script for these settings, from the one template."""
+    validate(settings, is_token=is_token)
+    problems: list[str] = []
+    for label, value, pattern in (
+        ("wheel S3 URL", wheel.s3_url, _S3_URL),
+        ("wheel file name", wheel.name, _WHEEL_NAME),
+        ("asset region", wheel.region, _REGION),
+    ):
+        _check(problems, label, value, pattern, "not usable in the bootstrap script", is_token)
+    if problems:
+        raise InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
+    template = USER_DATA_TEMPLATE.read_text(encoding="utf-8")
+    return substitute(template, placeholder_values(settings, wheel))
+
+
+def unit_text(user_data: str) -> str:
+    """The systemd unit that a bootstrap script (template or rendered) writes."""
+    found = _UNIT_HEREDOC.search(user_data)
+    if found is None:
+        raise ValueError("no <<'UNIT' here-document in the user data")
+    return found.group(1)
+
+
+def embed_commands(script: str) -> list[str]:
+    """User-data lines that install the bootstrap script and run it.
+
+    The script runs as its own file, so its `set -euo pipefail` does not leak
+    into the commands of the surrounding user data; if it fails, the user data
+    stops there, before anything that relies on the uploader.
+    """
+    delimiter = "AWSCLI_UPLOADER_BOOTSTRAP"
+    if f"\n{delimiter}\n" in f"\n{script}\n":
+        raise ValueError(f"the script may not contain the line {delimiter}")
+    return [
+        f"install -d -m 0755 {Path(BOOTSTRAP_PATH).parent}",
+        f"cat > {BOOTSTRAP_PATH} <<'{delimiter}'",
+        script.rstrip("\n"),
+        delimiter,
+        f"chmod 0755 {BOOTSTRAP_PATH}",
+        f"{BOOTSTRAP_PATH} || exit 1",
+    ]
+
+
+def policy_statements(bucket_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The template's IAM statements, each with its resources for every bucket."""
+    document = json.loads(POLICY_TEMPLATE.read_text(encoding="utf-8"))
+    statements: list[dict[str, Any]] = document["Statement"]
+    return [
+        {
+            **statement,
+            "Resource": [
+                resource.replace(BUCKET_PLACEHOLDER, bucket)
+                for resource in statement["Resource"]
+                for bucket in bucket_names
+            ],
+        }
+        for statement in statements
+    ]
+
+
+def policy_document(bucket_names: Sequence[str]) -> dict[str, Any]:
+    """The whole IAM policy document for these buckets."""
+    document = json.loads(POLICY_TEMPLATE.read_text(encoding="utf-8"))
+    return {"Version": document["Version"], "Statement": policy_statements(bucket_names)}
