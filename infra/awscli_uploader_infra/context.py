@@ -1,0 +1,62 @@
+"""Turns `cdk -c key=value` context into SpotInstancesStack props."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+CONTEXT_KEYS = {
+    "bucketNames": "bucket_names",
+    "rootDir": "root_dir",
+    "interval": "interval",
+    "stability": "stability",
+    "uploaderRegion": "region",
+    "extraFlags": "extra_flags",
+    "writerGroup": "writer_group",
+    "instanceType": "instance_type",
+    "maxPrice": "max_price",
+    "wheelPath": "wheel_path",
+}
+
+
+class ContextError(ValueError):
+    """A context value that can't become a prop."""
+
+
+def _words(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part for part in value.replace(",", " ").split() if part)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ContextError(f"context {key} must be a list or a comma-separated string, not {value!r}")
+
+
+def _number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as error:
+        raise ContextError(f"context {key} must be a {kind.__name__}, not {value!r}") from error
+
+
+def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
+    """Props for SpotInstancesStack from context values; absent keys keep the defaults.
+
+    `get` is `app.node.try_get_context`. Values from `-c` arrive as strings,
+    values from cdk.json may be JSON lists and numbers.
+    """
+    props: dict[str, Any] = {}
+    for key, prop in CONTEXT_KEYS.items():
+        value = get(key)
+        if value is None or value == "":
+            continue
+        if prop in ("bucket_names", "extra_flags"):
+            props[prop] = _words(key, value)
+        elif prop == "interval":
+            props[prop] = _number(key, value, int)
+        elif prop in ("stability", "max_price"):
+            props[prop] = _number(key, value, float)
+        else:
+            props[prop] = str(value)
+    if not props.get("bucket_names"):
+        raise ContextError("set the buckets to upload to: cdk synth -c bucketNames=BUCKET[,BUCKET]")
+    return props

@@ -1,0 +1,96 @@
+"""A construct that lets an existing instance role and user data run awscli-uploader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from . import render
+from .wheel import resolve_wheel
+
+
+class AwscliUploader(Construct):
+    """Grants `role` least privilege on the buckets and makes `user_data` run the daemon.
+
+    The role may put, read back and list objects in exactly `bucket_names`, and
+    read the one S3 object that holds the package wheel. The user data installs
+    the wheel into a venv, makes sure the AWS CLI v2 is there, and enables a
+    systemd service that uploads `root_dir/<bucket>/<key>` every `interval`
+    seconds. Members of `writer_group` (the coordinator) may write `root_dir`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        role: iam.IRole,
+        user_data: ec2.UserData,
+        bucket_names: Sequence[str],
+        root_dir: str,
+        interval: int = render.DEFAULT_INTERVAL,
+        stability: float = render.DEFAULT_STABILITY,
+        region: str | None = None,
+        extra_flags: Sequence[str] = (),
+        writer_group: str = render.DEFAULT_WRITER_GROUP,
+        python: str = render.DEFAULT_PYTHON,
+        install_dir: str = render.DEFAULT_INSTALL_DIR,
+        wheel_path: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.settings = render.UploaderSettings(
+            bucket_names=tuple(bucket_names) if not isinstance(bucket_names, str) else (),
+            root_dir=root_dir,
+            region=stack.region if region is None else region,
+            interval=interval,
+            stability=stability,
+            writer_group=writer_group,
+            extra_flags=tuple(extra_flags),
+            python=python,
+            install_dir=install_dir,
+        )
+        render.validate(self.settings, is_token=Token.is_unresolved)
+
+        wheel = resolve_wheel(wheel_path)
+        self.wheel_asset = s3_assets.Asset(self, "Wheel", path=str(wheel))
+        # Only the one object, not the whole bootstrap bucket that asset.grant_read opens.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AwscliUploaderWheelAsset",
+                actions=["s3:GetObject"],
+                resources=[
+                    self.wheel_asset.bucket.arn_for_objects(self.wheel_asset.s3_object_key)
+                ],
+            )
+        )
+        for statement in render.policy_statements(self.settings.bucket_names):
+            role.add_to_principal_policy(iam.PolicyStatement.from_json(statement))
+
+        script = render.render_user_data(
+            self.settings,
+            render.WheelSource(
+                s3_url=self.wheel_asset.s3_object_url, name=wheel.name, region=stack.region
+            ),
+            is_token=Token.is_unresolved,
+        )
+        user_data.add_commands(*render.embed_commands(script))
+
+    @property
+    def root_dir(self) -> str:
+        """The directory the coordinator writes `<bucket>/<key>` files into."""
+        return self.settings.root_dir
+
+    @property
+    def service_name(self) -> str:
+        return render.SERVICE_NAME
+
+    @property
+    def env_file(self) -> str:
+        """The daemon's environment on the instance; holds S3_ROOT_DIR among others."""
+        return render.ENV_FILE

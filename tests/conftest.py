@@ -1,0 +1,78 @@
+"""Shared fixtures: an isolated AWS environment, one moto server, both AWS CLIs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
+
+_KEEP = {"AWS_CA_BUNDLE"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's ~/.aws, credentials or instance metadata."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name not in _KEEP:
+            monkeypatch.delenv(name)
+    for name in ("S3_UPLOAD_INTERVAL", "S3_ROOT_DIR", "FILE_STABILITY_SECONDS", "S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (home / "config").write_text("")
+    (home / "credentials").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Moto]:
+    port = free_port()
+    log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/moto-api/", deadline=30)
+        yield Moto(url)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def moto(moto_server: Moto) -> Moto:
+    moto_server.reset()
+    return moto_server
+
+
+@pytest.fixture(params=["v1", "v2"])
+def aws_cli(request: pytest.FixtureRequest) -> str:
+    """Each integration test runs with AWS CLI v1 (PyPI) and v2 (Debian)."""
+    path = CLI_PATHS[request.param]
+    if path is None:
+        message = f"AWS CLI {request.param} is not installed"
+        if IN_CI:
+            pytest.fail(message + " (CI must run both)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "s3"
+    path.mkdir()
+    return path

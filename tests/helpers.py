@@ -1,0 +1,144 @@
+"""Test helpers: moto access, files with old mtimes, running the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from awscli_uploader.awscli import AwsCli
+from awscli_uploader.config import Config
+from awscli_uploader.uploader import Uploader
+
+REPO = Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+OLD = time.time() - 3600
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, deadline: float) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
+
+
+class Moto:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def reset(self) -> None:
+        req = urllib.request.Request(self.url + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def create_bucket(self, name: str, **kwargs: object) -> None:
+        self._client().create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, **kwargs
+        )
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        self._client().put_object(Bucket=bucket, Key=key, Body=body)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        data: bytes = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return data
+
+    def keys(self, bucket: str) -> list[str]:
+        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def head(self, bucket: str, key: str) -> dict[str, object]:
+        data: dict[str, object] = self._client().head_object(Bucket=bucket, Key=key)
+        return data
+
+
+def _cli_paths() -> dict[str, str | None]:
+    v1 = Path(sys.executable).parent / "aws"
+    v2 = Path("/usr/bin/aws")
+    return {
+        "v1": str(v1) if v1.exists() else None,
+        "v2": str(v2) if v2.exists() and "aws-cli/2" in _version(v2) else None,
+    }
+
+
+def _version(path: Path) -> str:
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return ""
+    return out.stdout + out.stderr
+
+
+CLI_PATHS = _cli_paths()
+
+
+def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:
+    """A file under the tree; old by default so it is stable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def make_uploader(root: Path, moto: Moto, aws_cli: str, **overrides: object) -> Uploader:
+    config = Config(
+        root=root, stability=2, endpoint_url=moto.url, aws_cli=aws_cli, region=REGION, **overrides
+    )  # type: ignore[arg-type]
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    return Uploader(config, cli, logging.getLogger("awscli_uploader.test"))
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m awscli_uploader ARGS` as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "awscli_uploader", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
+def tree(root: Path) -> list[str]:
+    """Files left under root (the uploader's own state directory aside)."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if (p.is_file() or p.is_symlink()) and ".awscli-uploader" not in p.parts
+    )
+
+
+def dump(data: object) -> str:
+    return json.dumps(data, indent=1, default=str)

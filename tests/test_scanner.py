@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from helpers import OLD, write
+
+from awscli_uploader.scanner import (
+    NS,
+    Candidate,
+    SkipKind,
+    Skipped,
+    bucket_name_problem,
+    display,
+    is_stable,
+    key_problem,
+    scan,
+)
+
+NOW = int(OLD + 100) * NS
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("distributed-colony", True),
+        ("abc", True),
+        ("a.b-c.1", True),
+        ("a" * 63, True),
+        ("distributed_colony", False),
+        ("ab", False),
+        ("a" * 64, False),
+        ("Upper", False),
+        ("-start", False),
+        ("end-", False),
+        ("a..b", False),
+        ("192.168.1.1", False),
+        ("xn--abc", False),
+        ("name-s3alias", False),
+        (".awscli", False),
+    ],
+)
+def test_bucket_names(name: str, valid: bool) -> None:
+    assert (bucket_name_problem(name) is None) is valid
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("images/shot 1.png", None),
+        ("a+b%c#d[e]*f?.txt", None),
+        ("ünïcødé/雪.txt", None),
+        ("x" * 1024, None),
+        ("x" * 1025, "longer than 1024"),
+        ("é" * 513, "longer than 1024"),
+        ("bad\udcff.bin", "not valid UTF-8"),
+        ("line\nbreak", "control characters"),
+        ("tab\there", "control characters"),
+    ],
+)
+def test_key_problems(key: str, problem: str | None) -> None:
+    found = key_problem(key)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize(
+    ("age_s", "mtime_fraction_ns", "stability", "stable"),
+    [
+        (10.0, 123, 2, True),
+        (2.5, 123, 2, True),
+        (1.5, 123, 2, False),
+        (2.0, 0, 2, False),  # whole-second mtime: one second of tolerance
+        (2.9, 0, 2, False),
+        (3.1, 0, 2, True),
+        (0.5, 123, 0, True),
+        (-5.0, 123, 2, False),  # mtime in the future
+    ],
+)
+def test_is_stable(age_s: float, mtime_fraction_ns: int, stability: float, stable: bool) -> None:
+    mtime_ns = 1_700_000_000 * NS + mtime_fraction_ns
+    now_ns = mtime_ns + int(age_s * NS)
+    assert is_stable(mtime_ns=mtime_ns, now_ns=now_ns, stability=stability) is stable
+
+
+def test_display_escapes_what_would_break_a_log_line() -> None:
+    assert display("plain name.txt") == "plain name.txt"
+    assert "\n" not in display("forged\n[2026] INFO done")
+    assert display("bad\udcff") == "bad\\udcff"
+
+
+def _by_path(root: Path) -> dict[str, Candidate | Skipped]:
+    return {
+        str(item.path.relative_to(root)): item
+        for item in scan(root, now_ns=NOW, stability=2, reserved=frozenset({".state"}))
+    }
+
+
+def test_scan_maps_bucket_and_key(root: Path) -> None:
+    write(root / "my-bucket" / "images" / "shot.png", b"png")
+    write(root / "my-bucket" / "top.log", b"log")
+    found = _by_path(root)
+    assert found["my-bucket/images/shot.png"] == Candidate(
+        root / "my-bucket/images/shot.png",
+        "my-bucket",
+        "images/shot.png",
+        3,
+        (root / "my-bucket/images/shot.png").stat().st_mtime_ns,
+    )
+    assert isinstance(found["my-bucket/top.log"], Candidate)
+    assert found["my-bucket/top.log"].key == "top.log"  # type: ignore[union-attr]
+
+
+def test_scan_skips_what_is_not_a_candidate(root: Path, tmp_path: Path) -> None:
+    write(root / "loose.txt", b"no bucket")
+    write(root / "bad_bucket" / "f.txt", b"x")
+    write(root / "ok-bucket" / "fresh.txt", b"x", mtime=OLD + 99.5)
+    outside = write(tmp_path / "outside.txt", b"secret")
+    (root / "ok-bucket" / "link.txt").symlink_to(outside)
+    (root / "ok-bucket" / "dirlink").symlink_to(tmp_path)
+    (root / "linked-bucket").symlink_to(tmp_path)
+    os.mkfifo(root / "ok-bucket" / "fifo")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "ok-bucket" / "sock"))
+        write(root / ".state" / "lock", b"")
+        found = _by_path(root)
+    kinds = {name: item.kind for name, item in found.items() if isinstance(item, Skipped)}
+    assert kinds == {
+        "loose.txt": SkipKind.IGNORED,
+        "bad_bucket": SkipKind.INVALID,
+        "ok-bucket/fresh.txt": SkipKind.UNSTABLE,
+        "ok-bucket/link.txt": SkipKind.IGNORED,
+        "ok-bucket/dirlink": SkipKind.IGNORED,
+        "linked-bucket": SkipKind.IGNORED,
+        "ok-bucket/fifo": SkipKind.IGNORED,
+        "ok-bucket/sock": SkipKind.IGNORED,
+    }
+    assert not any(isinstance(item, Candidate) for item in found.values())
+
+
+def test_scan_reports_bad_names_and_goes_on(root: Path) -> None:
+    write(root / "b-1" / "ok.txt", b"1")
+    write(root / "b-1" / "ctl\x01name", b"2")
+    raw = os.fsencode(root / "b-1") + b"/bad\xff.txt"
+    with open(raw, "wb") as handle:
+        handle.write(b"3")
+    os.utime(raw, (OLD, OLD))
+    items = list(scan(root, now_ns=NOW, stability=2))
+    candidates = [i.key for i in items if isinstance(i, Candidate)]
+    invalid = [i.reason for i in items if isinstance(i, Skipped)]
+    assert candidates == ["ok.txt"]
+    assert sorted(invalid) == ["name contains control characters", "name is not valid UTF-8"]
+
+
+def test_scan_of_unreadable_root_is_one_problem(tmp_path: Path) -> None:
+    items = list(scan(tmp_path / "missing", now_ns=NOW, stability=2))
+    assert [i.kind for i in items] == [SkipKind.INVALID]  # type: ignore[union-attr]
