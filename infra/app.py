@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`cdk deploy` entry point: the example SpotInstancesStack, configured by context.
 
-    cdk deploy -c bucketNames=my-results -c rootDir=/data/output/s3
+cdk deploy -c bucketNames=my-results -c rootDir=/data/output/s3
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import os
 import sys
 
 import aws_cdk as cdk
-
 from awscli_uploader_infra.context import ContextError, stack_props
 from awscli_uploader_infra.render import InvalidSettingsError
 from awscli_uploader_infra.spot_stack import SpotInstancesStack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import CfnOutput, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -132,7 +132,6 @@ class SpotInstancesStack(Stack):
             ),
             subnet_id=subnet.subnet_id,
         )
-        Tags.of(self.instance).add("Name", f"{construct_id}/spot-instance")
 
         CfnOutput(self, "InstanceId", value=self.instance.ref)
         CfnOutput(self, "InstanceRoleArn", value=self.role.role_arn)

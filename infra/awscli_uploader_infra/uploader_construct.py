@@ -64,9 +64,7 @@ class AwscliUploader(Construct):
             iam.PolicyStatement(
                 sid="AwscliUploaderWheelAsset",
                 actions=["s3:GetObject"],
-                resources=[
-                    self.wheel_asset.bucket.arn_for_objects(self.wheel_asset.s3_object_key)
-                ],
+                resources=[self.wheel_asset.bucket.arn_for_objects(self.wheel_asset.s3_object_key)],
             )
         )
         for statement in render.policy_statements(self.settings.bucket_names):
