@@ -176,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        click.echo(f"{PROG}: error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         click.echo(f"{PROG}: error: {exc.format_message()}", err=True)
         sys.exit(2)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -27,6 +28,8 @@ from .imds import Imds
 from .uploader import Stats, Uploader, clean_staging
 
 SPOT_POLL_SECONDS = 5.0
+SPOT_DEFAULT_NOTICE = 120.0  # AWS gives two minutes
+SPOT_SAFETY = 10.0
 ROOT_POLL_SECONDS = 5.0
 
 
@@ -165,7 +168,23 @@ class Daemon:
         if notice is None:
             return False
         self._spot_seen = True
+        left = seconds_until(notice.time, default=SPOT_DEFAULT_NOTICE) - SPOT_SAFETY
+        self.uploader.deadline = time.monotonic() + left
         self.log.warning(
-            "spot interruption notice (%s at %s): scanning now", notice.action, notice.time
+            "spot interruption notice (%s at %s): scanning now, %.0fs for uploads",
+            notice.action,
+            notice.time,
+            left,
         )
         return True
+
+
+def seconds_until(timestamp: str, *, default: float, now: datetime | None = None) -> float:
+    """Seconds from now to an IMDS time such as 2026-11-24T00:02:00Z (default if unparsable)."""
+    try:
+        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - (now or datetime.now(timezone.utc))).total_seconds()

@@ -26,6 +26,8 @@ from .proof import FileChanged, Identity, RemoteObject, Verdict
 from .scanner import Candidate, SkipKind, Skipped, display
 
 MAX_UNSTABLE_LINES = 20
+DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
+DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
 
 
 class Action(enum.Enum):
@@ -48,6 +50,23 @@ def decide(verdict: Verdict | None, *, uploaded: bool) -> Action:
 def listing_prefix(keys: Iterable[str]) -> str:
     """The longest prefix shared by all keys, so one listing covers them and no more."""
     return os.path.commonprefix(list(keys))  # noqa: RUF071 - S3 prefixes are character-wise
+
+
+def fit_before_deadline(
+    files: Sequence[Candidate], seconds_left: float
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Split files into those whose upload and verification fit in the time left, smallest
+    first, and those left alone (an upload cut off by the instance's end helps nobody)."""
+    budget = (seconds_left - DRAIN_OVERHEAD) * DRAIN_RATE
+    fit: list[Candidate] = []
+    left: list[Candidate] = []
+    for item in sorted(files, key=lambda f: f.size):
+        if item.size <= budget:
+            budget -= item.size
+            fit.append(item)
+        else:
+            left.append(item)
+    return fit, left
 
 
 @dataclass
@@ -74,6 +93,7 @@ class Uploader:
     cli: AwsCli
     log: logging.Logger
     stop: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None  # time.monotonic() by which uploads must be verified
 
     def scan_once(self) -> Stats:
         """Scan the root once and move every ready file; errors are logged, not raised."""
@@ -145,6 +165,12 @@ class Uploader:
         if self.stop.is_set():
             self.log.info("stopping: %d files in %s left for the next run", len(pending), bucket)
             return
+        if self.deadline is not None:
+            pending, late = fit_before_deadline(pending, self.deadline - time.monotonic())
+            for item in late:
+                self.log.warning("%s: no time to upload before the interruption; kept", _url(item))
+            if not pending:
+                return
         self._upload_and_verify(bucket, prefix, pending, stats)
 
     def _list(

@@ -1,0 +1,68 @@
+"""A small, obvious stand-in for the EC2 instance metadata service (moto has none usable)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class ImdsState:
+    v2: bool = True  # answer PUT /latest/api/token
+    v1: bool = True  # answer GETs without a token
+    instance_id: str = "i-0123456789abcdef0"
+    spot_action: dict[str, str] | None = None
+    requests: list[str] = field(default_factory=list)
+
+
+TOKEN = "fake-token"
+
+
+def _handler(state: ImdsState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, code: int, body: str = "") -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self) -> None:
+            state.requests.append(f"PUT {self.path}")
+            if self.path == "/latest/api/token" and state.v2:
+                self._send(200, TOKEN)
+            else:
+                self._send(403 if self.path == "/latest/api/token" else 404)
+
+        def do_GET(self) -> None:
+            token = self.headers.get("X-aws-ec2-metadata-token")
+            state.requests.append(f"GET {self.path} token={bool(token)}")
+            if token != TOKEN and not state.v1:
+                self._send(401)
+            elif self.path == "/latest/meta-data/instance-id":
+                self._send(200, state.instance_id)
+            elif self.path == "/latest/meta-data/spot/instance-action" and state.spot_action:
+                self._send(200, json.dumps(state.spot_action))
+            else:
+                self._send(404)
+
+    return Handler
+
+
+@contextmanager
+def fake_imds(state: ImdsState) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,84 @@
+"""Helpers for the infra tests: skip-or-fail rules and reading synthesized user data."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TOKEN = "TOKEN"
+
+
+def require_aws_cdk() -> ModuleType:
+    """aws_cdk, or a module skip with the reason; under CI=true a missing install fails."""
+    try:
+        return importlib.import_module("aws_cdk")
+    except ImportError as error:
+        message = f"aws-cdk-lib is not importable ({error}); pip install -e '.[infra]'"
+        if IN_CI:
+            pytest.fail(message + " (CI must run the infra tests)", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
+def require_tool(name: str, *, in_ci: bool = True) -> str:
+    """The tool's path, or a skip; under CI=true a missing tool fails when `in_ci`."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        message = f"{name} is not installed"
+        if IN_CI and in_ci:
+            pytest.fail(message + " (CI must run this check)", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def shellcheck(path: Path) -> subprocess.CompletedProcess[str]:
+    tool = require_tool("shellcheck")
+    return subprocess.run(
+        [tool, "-S", "warning", "-s", "bash", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def systemd_verify(unit: Path) -> subprocess.CompletedProcess[str]:
+    tool = require_tool("systemd-analyze", in_ci=False)
+    return subprocess.run(
+        [tool, "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def only_resource(template: Any, resource_type: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and body of the single resource of a type, found, not hard-coded."""
+    found: dict[str, dict[str, Any]] = template.find_resources(resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def user_data_text(template: Any) -> str:
+    """The launch template's user data, every CloudFormation expression shown as TOKEN."""
+    _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
+    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    if isinstance(user_data, str):
+        return user_data
+    separator, parts = user_data["Fn::Join"]
+    return str(separator).join(part if isinstance(part, str) else TOKEN for part in parts)
+
+
+def heredoc(text: str, delimiter: str) -> str:
+    """The body of the first `<<'DELIMITER'` here-document in a script."""
+    start = text.index(f"<<'{delimiter}'\n") + len(f"<<'{delimiter}'\n")
+    end = text.index(f"\n{delimiter}\n", start)
+    return text[start : end + 1]

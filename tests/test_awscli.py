@@ -1,0 +1,106 @@
+"""The seam to the AWS CLI: typed results and errors, timeouts, no tty."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import Moto
+
+from awscli_uploader.awscli import AwsCli, ErrorKind, classify
+from awscli_uploader.errors import AwsCliError, AwsCliMissing
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind"),
+    [
+        (
+            "Unable to locate credentials. You can configure credentials by running ...",
+            ErrorKind.NO_CREDENTIALS,
+        ),
+        (
+            "An error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation",
+            ErrorKind.BAD_CREDENTIALS,
+        ),
+        ("An error occurred (ExpiredToken) when calling ...", ErrorKind.BAD_CREDENTIALS),
+        ('Could not connect to the endpoint URL: "http://127.0.0.1:9/"', ErrorKind.UNREACHABLE),
+        (
+            "An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation",
+            ErrorKind.NO_SUCH_BUCKET,
+        ),
+        (
+            "An error occurred (AccessDenied) when calling the ListObjectsV2 operation",
+            ErrorKind.ACCESS_DENIED,
+        ),
+        ("something else", ErrorKind.OTHER),
+    ],
+)
+def test_classify(stderr: str, kind: ErrorKind) -> None:
+    assert classify(stderr) is kind
+
+
+def _fake_cli(tmp_path: Path, body: str) -> str:
+    """A stand-in `aws` for what the real one can't be made to do on demand."""
+    path = tmp_path / "aws"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def test_missing_cli_is_typed(tmp_path: Path) -> None:
+    with pytest.raises(AwsCliMissing, match="install AWS CLI"):
+        AwsCli(executable=str(tmp_path / "nope")).version()
+
+
+def test_hung_cli_is_ended_by_the_process_timeout(tmp_path: Path) -> None:
+    cli = AwsCli(executable=_fake_cli(tmp_path, "exec sleep 30"))
+    with pytest.raises(AwsCliError) as caught:
+        cli.run(["s3api", "list-buckets"], timeout=0.5)
+    assert caught.value.timed_out
+
+
+def test_failure_carries_command_code_and_stderr(tmp_path: Path) -> None:
+    cli = AwsCli(executable=_fake_cli(tmp_path, 'echo "boom: $1" >&2; exit 254'))
+    with pytest.raises(AwsCliError) as caught:
+        cli.run(["s3api", "head-object"])
+    assert caught.value.exit_code == 254
+    assert caught.value.command[:2] == ("s3api", "head-object")
+    assert "boom: s3api" in caught.value.summary()
+
+
+def test_every_call_has_timeouts_json_and_no_pager_or_tty(tmp_path: Path) -> None:
+    script = 'printf "%s\\n" "$@"; echo "PAGER=[$AWS_PAGER]"; [ -t 1 ] && echo TTY; exit 0'
+    cli = AwsCli(
+        executable=_fake_cli(tmp_path, script),
+        region="eu-west-1",
+        profile="dev",
+        endpoint_url="http://127.0.0.1:1",
+        connect_timeout=3,
+        read_timeout=7,
+    )
+    lines = cli.run(["sts", "get-caller-identity"]).stdout.splitlines()
+    for pair in (
+        ["--cli-connect-timeout", "3"],
+        ["--cli-read-timeout", "7"],
+        ["--output", "json"],
+        ["--region", "eu-west-1"],
+        ["--profile", "dev"],
+        ["--endpoint-url", "http://127.0.0.1:1"],
+    ):
+        index = lines.index(pair[0])
+        assert lines[index + 1] == pair[1]
+    assert "PAGER=[]" in lines
+    assert "TTY" not in lines
+
+
+def test_list_objects_against_moto(moto: Moto, aws_cli: str) -> None:
+    moto.create_bucket("listing")
+    for i in range(3):
+        moto.put("listing", f"run/{i}.txt", b"x" * i)
+    moto.put("listing", "other/z.txt", b"z")
+    cli = AwsCli(executable=aws_cli, region="eu-west-1", endpoint_url=moto.url)
+    found = cli.list_objects("listing", "run/")
+    assert sorted(found) == ["run/0.txt", "run/1.txt", "run/2.txt"]
+    assert found["run/2.txt"].size == 2
+    assert cli.list_objects("listing", "nothing-here/") == {}

@@ -1,0 +1,246 @@
+"""The program as a user runs it: flags, environment, exit codes, signals, the lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fake_imds import ImdsState, fake_imds
+from helpers import REPO, Moto, free_port, run_cli, tree, write
+
+from awscli_uploader.daemon import seconds_until
+from awscli_uploader.scanner import Candidate
+from awscli_uploader.uploader import fit_before_deadline
+
+
+def test_help_and_version() -> None:
+    helped = run_cli("--help")
+    assert helped.returncode == 0
+    for flag in (
+        "--interval",
+        "--directory",
+        "--region",
+        "--profile",
+        "--stability",
+        "--once",
+        "--dry-run",
+        "--endpoint-url",
+        "--aws-cli",
+        "S3_UPLOAD_INTERVAL",
+    ):
+        assert flag in helped.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0
+    assert "0.1.0" in version.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interval", "0"], "--interval"),
+        (["--stability", "-1"], "--stability"),
+        (["--interval", "soon"], "--interval"),
+        (["--no-such-flag"], "No such option"),
+    ],
+)
+def test_bad_flags_are_one_line_exit_2(args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+
+
+def test_root_problems_exit_2(tmp_path: Path) -> None:
+    missing = run_cli("--once", "-d", str(tmp_path / "missing"))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+    afile = write(tmp_path / "file", b"")
+    notdir = run_cli("-d", str(afile))
+    assert notdir.returncode == 2
+    assert "not a directory" in notdir.stderr
+
+
+def test_missing_cli_exits_3(root: Path) -> None:
+    result = run_cli("--once", "-d", str(root), "--aws-cli", "/nonexistent/aws")
+    assert result.returncode == 3
+    assert "install AWS CLI" in result.stderr
+
+
+def test_no_credentials_exit_4(root: Path, moto: Moto, aws_cli: str) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    result = run_cli(
+        "--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", aws_cli, env=env
+    )
+    assert result.returncode == 4
+    assert "aws configure" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_endpoint_exit_4(root: Path, aws_cli: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("--once", "-d", str(root), "--endpoint-url", url, "--aws-cli", aws_cli)
+    assert result.returncode == 4
+    assert "unreachable" in result.stderr
+
+
+def test_once_with_environment_variables(root: Path, moto: Moto, aws_cli: str) -> None:
+    moto.create_bucket("env-bucket")
+    write(root / "env-bucket" / "a.txt", b"a")
+    env = {
+        "S3_ROOT_DIR": str(root),
+        "S3_ENDPOINT_URL": moto.url,
+        "AWS_CLI": aws_cli,
+        "FILE_STABILITY_SECONDS": "1",
+        "AWS_REGION": "eu-west-1",
+    }
+    result = run_cli("--once", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert moto.keys("env-bucket") == ["a.txt"]
+    assert "uploaded 1 " in result.stdout
+    failing = write(root / "no-such-bucket" / "b.txt", b"b")
+    result = run_cli("--once", env=env)
+    assert result.returncode == 1
+    assert failing.exists()
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while text not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise AssertionError(f"never saw {text!r}; output:\n{self.output()}")
+            time.sleep(0.1)
+
+
+@contextmanager
+def daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "awscli_uploader", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=REPO,
+        )
+    try:
+        yield Running(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_daemon_waits_for_root_uploads_and_stops_on_sigterm(
+    tmp_path: Path, moto: Moto, aws_cli: str
+) -> None:
+    moto.create_bucket("late-bucket")
+    root = tmp_path / "later"
+    args = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", moto.url, "--aws-cli", aws_cli]
+    with daemon(tmp_path, *args) as run:
+        run.wait_for("does not exist yet")
+        write(root / "late-bucket" / "x.txt", b"x")
+        run.wait_for("uploaded 1 ")
+        assert tree(root) == []
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(30) == 0
+        assert "stopped" in run.output()
+
+
+def test_second_daemon_on_same_root_refused(tmp_path: Path, moto: Moto) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    alias = tmp_path / "alias"
+    alias.symlink_to(root)
+    common = ["-i", "60", "--endpoint-url", moto.url]
+    with daemon(tmp_path, "-d", str(root), *common) as first:
+        first.wait_for("watching")
+        second = run_cli("-d", str(alias), *common)
+        assert second.returncode == 5
+        assert f"pid {first.proc.pid}" in second.stderr
+        relative = run_cli("-d", os.path.relpath(root, REPO), *common)
+        assert relative.returncode == 5
+        first.proc.kill()
+        first.proc.wait()
+    # a lock left by a killed daemon does not block the next one
+    again = run_cli("--once", "-d", str(root), *common)
+    assert again.returncode == 0, again.stderr
+
+
+def test_ec2_with_bad_credentials_keeps_running(tmp_path: Path, moto: Moto, root: Path) -> None:
+    state = ImdsState()
+    with fake_imds(state) as url:
+        env = {
+            "AWS_EC2_METADATA_DISABLED": "false",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": url,
+            "AWS_ACCESS_KEY_ID": "",
+            "AWS_SECRET_ACCESS_KEY": "",
+        }
+        with daemon(
+            tmp_path, "-d", str(root), "-i", "1", "--endpoint-url", moto.url, env=env
+        ) as run:
+            run.wait_for("going on, uploads retry")
+            run.wait_for("scan:")
+            assert run.proc.poll() is None
+            run.proc.send_signal(signal.SIGTERM)
+            assert run.proc.wait(30) == 0
+
+
+def test_spot_notice_triggers_an_immediate_scan(tmp_path: Path, moto: Moto, root: Path) -> None:
+    moto.create_bucket("spot-bucket")
+    state = ImdsState()
+    with fake_imds(state) as url:
+        env = {"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": url}
+        args = ["-d", str(root), "-i", "600", "-s", "0", "--endpoint-url", moto.url]
+        with daemon(tmp_path, *args, env=env) as run:
+            run.wait_for("EC2 instance i-0123456789abcdef0")
+            run.wait_for("scan:")
+            write(root / "spot-bucket" / "result.png", b"result")
+            state.spot_action = {"action": "terminate", "time": "2099-01-01T00:00:00Z"}
+            run.wait_for("spot interruption notice", timeout=20)
+            run.wait_for("uploaded 1 ", timeout=30)
+            assert moto.get("spot-bucket", "result.png") == b"result"
+            run.proc.send_signal(signal.SIGTERM)
+            assert run.proc.wait(30) == 0
+
+
+def _c(size: int) -> Candidate:
+    return Candidate(Path(str(size)), "b", str(size), size, 0)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "seconds", "fit"),
+    [
+        ([1, 2, 3], 60, [1, 2, 3]),
+        ([1, 10 * 2**20 * 100], 60, [1]),  # 1 GB can't make it in 55 s at 10 MiB/s
+        ([5, 1], 4, []),  # less than the per-batch overhead: start nothing
+    ],
+)
+def test_fit_before_deadline(sizes: list[int], seconds: float, fit: list[int]) -> None:
+    chosen, _ = fit_before_deadline([_c(s) for s in sizes], seconds)
+    assert [c.size for c in chosen] == fit
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("2026-11-24T00:02:00Z", 120.0), ("2026-11-24T00:00:30+00:00", 30.0), ("garbage", 99.0)],
+)
+def test_seconds_until(text: str, seconds: float) -> None:
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    assert seconds_until(text, default=99.0, now=now) == seconds
