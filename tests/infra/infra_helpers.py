@@ -29,7 +29,7 @@ def require_aws_cdk() -> ModuleType:
 
 def require_tool(name: str, *, in_ci: bool = True) -> str:
     """The tool's path, or a skip; under CI=true a missing tool fails when `in_ci`."""
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    path = shutil.which(name)
     if path is None:
         message = f"{name} is not installed"
         if IN_CI and in_ci:

@@ -1,0 +1,242 @@
+"""The plain-file templates and their rendering, without aws_cdk."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awscli_uploader_infra import render
+from infra_helpers import heredoc, shellcheck, systemd_verify
+
+SETTINGS = render.UploaderSettings(
+    bucket_names=("sim-results", "sim.logs-2"),
+    root_dir="/data/output/s3",
+    region="eu-west-1",
+    extra_flags=("--endpoint-url=http://127.0.0.1:9000", "--dry-run"),
+)
+WHEEL = render.WheelSource(
+    s3_url="s3://cdk-assets-123-eu-west-1/abc123.whl",
+    name="awscli_uploader-0.1.0-py3-none-any.whl",
+    region="eu-west-1",
+)
+
+
+def rendered(**changes: Any) -> str:
+    return render.render_user_data(dataclasses.replace(SETTINGS, **changes), WHEEL)
+
+
+def test_template_placeholders_are_the_rendered_values() -> None:
+    template = render.USER_DATA_TEMPLATE.read_text()
+    assert render.placeholders(template) == set(render.placeholder_values(SETTINGS, WHEEL))
+
+
+def test_rendered_script_quotes_every_value_and_leaves_no_placeholder() -> None:
+    script = rendered()
+    assert render.placeholders(script) == set()
+    for line in (
+        "ROOT_DIR='/data/output/s3'",
+        "REGION='eu-west-1'",
+        "INTERVAL='60'",
+        "STABILITY='2'",
+        "EXTRA_FLAGS='--endpoint-url=http://127.0.0.1:9000 --dry-run'",
+        "WHEEL_S3_URL='s3://cdk-assets-123-eu-west-1/abc123.whl'",
+        "WHEEL_NAME='awscli_uploader-0.1.0-py3-none-any.whl'",
+    ):
+        assert f"\n{line}\n" in script
+    assert script.startswith("#!/bin/bash\n")
+    assert "\nset -euo pipefail\n" in script
+
+
+def test_environment_file_uses_the_daemon_variable_names() -> None:
+    env_file = heredoc(rendered().replace("<<EOF", "<<'EOF'"), "EOF")
+    names = [line.split("=", 1)[0] for line in env_file.splitlines()]
+    assert names == [
+        "S3_ROOT_DIR",
+        "S3_UPLOAD_INTERVAL",
+        "FILE_STABILITY_SECONDS",
+        "AWS_REGION",
+        "AWS_CLI",
+        "AWSCLI_UPLOADER_FLAGS",
+    ]
+
+
+@pytest.mark.parametrize(
+    "directive",
+    [
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "User=awscli-uploader",
+        "EnvironmentFile=/etc/awscli-uploader/env",
+        "ExecStart=/opt/awscli-uploader/bin/awscli-uploader $AWSCLI_UPLOADER_FLAGS",
+        "KillSignal=SIGTERM",
+        "KillMode=mixed",
+        "TimeoutStopSec=300",
+        "Restart=on-failure",
+        "WantedBy=multi-user.target",
+    ],
+)
+def test_unit_has(directive: str) -> None:
+    assert directive in render.unit_text(rendered()).splitlines()
+
+
+def test_script_creates_root_for_the_writer_group_then_enables_and_starts_the_unit() -> None:
+    script = rendered(writer_group="simulation")
+    assert "WRITER_GROUP='simulation'" in script
+    assert 'install -d -o "$SERVICE_USER" -g "$WRITER_GROUP" -m 2775 "$ROOT_DIR"' in script
+    assert script.index("cat > \"$UNIT_FILE\" <<'UNIT'") < script.index(
+        "systemctl enable --now awscli-uploader.service"
+    )
+    assert script.rstrip().endswith("systemctl enable --now awscli-uploader.service")
+
+
+@pytest.mark.parametrize(
+    ("stability", "text"), [(2, "2"), (2.0, "2"), (0, "0"), (2.5, "2.5"), (0.25, "0.25")]
+)
+def test_stability_is_written_as_plain_seconds(stability: float, text: str) -> None:
+    assert f"\nSTABILITY='{text}'\n" in rendered(stability=stability)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"bucket_names": ()}, "non-empty list"),
+        ({"bucket_names": ("ab",)}, "bucket name 'ab' is invalid: use 3-63 characters"),
+        ({"bucket_names": ("a" * 64,)}, "is invalid: use 3-63"),
+        ({"bucket_names": ("My-Bucket",)}, "bucket name 'My-Bucket' is invalid"),
+        ({"bucket_names": ("bucket_one",)}, "bucket name 'bucket_one' is invalid"),
+        ({"bucket_names": ("-bucket",)}, "starting and ending with a letter or digit"),
+        ({"bucket_names": ("arn:aws:s3:::b",)}, "is invalid"),
+        ({"bucket_names": ("abc", "abc")}, "duplicates"),
+        ({"root_dir": "output/s3"}, "root_dir 'output/s3' is invalid: use an absolute path"),
+        ({"root_dir": "/"}, "root_dir '/' is invalid"),
+        ({"root_dir": "/data/../etc"}, "no '.' or '..' parts"),
+        ({"root_dir": "/data/my output"}, "root_dir '/data/my output' is invalid"),
+        ({"root_dir": "/data/o'brien"}, "is invalid"),
+        ({"interval": 0}, "interval 0 is invalid: use a positive number"),
+        ({"interval": -5}, "interval -5 is invalid"),
+        ({"interval": 1.5}, "interval 1.5 is invalid: use whole seconds"),
+        ({"interval": True}, "interval True is invalid"),
+        ({"stability": -1}, "stability -1 is invalid: use 0 or more"),
+        ({"stability": float("nan")}, "stability nan is invalid"),
+        ({"region": "Europe"}, "region 'Europe' is invalid"),
+        ({"writer_group": "Sim Group"}, "writer_group 'Sim Group' is invalid"),
+        ({"extra_flags": ("--endpoint-url http://x",)}, "one word without spaces or quotes"),
+        ({"extra_flags": ("--x='y'",)}, "extra flag"),
+        ({"python": "python2"}, "python 'python2' is invalid"),
+        ({"install_dir": "opt"}, "install_dir 'opt' is invalid"),
+    ],
+)
+def test_invalid_settings_are_rejected_with_a_clear_message(
+    changes: dict[str, Any], message: str
+) -> None:
+    settings = dataclasses.replace(SETTINGS, **changes)
+    with pytest.raises(render.InvalidSettingsError, match=r"^awscli-uploader: ") as raised:
+        render.render_user_data(settings, WHEEL)
+    assert message in str(raised.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    settings = dataclasses.replace(SETTINGS, bucket_names=("X",), interval=0, region="?")
+    assert len(render.settings_problems(settings)) == 3
+
+
+def test_unresolved_tokens_are_left_to_deploy_time() -> None:
+    token = "${Token[AWS.Region.7]}"
+    settings = dataclasses.replace(SETTINGS, region=token, bucket_names=("${Token[Bucket.1]}",))
+    wheel = dataclasses.replace(WHEEL, s3_url="s3://${Token[X.2]}/k.whl", region=token)
+    script = render.render_user_data(settings, wheel, is_token=lambda value: "${Token[" in value)
+    assert f"\nREGION='{token}'\n" in script
+
+
+@pytest.mark.parametrize(
+    ("wheel", "message"),
+    [
+        (dataclasses.replace(WHEEL, name="package.zip"), "wheel file name"),
+        (dataclasses.replace(WHEEL, s3_url="https://example.com/x.whl"), "wheel S3 URL"),
+    ],
+)
+def test_invalid_wheel_source_is_rejected(wheel: render.WheelSource, message: str) -> None:
+    with pytest.raises(render.InvalidSettingsError, match=message):
+        render.render_user_data(SETTINGS, wheel)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"A": "x"}, r"no value for placeholders \['B'\]"),
+        ({"A": "it's", "B": "x"}, "may not contain a quote"),
+        ({"A": "x\ny", "B": "x"}, "may not contain a quote or newline"),
+    ],
+)
+def test_substitute_refuses_what_would_break_the_quoting(
+    values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(render.InvalidSettingsError, match=message):
+        render.substitute("A='@A@' B='@B@'", values)
+
+
+def test_template_and_rendered_script_pass_shellcheck(tmp_path: Path) -> None:
+    script = tmp_path / "user-data.sh"
+    script.write_text(rendered())
+    for path in (render.USER_DATA_TEMPLATE, script):
+        result = shellcheck(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_commands_pass_shellcheck_and_run_the_script_as_its_own_file(
+    tmp_path: Path,
+) -> None:
+    lines = render.embed_commands(rendered())
+    outer = tmp_path / "outer.sh"
+    outer.write_text("#!/bin/bash\n" + "\n".join(lines) + "\n")
+    result = shellcheck(outer)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert heredoc(outer.read_text(), "AWSCLI_UPLOADER_BOOTSTRAP") == rendered()
+    assert lines[-1] == f"{render.BOOTSTRAP_PATH} || exit 1"
+
+
+def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    install_dir = tmp_path / "venv"
+    executable = install_dir / "bin" / "awscli-uploader"
+    executable.parent.mkdir(parents=True)
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(executable.stat().st_mode | stat.S_IXUSR)
+    unit = tmp_path / render.SERVICE_NAME
+    unit.write_text(render.unit_text(rendered(install_dir=str(install_dir))))
+    result = systemd_verify(unit)
+    assert result.returncode == 0, result.stderr
+    assert str(unit) not in result.stderr, result.stderr
+
+
+def test_policy_grants_exactly_the_four_actions_on_the_buckets() -> None:
+    document = render.policy_document(["sim-results", "sim.logs-2"])
+    assert document == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AwscliUploaderObjects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject"],
+                "Resource": ["arn:aws:s3:::sim-results/*", "arn:aws:s3:::sim.logs-2/*"],
+            },
+            {
+                "Sid": "AwscliUploaderListBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::sim-results", "arn:aws:s3:::sim.logs-2"],
+            },
+        ],
+    }
+
+
+def test_plain_policy_file_is_json_with_one_bucket_placeholder() -> None:
+    text = render.POLICY_TEMPLATE.read_text()
+    document = json.loads(text)
+    resources = [r for statement in document["Statement"] for r in statement["Resource"]]
+    assert resources == ["arn:aws:s3:::@BUCKET@/*", "arn:aws:s3:::@BUCKET@"]
+    assert '"*"' not in text
+    assert "s3:*" not in text
