@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one quality gate, the same on a laptop and in CI: lint, types, shell scripts, tests.
+# Arguments go to pytest (e.g. scripts/check.sh -k uploader).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+python3 -m ruff check .
+python3 -m ruff format --check .
+python3 -m mypy
+if command -v shellcheck >/dev/null 2>&1; then
+  find scripts infra -name '*.sh' -type f -print0 | xargs -0 -r shellcheck -x -S warning
+elif [ "${CI:-}" = "true" ]; then
+  echo "check: shellcheck is missing (apt-get install shellcheck)" >&2
+  exit 1
+else
+  echo "check: shellcheck not installed; shell scripts not checked" >&2
+fi
+python3 -m pytest "$@"
