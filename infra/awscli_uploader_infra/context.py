@@ -35,7 +35,8 @@ def _number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
     try:
         return kind(value)
     except (TypeError, ValueError) as error:
-        raise ContextError(f"context {key} must be a {kind.__name__}, not {value!r}") from error
+        what = "a whole number" if kind is int else "a number"
+        raise ContextError(f"context {key} must be {what}, not {value!r}") from error
 
 
 def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:

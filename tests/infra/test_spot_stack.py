@@ -3,6 +3,7 @@
 # ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -196,6 +197,6 @@ def test_template_passes_cfn_lint(template: Template, tmp_path: Path) -> None:
     from cfnlint.api import lint_file
 
     path = tmp_path / "template.json"
-    path.write_text(__import__("json").dumps(template.to_json()))
+    path.write_text(json.dumps(template.to_json()))
     matches = lint_file(path)
     assert matches == [], "\n".join(str(match) for match in matches)

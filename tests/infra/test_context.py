@@ -1,0 +1,56 @@
+"""`cdk -c` context values to SpotInstancesStack props."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from awscli_uploader_infra.context import ContextError, stack_props
+
+
+@pytest.mark.parametrize(
+    ("context", "props"),
+    [
+        ({"bucketNames": "a-bucket"}, {"bucket_names": ("a-bucket",)}),
+        ({"bucketNames": "a-bucket,b.bucket"}, {"bucket_names": ("a-bucket", "b.bucket")}),
+        ({"bucketNames": ["a-bucket", "b-bucket"]}, {"bucket_names": ("a-bucket", "b-bucket")}),
+        (
+            {"bucketNames": "abc", "rootDir": "/data/s3", "interval": "30", "stability": "2.5"},
+            {"bucket_names": ("abc",), "root_dir": "/data/s3", "interval": 30, "stability": 2.5},
+        ),
+        (
+            {"bucketNames": "abc", "extraFlags": "--dry-run,--endpoint-url=http://h:9000"},
+            {
+                "bucket_names": ("abc",),
+                "extra_flags": ("--dry-run", "--endpoint-url=http://h:9000"),
+            },
+        ),
+        (
+            {"bucketNames": "abc", "uploaderRegion": "us-east-1", "writerGroup": "sim"},
+            {"bucket_names": ("abc",), "region": "us-east-1", "writer_group": "sim"},
+        ),
+        (
+            {"bucketNames": "abc", "instanceType": "m7i.large", "maxPrice": 0.1, "rootDir": ""},
+            {"bucket_names": ("abc",), "instance_type": "m7i.large", "max_price": 0.1},
+        ),
+    ],
+)
+def test_context_becomes_props(context: dict[str, Any], props: dict[str, Any]) -> None:
+    assert stack_props(context.get) == props
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({}, "cdk synth -c bucketNames=BUCKET"),
+        ({"bucketNames": " , "}, "cdk synth -c bucketNames=BUCKET"),
+        (
+            {"bucketNames": "abc", "interval": "soon"},
+            "context interval must be a whole number, not 'soon'",
+        ),
+        ({"bucketNames": {"a": 1}}, "must be a list or a comma-separated string"),
+    ],
+)
+def test_bad_context_is_reported(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ContextError, match=message):
+        stack_props(context.get)

@@ -1,0 +1,33 @@
+"""Which wheel the stack ships; the real build runs in test_app.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from awscli_uploader_infra.wheel import WheelBuildError, build_wheel, resolve_wheel
+
+
+def test_a_prebuilt_wheel_is_used_as_given(dummy_wheel: Path) -> None:
+    assert resolve_wheel(str(dummy_wheel)) == dummy_wheel
+
+
+@pytest.mark.parametrize("name", ["missing.whl", "package.tar.gz"])
+def test_a_prebuilt_wheel_must_be_a_whl_file(tmp_path: Path, name: str) -> None:
+    (tmp_path / "package.tar.gz").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="is not a"):
+        resolve_wheel(str(tmp_path / name))
+
+
+def test_building_outside_a_project_names_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(WheelBuildError, match=r"no pyproject\.toml in"):
+        build_wheel(tmp_path)
+
+
+def test_a_failed_build_carries_the_command_and_its_output(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("this is not toml [\n")
+    with pytest.raises(WheelBuildError) as raised:
+        build_wheel(tmp_path)
+    assert raised.value.returncode not in (None, 0)
+    assert raised.value.command[1:4] == ["-m", "pip", "wheel"]
+    assert "TOMLDecodeError" in raised.value.output
