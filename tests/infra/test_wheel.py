@@ -30,4 +30,4 @@ def test_a_failed_build_carries_the_command_and_its_output(tmp_path: Path) -> No
         build_wheel(tmp_path)
     assert raised.value.returncode not in (None, 0)
     assert raised.value.command[1:4] == ["-m", "pip", "wheel"]
-    assert "TOMLDecodeError" in raised.value.output
+    assert "toml" in raised.value.output.lower()
