@@ -1,4 +1,4 @@
-"""Which wheel the stack ships; the real build runs in test_app.py."""
+"""Which wheel the stack ships; the real build runs in test_infra_app.py."""
 
 from __future__ import annotations
 
