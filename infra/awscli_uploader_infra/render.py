@@ -223,7 +223,6 @@ def embed_commands(script: str) -> list[str]:
     if f"\n{delimiter}\n" in f"\n{script}\n":
         raise ValueError(f"the script may not contain the line {delimiter}")
     return [
-        f"install -d -m 0755 {Path(BOOTSTRAP_PATH).parent}",
         f"cat > {BOOTSTRAP_PATH} <<'{delimiter}'",
         script.rstrip("\n"),
         delimiter,
