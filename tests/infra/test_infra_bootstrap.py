@@ -1,0 +1,222 @@
+"""The rendered user data, run for real in a private mount namespace.
+
+/etc, /opt and /usr/local/sbin are bind-mounted copies, so the machine keeps
+its own; only the package managers, the AWS CLI and systemctl are stand-ins.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from awscli_uploader_infra import render
+
+WHEEL_NAME = "awscli_uploader-0.0.0-py3-none-any.whl"
+
+AWS_STUB = """#!/bin/bash
+echo "aws $*" >> "$CALLS"
+case "$1 ${2:-}" in
+    "--version ") echo "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64" ;;
+    "s3 cp") if [ -n "${FAIL_DOWNLOAD:-}" ]; then exit 1; fi; cp "$WHEEL" "${@: -1}" ;;
+    *) exit 1 ;;
+esac
+"""
+RECORDER_STUB = '#!/bin/bash\necho "$(basename "$0") $*" >> "$CALLS"\n'
+
+NAMESPACE_SCRIPT = """set -eu
+mount --bind "$WORK/etc" /etc
+mount --bind "$WORK/opt" /opt
+mount --bind "$WORK/sbin" /usr/local/sbin
+bash "$WORK/user-data.sh"
+"""
+
+
+def _record_line(archive: zipfile.ZipFile, name: str, data: bytes) -> str:
+    archive.writestr(name, data)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_wheel(path: Path) -> None:
+    """A dependency-free wheel whose `awscli-uploader` prints a version and exits."""
+    dist_info = "awscli_uploader-0.0.0.dist-info"
+    files = {
+        "awscli_uploader/__init__.py": b"",
+        "awscli_uploader/cli.py": b"def main() -> None:\n    print('stand-in 0.0.0')\n",
+        f"{dist_info}/METADATA": b"Metadata-Version: 2.1\nName: awscli-uploader\nVersion: 0.0.0\n",
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+        f"{dist_info}/entry_points.txt": b"[console_scripts]\n"
+        b"awscli-uploader = awscli_uploader.cli:main\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        records = [_record_line(archive, name, data) for name, data in files.items()]
+        records.append(f"{dist_info}/RECORD,,")
+        archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
+
+
+@dataclass(frozen=True)
+class Run:
+    result: subprocess.CompletedProcess[str]
+    work: Path
+    root_dir: Path
+
+    @property
+    def calls(self) -> list[str]:
+        calls = self.work / "calls.log"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+
+def run_user_data(work: Path, *, fail_download: bool = False) -> Run:
+    if os.geteuid() != 0:
+        pytest.skip("running the bootstrap needs root for a private mount namespace")
+    for tool in ("unshare", "useradd", "setfacl"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    stubs = work / "stubs"
+    stubs.mkdir()
+    (stubs / "aws").write_text(AWS_STUB)
+    for name in ("apt-get", "systemctl"):
+        (stubs / name).write_text(RECORDER_STUB)
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    shutil.copytree("/etc", work / "etc", symlinks=True)
+    (work / "opt").mkdir()
+    (work / "sbin").mkdir()
+    make_wheel(work / WHEEL_NAME)
+
+    python = f"python3.{sys.version_info.minor}"
+    root_dir = work / "data" / "output" / "s3"
+    settings = render.UploaderSettings(
+        bucket_names=("sim-results",),
+        root_dir=str(root_dir),
+        region="eu-west-1",
+        writer_group="simulation",
+        extra_flags=("--dry-run",),
+        python=python,
+    )
+    wheel = render.WheelSource(
+        s3_url="s3://cdk-assets-bucket/0123abcd.whl", name=WHEEL_NAME, region="eu-west-1"
+    )
+    lines = render.embed_commands(render.render_user_data(settings, wheel))
+    (work / "user-data.sh").write_text("#!/bin/bash\n" + "\n".join([*lines, "echo after"]) + "\n")
+
+    interpreter_dir = work / "python-bin"
+    interpreter_dir.mkdir()
+    (interpreter_dir / python).symlink_to(sys.executable)
+    env = {
+        "PATH": os.pathsep.join(
+            [str(stubs), str(interpreter_dir), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"]
+        ),
+        "HOME": str(work),
+        "WORK": str(work),
+        "WHEEL": str(work / WHEEL_NAME),
+        "CALLS": str(work / "calls.log"),
+        "PIP_NO_INDEX": "1",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    if fail_download:
+        env["FAIL_DOWNLOAD"] = "1"
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0 and "unshare failed" in result.stderr:
+        pytest.skip(f"no private mount namespace here: {result.stderr.strip()}")
+    return Run(result, work, root_dir)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_user_data(tmp_path_factory.mktemp("bootstrap"))
+
+
+def test_bootstrap_succeeds_and_the_rest_of_the_user_data_runs(run: Run) -> None:
+    assert run.result.returncode == 0, run.result.stdout + run.result.stderr
+    assert run.result.stdout.rstrip().endswith("after")
+
+
+def test_bootstrap_installs_the_wheel_into_the_venv(run: Run) -> None:
+    venv = run.work / "opt" / "awscli-uploader"
+    script = (venv / "bin" / "awscli-uploader").read_text()
+    assert script.startswith("#!/opt/awscli-uploader/bin/python")
+    # Outside the namespace /opt is the machine's own: call the venv's python by its real path.
+    output = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", "from awscli_uploader.cli import main; main()"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert output == "stand-in 0.0.0\n"
+    assert (
+        "aws s3 cp --only-show-errors --region eu-west-1 s3://cdk-assets-bucket/0123abcd.whl "
+        f"/opt/awscli-uploader/dist/{WHEEL_NAME}"
+    ) in run.calls
+
+
+def test_bootstrap_writes_the_environment_file(run: Run) -> None:
+    env_file = (run.work / "etc" / "awscli-uploader" / "env").read_text()
+    assert env_file == (
+        f"S3_ROOT_DIR={run.root_dir}\n"
+        "S3_UPLOAD_INTERVAL=60\n"
+        "FILE_STABILITY_SECONDS=2\n"
+        "AWS_REGION=eu-west-1\n"
+        f"AWS_CLI={run.work / 'stubs' / 'aws'}\n"
+        "AWSCLI_UPLOADER_FLAGS=--dry-run\n"
+    )
+
+
+def test_bootstrap_writes_the_unit_and_then_enables_and_starts_it(run: Run) -> None:
+    unit = run.work / "etc" / "systemd" / "system" / render.SERVICE_NAME
+    assert "ExecStart=/opt/awscli-uploader/bin/awscli-uploader $AWSCLI_UPLOADER_FLAGS" in (
+        unit.read_text()
+    )
+    assert run.calls[-2:] == [
+        "systemctl daemon-reload",
+        "systemctl enable --now awscli-uploader.service",
+    ]
+
+
+def test_root_dir_belongs_to_the_service_user_and_the_writer_group(run: Run) -> None:
+    passwd = (run.work / "etc" / "passwd").read_text()
+    group = (run.work / "etc" / "group").read_text()
+    user_line = next(line for line in passwd.splitlines() if line.startswith("awscli-uploader:"))
+    uid = int(user_line.split(":")[2])
+    assert user_line.endswith(":/var/lib/awscli-uploader:/sbin/nologin")
+    simulation = next(line for line in group.splitlines() if line.startswith("simulation:"))
+    assert simulation.split(":")[3] == "awscli-uploader"
+    info = run.root_dir.stat()
+    assert info.st_uid == uid
+    assert info.st_gid == int(simulation.split(":")[2])
+    assert oct(info.st_mode & 0o7777) == oct(0o2775)
+    acl = subprocess.run(
+        ["getfacl", "--omit-header", "--numeric", str(run.root_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert f"default:user:{uid}:rwx" in acl
+    assert f"default:group:{info.st_gid}:rwx" in acl
+
+
+def test_a_failed_bootstrap_stops_the_user_data(tmp_path: Path) -> None:
+    run = run_user_data(tmp_path, fail_download=True)
+    assert run.result.returncode == 1
+    assert "after" not in run.result.stdout
+    assert not any(call.startswith("systemctl") for call in run.calls)
