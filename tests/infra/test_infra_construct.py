@@ -257,4 +257,4 @@ def test_a_missing_prebuilt_wheel_is_reported(tmp_path: Path) -> None:
 def test_props_are_keyword_only() -> None:
     stack, role, user_data = bare_stack()
     with pytest.raises(TypeError):
-        AwscliUploader(stack, "Uploader", role, user_data)  # type: ignore[misc]
+        AwscliUploader(stack, "Uploader", role, user_data)

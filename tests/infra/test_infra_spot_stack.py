@@ -194,7 +194,7 @@ def test_synthesized_unit_passes_systemd_analyze_verify(user_data: str, tmp_path
 
 
 def test_template_passes_cfn_lint(template: Template, tmp_path: Path) -> None:
-    from cfnlint.api import lint_file
+    from cfnlint.api import lint_file  # type: ignore[import-untyped]
 
     path = tmp_path / "template.json"
     path.write_text(json.dumps(template.to_json()))
