@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,23 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT_SECONDS = 600
+# Fixed zip timestamps: the same sources give the same wheel, so the same asset hash, so
+# a redeploy without changes leaves the launch template (and the instance) alone.
+SOURCE_DATE_EPOCH = "315532800"
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*cache",
+    "cdk.out",
+    ".venv",
+    "venv",
+    "node_modules",
+    "output",
+    ".run",
+)
 
 
 class WheelBuildError(RuntimeError):
@@ -29,15 +47,20 @@ class WheelBuildError(RuntimeError):
 
 @functools.cache
 def build_wheel(project_dir: Path = REPO_ROOT) -> Path:
-    """Builds the project's wheel once per process into a temporary directory.
+    """Builds the project's wheel once per process, reproducibly, in a temporary directory.
 
-    The directory is removed when the process exits: by then the CDK asset
-    staging has copied the wheel into the cloud assembly.
+    It builds from a copy of the sources, so a stale build/ in the checkout can't
+    slip removed modules into the wheel and the checkout stays untouched. The
+    directory is removed when the process exits: by then the CDK asset staging
+    has copied the wheel into the cloud assembly.
     """
     if not (project_dir / "pyproject.toml").is_file():
         raise WheelBuildError([], None, f"no pyproject.toml in {project_dir}")
-    out_dir = Path(tempfile.mkdtemp(prefix="awscli-uploader-wheel-"))
-    atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="awscli-uploader-wheel-"))
+    atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
+    source_dir = work_dir / "src"
+    out_dir = work_dir / "dist"
+    shutil.copytree(project_dir, source_dir, ignore=_NOT_SOURCES, symlinks=True)
     command = [
         sys.executable,
         "-m",
@@ -48,8 +71,9 @@ def build_wheel(project_dir: Path = REPO_ROOT) -> Path:
         "--quiet",
         "-w",
         str(out_dir),
-        str(project_dir),
+        str(source_dir),
     ]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
     try:
         result = subprocess.run(
             command,
@@ -57,6 +81,7 @@ def build_wheel(project_dir: Path = REPO_ROOT) -> Path:
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT_SECONDS,
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired as error:

@@ -59,6 +59,8 @@ def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
         assert "Name: awscli-uploader" in archive.read(metadata).decode()
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "awscli-uploader = awscli_uploader.cli:main" in archive.read(entry_points).decode()
+        # Reproducible: fixed timestamps keep the asset hash, and so the instance, stable.
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     template = (assembly / f"{STACK}.template.json").read_text()
     assert "WHEEL_NAME='awscli_uploader-" in template
 
