@@ -1,0 +1,205 @@
+"""A small fault-injecting HTTP proxy between the AWS CLI and moto.
+
+Each rule matches requests by method and path and says what goes wrong, for
+how many requests. Everything else is forwarded unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+FAULTS = (
+    "500",  # InternalError, not forwarded
+    "503",  # SlowDown, not forwarded
+    "403-expired",  # ExpiredToken, not forwarded
+    "reset-before",  # connection reset before the request reaches S3
+    "reset-after",  # S3 stores the object, the client sees a reset
+    "corrupt",  # one body byte flipped in transit; moto stores it
+    "hang",  # accept and never answer
+    "opaque-etag",  # forwarded; the ETag rewritten as SSE-KMS makes it (not an MD5)
+    "hook",  # call `hook(method, path)` first, then forward
+)
+_ERRORS = {
+    "500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "503": (503, "SlowDown", "Please reduce your request rate."),
+    "403-expired": (403, "ExpiredToken", "The provided token has expired."),
+}
+_ETAG_XML = re.compile(rb"<ETag>(&quot;|\")?([0-9a-fA-F]{32})(-\d+)?(&quot;|\")?</ETag>")
+
+
+@dataclass
+class Rule:
+    fault: str
+    method: str = ".*"
+    path: str = ".*"
+    times: int = 1_000_000
+    hook: Callable[[str, str], None] | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.hits < self.times
+            and re.fullmatch(self.method, method) is not None
+            and re.search(self.path, path) is not None
+        )
+
+
+@dataclass
+class FaultProxy:
+    upstream: str
+    rules: list[Rule] = field(default_factory=list)
+    injected: int = 0
+    requests: list[str] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def add(self, fault: str, **kwargs: object) -> Rule:
+        assert fault in FAULTS, fault
+        rule = Rule(fault, **kwargs)  # type: ignore[arg-type]
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def pick(self, method: str, path: str) -> Rule | None:
+        with self.lock:
+            self.requests.append(f"{method} {path}")
+            for rule in self.rules:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    self.injected += 1
+                    return rule
+        return None
+
+
+def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    target = urlsplit(proxy.upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                data = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return data
+                    data += self.rfile.read(size)
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reset(self) -> None:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+
+        def _error(self, code: int, name: str, message: str) -> None:
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{name}</Code>'
+                f"<Message>{message}</Message></Error>"
+            ).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _any(self) -> None:
+            body = self._body()
+            rule = proxy.pick(self.command, self.path)
+            fault = rule.fault if rule else None
+            if fault in _ERRORS:
+                self._error(*_ERRORS[fault])
+                return
+            if fault == "reset-before":
+                self._reset()
+                return
+            if fault == "hang":
+                proxy.stopping.wait(600)
+                self._reset()
+                return
+            if fault == "hook" and rule is not None and rule.hook is not None:
+                rule.hook(self.command, self.path)
+            if fault == "corrupt" and body:
+                middle = len(body) // 2
+                body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+            try:
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self.headers.items():
+                    if name.lower() not in ("transfer-encoding", "content-length", "expect"):
+                        upstream.putheader(name, value)
+                upstream.putheader("Content-Length", str(len(body)))
+                upstream.endheaders(body)
+                response = upstream.getresponse()
+                data = response.read()
+                headers = response.getheaders()
+                status = response.status
+            finally:
+                upstream.close()
+            if fault == "reset-after":
+                self._reset()
+                return
+            if fault == "opaque-etag":
+                data = _ETAG_XML.sub(rb"<ETag>&quot;kms-\2\3&quot;</ETag>", data)
+                headers = [
+                    (k, f'"kms-{v.strip(chr(34))}"' if k.lower() == "etag" else v)
+                    for k, v in headers
+                ]
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in (
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "date",
+                    "server",
+                ):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+    return Handler
+
+
+@contextmanager
+def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(upstream)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+    server.daemon_threads = True
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stopping.set()
+        server.shutdown()
+        server.server_close()
+        time.sleep(0)
