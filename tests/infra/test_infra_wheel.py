@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from awscli_uploader_infra import wheel
 from awscli_uploader_infra.wheel import WheelBuildError, build_wheel, resolve_wheel
+from pytest_subprocess import FakeProcess
+from pytest_subprocess.fake_popen import FakePopen
 
 
 def test_a_prebuilt_wheel_is_used_as_given(dummy_wheel: Path) -> None:
@@ -31,3 +36,29 @@ def test_a_failed_build_carries_the_command_and_its_output(tmp_path: Path) -> No
     assert raised.value.returncode not in (None, 0)
     assert raised.value.command[1:4] == ["-m", "pip", "wheel"]
     assert "toml" in raised.value.output.lower()
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    return tmp_path
+
+
+def test_a_hung_build_is_ended_with_a_clear_error(
+    tmp_path: Path, fp: FakeProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pip hanging can't be had for real on demand: pytest-subprocess stands in for it
+    monkeypatch.setattr(wheel, "BUILD_TIMEOUT_SECONDS", 1)
+
+    def hang(process: FakePopen) -> None:
+        raise subprocess.TimeoutExpired(process.args, wheel.BUILD_TIMEOUT_SECONDS)
+
+    fp.register([sys.executable, "-m", "pip", "wheel", fp.any()], callback=hang)
+    with pytest.raises(WheelBuildError, match="timed out after 1 s"):
+        build_wheel(_project(tmp_path))
+
+
+def test_a_build_that_makes_no_wheel_is_an_error(tmp_path: Path, fp: FakeProcess) -> None:
+    fp.register([sys.executable, "-m", "pip", "wheel", fp.any()], returncode=0)
+    with pytest.raises(WheelBuildError, match="expected one wheel"):
+        build_wheel(_project(tmp_path))
+    assert fp.call_count([sys.executable, "-m", "pip", "wheel", fp.any()]) == 1
