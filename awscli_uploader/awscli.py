@@ -19,7 +19,7 @@ from typing import Any
 import sh
 
 from .errors import AwsCliError, AwsCliMissing
-from .proof import RemoteObject
+from .proof import SHA256_METADATA, RemoteObject
 
 INSTALL_HINT = (
     "install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/"
@@ -163,6 +163,26 @@ class AwsCli:
         rows = json.loads(self.run(args).stdout or "null") or []
         return {key: RemoteObject(key, int(size), str(etag)) for key, size, etag in rows}
 
+    def head_object(self, bucket: str, key: str) -> RemoteObject | None:
+        """The object's size, ETag, stored SHA-256 and encryption; None when there is none."""
+        try:
+            result = self.run(["s3api", "head-object", "--bucket", bucket, "--key", key])
+        except AwsCliError as exc:
+            if "(404)" in exc.stderr or "Not Found" in exc.stderr:
+                return None
+            raise
+        data = json.loads(result.stdout or "{}")
+        encryption = data.get("ServerSideEncryption")
+        if data.get("SSECustomerAlgorithm"):
+            encryption = "sse-c"
+        return RemoteObject(
+            key,
+            int(data.get("ContentLength", -1)),
+            str(data.get("ETag", "")),
+            (data.get("Metadata") or {}).get(SHA256_METADATA),
+            encryption,
+        )
+
     def upload_tree(self, source: Path, bucket: str, *, total_bytes: int) -> Result:
         """`aws s3 cp --recursive SOURCE s3://BUCKET/`; exit 1 means some files failed."""
         return self.run(
@@ -179,12 +199,14 @@ class AwsCli:
             ok=(0, 1, 2),
         )
 
-    def upload_file(self, source: Path, bucket: str, key: str, *, size: int) -> None:
-        """`aws s3 cp --only-show-errors SOURCE s3://BUCKET/KEY`."""
-        self.run(
-            ["s3", "cp", "--only-show-errors", str(source), f"s3://{bucket}/{key}"],
-            timeout=upload_timeout(size),
-        )
+    def upload_file(
+        self, source: Path, bucket: str, key: str, *, size: int, sha256: str | None = None
+    ) -> None:
+        """`aws s3 cp --only-show-errors SOURCE s3://BUCKET/KEY`, storing `sha256` if given."""
+        args = ["s3", "cp", "--only-show-errors", str(source), f"s3://{bucket}/{key}"]
+        if sha256 is not None:
+            args += ["--metadata", f"{SHA256_METADATA}={sha256}"]
+        self.run(args, timeout=upload_timeout(size))
 
 
 def upload_timeout(total_bytes: int) -> float:

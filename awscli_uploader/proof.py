@@ -3,7 +3,9 @@
 S3's ETag of a single-part upload is the MD5 of the bytes; of a multipart
 upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The part size is
 the CLI's chunk size, which a user may configure, so every chunk size that
-yields the object's part count is tried.
+yields the object's part count is tried. Under SSE-KMS or SSE-C the ETag is no
+digest of the content; there a SHA-256 that the uploader stored in the object's
+metadata (`x-amz-meta-awscli-uploader-sha256`) is the proof.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 MIB = 1024 * 1024
 CLI_CHUNK_SIZE = 8 * MIB  # the AWS CLI's default multipart_chunksize and threshold
@@ -23,12 +26,21 @@ MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 MAX_CANDIDATES = 8
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})(?:-([0-9]+))?"?$')
+SHA256_METADATA = "awscli-uploader-sha256"
+OPAQUE_ENCRYPTION = frozenset({"aws:kms", "aws:kms:dsse", "sse-c"})
 
 
 class RemoteObject(NamedTuple):
     key: str
     size: int
     etag: str
+    sha256: str | None = None  # from our metadata; only head-object returns it
+    encryption: str | None = None  # ServerSideEncryption, or "sse-c"
+
+
+def etag_is_digest(remote: RemoteObject) -> bool:
+    """Whether the ETag may be compared with an MD5 of the content (not under KMS or SSE-C)."""
+    return (remote.encryption or "").lower() not in OPAQUE_ENCRYPTION
 
 
 class Identity(NamedTuple):
@@ -109,16 +121,14 @@ def multipart_etag(part_digests: list[bytes]) -> str:
     return hashlib.md5(b"".join(part_digests)).hexdigest() + f"-{len(part_digests)}"
 
 
-def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | None:
-    """The ETags this file would have in each way the remote one may have been made.
+def _read_pinned(
+    path: Path, digest: Callable[[BinaryIO, int], set[str]]
+) -> tuple[set[str], Identity]:
+    """Run `digest(handle, size)` over a regular file opened without following links.
 
-    Returns None when the remote ETag is not MD5-style. Raises FileChanged when
-    the file changed while it was read, so no verdict rests on torn bytes.
+    Raises FileChanged when the file changed while it was read, so no verdict
+    rests on torn bytes; a FIFO or socket is never waited on.
     """
-    parsed = parse_etag(remote_etag)
-    if parsed is None:
-        return None
-    _, parts = parsed
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
@@ -128,27 +138,50 @@ def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | Non
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise FileChanged("no longer a regular file")
-        if parts is None:
-            whole = hashlib.md5()
-            for block in iter(lambda: handle.read(MIB), b""):
-                whole.update(block)
-            etags = {whole.hexdigest()}
-        else:
-            etags = _multipart_etags(handle, before.st_size, parts)
+        found = digest(handle, before.st_size)
         after = os.fstat(fd)
     identity = Identity.of(after)
-    if Identity.of(before) != identity or identity.size != before.st_size:
+    if Identity.of(before) != identity:
         raise FileChanged("changed while it was read")
-    return etags, identity
+    return found, identity
 
 
-def _multipart_etags(handle: object, size: int, parts: int) -> set[str]:
+def _whole(algorithm: str) -> Callable[[BinaryIO, int], set[str]]:
+    def digest(handle: BinaryIO, size: int) -> set[str]:
+        hasher = hashlib.new(algorithm)
+        for block in iter(lambda: handle.read(MIB), b""):
+            hasher.update(block)
+        return {hasher.hexdigest()}
+
+    return digest
+
+
+def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | None:
+    """The ETags this file would have in each way the remote one may have been made.
+
+    Returns None when the remote ETag is not MD5-style.
+    """
+    parsed = parse_etag(remote_etag)
+    if parsed is None:
+        return None
+    parts = parsed[1]
+    if parts is None:
+        return _read_pinned(path, _whole("md5"))
+    return _read_pinned(path, lambda handle, size: _multipart_etags(handle, size, parts))
+
+
+def local_sha256(path: Path) -> tuple[str, Identity]:
+    """The file's SHA-256 and the identity it had while read."""
+    digests, identity = _read_pinned(path, _whole("sha256"))
+    return next(iter(digests)), identity
+
+
+def _multipart_etags(handle: BinaryIO, size: int, parts: int) -> set[str]:
     chunks = candidate_chunk_sizes(size, parts)
     hashers = {chunk: hashlib.md5() for chunk in chunks}
     digests: dict[int, list[bytes]] = {chunk: [] for chunk in chunks}
     offset = 0
-    read = handle.read  # type: ignore[attr-defined]
-    for block in iter(lambda: read(MIB), b""):
+    for block in iter(lambda: handle.read(MIB), b""):
         pos = 0
         while pos < len(block):
             # cut the block at the next part boundary of any candidate
@@ -172,10 +205,18 @@ def _multipart_etags(handle: object, size: int, parts: int) -> set[str]:
     return result
 
 
-def judge(remote: RemoteObject, size: int, etags: set[str] | None) -> tuple[Verdict, str]:
-    """Pure verdict from the object's size and ETag and the file's size and ETags."""
+def judge(
+    remote: RemoteObject, size: int, etags: set[str] | None, sha256: str | None = None
+) -> tuple[Verdict, str]:
+    """Pure verdict from the object's size, stored SHA-256 or ETag, and the file's."""
     if remote.size != size:
         return Verdict.DIFFERENT, f"size differs (S3 {remote.size}, local {size})"
+    if remote.sha256 is not None and sha256 is not None:
+        if remote.sha256.lower() == sha256:
+            return Verdict.SAME, "same size and SHA-256"
+        return Verdict.DIFFERENT, "same size, different SHA-256"
+    if not etag_is_digest(remote):
+        return Verdict.UNPROVABLE, f"ETag of a {remote.encryption} object is not a content digest"
     parsed = parse_etag(remote.etag)
     if parsed is None or etags is None:
         return Verdict.UNPROVABLE, f"ETag {remote.etag!r} is not an MD5 of the content"
@@ -191,7 +232,12 @@ def prove(path: Path, remote: RemoteObject, size: int) -> Proof:
 
     Raises FileChanged when the file changes while it is read.
     """
-    hashed = local_etags(path, remote.etag) if remote.size == size else None
+    if remote.size != size:
+        return Proof(*judge(remote, size, None))
+    if remote.sha256 is not None:
+        sha256, identity = local_sha256(path)
+        return Proof(*judge(remote, identity.size, None, sha256), identity)
+    hashed = local_etags(path, remote.etag) if etag_is_digest(remote) else None
     if hashed is None:
         return Proof(*judge(remote, size, None))
     etags, identity = hashed

@@ -94,6 +94,7 @@ class Uploader:
     log: logging.Logger
     stop: threading.Event = field(default_factory=threading.Event)
     deadline: float | None = None  # time.monotonic() by which uploads must be verified
+    opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
 
     def scan_once(self) -> Stats:
         """Scan the root once and move every ready file; errors are logged, not raised."""
@@ -146,7 +147,7 @@ class Uploader:
             obj = remote.get(item.key)
             verdict = None
             if obj is not None:
-                checked = self._prove(item, item.path, obj, stats)
+                checked = self._check(bucket, item, item.path, obj, stats)
                 if checked is None:
                     continue
                 verdict, reason, identity = checked
@@ -199,6 +200,26 @@ class Uploader:
             self.log.warning("%s: %s; kept for the next scan", display(item.path), exc)
             return None
 
+    def _check(
+        self, bucket: str, item: Candidate, path: Path, obj: RemoteObject, stats: Stats
+    ) -> proof.Proof | None:
+        """Prove from the listing; when it disagrees at the same size, ask head-object
+        for what a listing lacks: the stored SHA-256 and the encryption (KMS ETags)."""
+        checked = self._prove(item, path, obj, stats)
+        if checked is None or checked.verdict is Verdict.SAME or obj.size != item.size:
+            return checked
+        try:
+            head = self.cli.head_object(bucket, item.key)
+        except AwsCliError as exc:
+            self.log.warning("%s: head-object failed: %s", _url(item), exc.summary())
+            return checked
+        if head is None or (head.sha256 is None and proof.etag_is_digest(head)):
+            return checked
+        if not proof.etag_is_digest(head) and bucket not in self.opaque:
+            self.opaque.add(bucket)
+            self.log.info("s3://%s: %s ETags; proving content by SHA-256", bucket, head.encryption)
+        return self._prove(item, path, head, stats)
+
     def _delete(
         self, item: Candidate, identity: Identity, why: str, stats: Stats, *, present: bool
     ) -> None:
@@ -224,22 +245,41 @@ class Uploader:
     ) -> None:
         staging = self.config.state_dir / "staging" / f"{bucket}-{os.getpid()}"
         staged, direct = stage(files, staging)
-        total = sum(f.size for f in files)
+        single = [(item, item.path) for item in direct]
+        if bucket in self.opaque:
+            single, staged = single + staged, []
+        total = sum(item.size for item, _ in staged)
         try:
-            uploaded: list[tuple[Candidate, Path]] = []
             if staged and self._run_upload(bucket, staging, total, len(staged), stats):
-                uploaded += staged
-            for item in direct:
-                try:
-                    self.cli.upload_file(item.path, bucket, item.key, size=item.size)
-                    uploaded.append((item, item.path))
-                except AwsCliError as exc:
-                    stats.failed += 1
-                    self.log.error("%s: upload failed: %s", _url(item), exc.summary())
-            if uploaded:
-                self._verify(bucket, prefix, uploaded, stats)
+                single += self._verify(bucket, prefix, staged, stats)
+            for item, path in single:
+                if self.stop.is_set():
+                    break
+                self._upload_one(bucket, item, path, stats)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _upload_one(self, bucket: str, item: Candidate, path: Path, stats: Stats) -> None:
+        """One `cp` that stores the file's SHA-256 with the object, verified by head-object:
+        the path for KMS buckets, where an ETag proves nothing, and unlinkable files."""
+        try:
+            sha256, _ = proof.local_sha256(path)
+        except FileChanged as exc:
+            stats.unstable += 1
+            self.log.warning("%s: %s; kept for the next scan", display(item.path), exc)
+            return
+        try:
+            self.cli.upload_file(path, bucket, item.key, size=item.size, sha256=sha256)
+            head = self.cli.head_object(bucket, item.key)
+        except AwsCliError as exc:
+            stats.failed += 1
+            self.log.error("%s: upload failed: %s", _url(item), exc.summary())
+            return
+        if head is None:
+            stats.failed += 1
+            self.log.error("%s: not in S3 after the upload; kept", _url(item))
+            return
+        self._settle(item, path, head, stats)
 
     def _run_upload(self, bucket: str, staging: Path, total: int, count: int, stats: Stats) -> bool:
         try:
@@ -262,25 +302,44 @@ class Uploader:
 
     def _verify(
         self, bucket: str, prefix: str, uploaded: Sequence[tuple[Candidate, Path]], stats: Stats
-    ) -> None:
+    ) -> list[tuple[Candidate, Path]]:
+        """Check a batch against a fresh listing; returns the files whose objects can't
+        be proven by ETag (KMS), for the per-file path."""
         remote = self._list(bucket, prefix, len(uploaded), stats)
         if remote is None:
-            return
+            return []
+        unprovable: list[tuple[Candidate, Path]] = []
         for item, path in uploaded:
             obj = remote.get(item.key)
             if obj is None:
                 stats.failed += 1
                 self.log.error("%s: not in S3 after the upload; kept", _url(item))
                 continue
-            checked = self._prove(item, path, obj, stats)
-            if checked is None:
-                continue
-            verdict, reason, identity = checked
-            if decide(verdict, uploaded=True) is Action.DELETE and identity is not None:
-                self._delete(item, identity, "uploaded", stats, present=False)
-            else:
-                stats.failed += 1
-                self.log.error("%s: S3 does not match after upload (%s); kept", _url(item), reason)
+            checked = self._check(bucket, item, path, obj, stats)
+            if checked is not None and checked.verdict is Verdict.UNPROVABLE:
+                unprovable.append((item, path))
+            elif checked is not None:
+                self._settle(item, path, obj, stats, checked)
+        return unprovable
+
+    def _settle(
+        self,
+        item: Candidate,
+        path: Path,
+        obj: RemoteObject,
+        stats: Stats,
+        checked: proof.Proof | None = None,
+    ) -> None:
+        """After an upload: delete what is proven, keep (and count) the rest."""
+        checked = checked or self._prove(item, path, obj, stats)
+        if checked is None:
+            return
+        verdict, reason, identity = checked
+        if decide(verdict, uploaded=True) is Action.DELETE and identity is not None:
+            self._delete(item, identity, "uploaded", stats, present=False)
+        else:
+            stats.failed += 1
+            self.log.error("%s: S3 does not match after upload (%s); kept", _url(item), reason)
 
 
 def _url(item: Candidate) -> str:

@@ -6,6 +6,7 @@ how many requests. Everything else is forwarded unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import re
 import socket
@@ -26,7 +27,7 @@ FAULTS = (
     "reset-after",  # S3 stores the object, the client sees a reset
     "corrupt",  # one body byte flipped in transit; moto stores it
     "hang",  # accept and never answer
-    "opaque-etag",  # forwarded; the ETag rewritten as SSE-KMS makes it (not an MD5)
+    "opaque-etag",  # forwarded; ETags rewritten as under SSE-KMS (hex, but not the MD5)
     "hook",  # call `hook(method, path)` first, then forward
 )
 _ERRORS = {
@@ -34,7 +35,25 @@ _ERRORS = {
     "503": (503, "SlowDown", "Please reduce your request rate."),
     "403-expired": (403, "ExpiredToken", "The provided token has expired."),
 }
+_HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "date", "server")
 _ETAG_XML = re.compile(rb"<ETag>(&quot;|\")?([0-9a-fA-F]{32})(-\d+)?(&quot;|\")?</ETag>")
+
+
+_KMS_ORIGINALS: dict[bytes, bytes] = {}
+
+
+def _kms(etag: bytes) -> bytes:
+    """An ETag as SSE-KMS makes it: 32 hex digits that are not the content's MD5."""
+    fake = hashlib.md5(b"kms" + etag).hexdigest().encode()
+    _KMS_ORIGINALS[fake] = etag
+    return fake
+
+
+def _unkms(body: bytes) -> bytes:
+    """Part ETags the client sends back (CompleteMultipartUpload) as moto made them."""
+    for fake, original in list(_KMS_ORIGINALS.items()):
+        body = body.replace(fake, original)
+    return body
 
 
 @dataclass
@@ -140,6 +159,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "hook" and rule is not None and rule.hook is not None:
                 rule.hook(self.command, self.path)
+            if fault == "opaque-etag":
+                body = _unkms(body)
             if fault == "corrupt" and body:
                 middle = len(body) // 2
                 body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
@@ -163,22 +184,27 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._reset()
                 return
             if fault == "opaque-etag":
-                data = _ETAG_XML.sub(rb"<ETag>&quot;kms-\2\3&quot;</ETag>", data)
+                data = _ETAG_XML.sub(
+                    lambda m: b"<ETag>&quot;" + _kms(m.group(2)) + b"&quot;</ETag>", data
+                )
                 headers = [
-                    (k, f'"kms-{v.strip(chr(34))}"' if k.lower() == "etag" else v)
+                    (
+                        k,
+                        '"' + _kms(v.strip('"').encode()).decode() + '"'
+                        if k.lower() == "etag"
+                        else v,
+                    )
                     for k, v in headers
                 ]
+                headers.append(("x-amz-server-side-encryption", "aws:kms"))
             self.send_response(status)
+            length = str(len(data))
             for name, value in headers:
-                if name.lower() not in (
-                    "content-length",
-                    "transfer-encoding",
-                    "connection",
-                    "date",
-                    "server",
-                ):
+                if name.lower() == "content-length" and self.command == "HEAD":
+                    length = value  # a HEAD's length is the object's, with no body
+                elif name.lower() not in _HOP_HEADERS:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", length)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

@@ -1,0 +1,90 @@
+"""SSE-KMS buckets: the ETag is not an MD5, so the proof is a SHA-256 stored with the object."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy, fault_proxy
+from helpers import Moto, make_uploader, tree, write
+
+from awscli_uploader.awscli import AwsCli
+from awscli_uploader.proof import SHA256_METADATA
+from awscli_uploader.uploader import Uploader
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def kms(moto: Moto) -> Iterator[FaultProxy]:
+    """moto keeps MD5 ETags under KMS; the proxy makes them opaque as real S3 does."""
+    moto.create_bucket("kms-bucket")
+    with fault_proxy(moto.url) as proxy:
+        proxy.add("opaque-etag", path=r"^/kms-bucket")
+        yield proxy
+
+
+def _uploader(root: Path, moto: Moto, aws_cli: str, proxy: FaultProxy) -> Uploader:
+    uploader = make_uploader(root, moto, aws_cli)
+    uploader.cli = AwsCli(executable=aws_cli, region="eu-west-1", endpoint_url=proxy.url)
+    return uploader
+
+
+def test_kms_upload_is_proven_by_sha256(
+    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = {"a.txt": b"alpha", "big.bin": os.urandom(9 * MIB), "empty": b""}
+    for key, data in files.items():
+        write(root / "kms-bucket" / key, data)
+    uploader = _uploader(root, moto, aws_cli, kms)
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (3, 0)
+    assert tree(root) == []
+    for key, data in files.items():
+        assert moto.get("kms-bucket", key) == data
+        stored = moto.head("kms-bucket", key)["Metadata"]
+        assert stored == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}  # type: ignore[comparison-overlap]
+    assert "kms-bucket" in uploader.opaque
+    assert any("proving content by SHA-256" in r.getMessage() for r in caplog.records)
+
+
+def test_kms_present_with_sha256_is_deleted_without_upload(
+    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+) -> None:
+    digest = hashlib.sha256(b"done").hexdigest()
+    moto._client().put_object(
+        Bucket="kms-bucket", Key="done.txt", Body=b"done", Metadata={SHA256_METADATA: digest}
+    )
+    write(root / "kms-bucket" / "done.txt", b"done")
+    stats = _uploader(root, moto, aws_cli, kms).scan_once()
+    assert (stats.present, stats.uploaded) == (1, 0)
+    assert tree(root) == []
+
+
+def test_kms_object_without_proof_is_uploaded_again_not_trusted(
+    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+) -> None:
+    moto.put("kms-bucket", "other.txt", b"same")  # same bytes, but nothing proves it
+    write(root / "kms-bucket" / "other.txt", b"same")
+    stats = _uploader(root, moto, aws_cli, kms).scan_once()
+    assert (stats.present, stats.uploaded) == (0, 1)
+    assert SHA256_METADATA in moto.head("kms-bucket", "other.txt")["Metadata"]  # type: ignore[operator]
+    assert tree(root) == []
+
+
+def test_kms_same_size_rewrite_is_not_deleted(
+    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+) -> None:
+    old = hashlib.sha256(b"v1").hexdigest()
+    moto._client().put_object(
+        Bucket="kms-bucket", Key="v.txt", Body=b"v1", Metadata={SHA256_METADATA: old}
+    )
+    write(root / "kms-bucket" / "v.txt", b"v2")
+    stats = _uploader(root, moto, aws_cli, kms).scan_once()
+    assert stats.uploaded == 1
+    assert moto.get("kms-bucket", "v.txt") == b"v2"
