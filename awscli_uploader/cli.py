@@ -332,18 +332,17 @@ def status_command(**params: Any) -> None:
     if not root.is_dir():
         raise ConfigError(f"root {root} is not a directory (set --directory or S3_ROOT_DIR)")
     recorded = status.recorded_settings(root / STATE_DIR_NAME)
-    environ: dict[str, str] = dict(os.environ)
-    for name, env in (("exclude", EXCLUDE_ENV), ("bucket_map", BUCKET_MAP_ENV)):
-        key = "excludes" if name == "exclude" else name
-        if not params[name] and not environ.get(env) and recorded.get(key):
-            params[name] = tuple(recorded[key])
+    if not params["exclude"] and not os.environ.get(EXCLUDE_ENV):
+        params["exclude"] = tuple(recorded.get("excludes") or ())
+    if not params["bucket_map"] and not os.environ.get(BUCKET_MAP_ENV):
+        params["bucket_map"] = tuple(recorded.get("bucket_map") or ())
     if not given(ctx, "stability") and isinstance(recorded.get("stability"), (int, float)):
         params["stability"] = float(recorded["stability"])
     config = Config(
         root=root,
         stability=params["stability"],
-        excludes=excludes_from(params, environ),
-        bucket_map=bucket_map_from(params, environ),
+        excludes=excludes_from(params, os.environ),
+        bucket_map=bucket_map_from(params, os.environ),
     )
     report = status.gather(config, now_ns=time.time_ns())
     click.echo(json.dumps(report, indent=2) if params["as_json"] else status.render_text(report))
