@@ -330,7 +330,8 @@ def status_command(**params: Any) -> None:
     params = inherit(ctx, params)
     root = Path(params["directory"])
     if not root.is_dir():
-        raise ConfigError(f"root {root} is not a directory (set --directory or S3_ROOT_DIR)")
+        problem = "is not a directory" if root.exists() else "does not exist"
+        raise ConfigError(f"root {root} {problem} (set --directory or S3_ROOT_DIR)")
     recorded = status.recorded_settings(root / STATE_DIR_NAME)
     if not params["exclude"] and not os.environ.get(EXCLUDE_ENV):
         params["exclude"] = tuple(recorded.get("excludes") or ())

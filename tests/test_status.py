@@ -150,7 +150,9 @@ def test_status_of_a_missing_root_exits_2(tmp_path: Path) -> None:
     result = run_cli("status", "-d", str(tmp_path / "missing"), env=NO_AWS)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "is not a directory" in result.stderr
+    assert "does not exist" in result.stderr
+    afile = write(tmp_path / "file", b"")
+    assert "is not a directory" in run_cli("status", "-d", str(afile), env=NO_AWS).stderr
     unknown = run_cli("statsu")
     assert unknown.returncode == 2
     assert "No such command" in unknown.stderr
