@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .filters import BucketMap, Excludes
 
 DEFAULT_INTERVAL = 60.0
 DEFAULT_ROOT = "output/s3"
@@ -27,6 +29,11 @@ class Config:
     imds_disabled: bool = False
     connect_timeout: int = 10
     read_timeout: int = 60
+    excludes: Excludes = field(default_factory=Excludes)
+    bucket_map: BucketMap = field(default_factory=BucketMap)
+    delete_empty_dirs: bool = False
+    metrics_file: Path | None = None
+    log_format: str = "text"
 
     @property
     def state_dir(self) -> Path:

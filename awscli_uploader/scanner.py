@@ -14,7 +14,10 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .filters import BucketMap, Excludes
 
 MAX_KEY_BYTES = 1024
 NS = 1_000_000_000
@@ -35,6 +38,7 @@ class SkipKind(enum.Enum):
     UNSTABLE = "unstable"
     IGNORED = "ignored"
     INVALID = "invalid"
+    EXCLUDED = "excluded"  # by an operator's --exclude: never uploaded, deleted or warned about
 
 
 class Skipped(NamedTuple):
@@ -81,6 +85,31 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+def bucket_for(directory: str, bucket_map: BucketMap | None) -> tuple[str, str | None]:
+    """The bucket a top-level directory's files go to, and why they can't (or None).
+
+    A mapped directory goes to its bucket. A directory named like a mapping's
+    target is refused: its keys and the mapped directory's could collide.
+    """
+    if bucket_map:
+        mapped = bucket_map.get(directory)
+        if mapped is not None:
+            return mapped, None
+        source = bucket_map.source_for(directory)
+        if source is not None:
+            return directory, (
+                f"--bucket-map also sends {source}/ to this bucket and keys could collide; "
+                f"its files stay local (move them into {source}/)"
+            )
+    problem = bucket_name_problem(directory)
+    if problem is None:
+        return directory, None
+    return directory, (
+        f"invalid bucket name: {problem}; its files stay local "
+        f"(or map it: --bucket-map {directory}=VALID-NAME)"
+    )
+
+
 def key_problem(key: str) -> str | None:
     """Why `key` can't be uploaded as given, or None."""
     if _has_surrogates(key):
@@ -108,10 +137,13 @@ def scan(
     now_ns: int,
     stability: float,
     reserved: frozenset[str] = frozenset(),
+    excludes: Excludes | None = None,
+    bucket_map: BucketMap | None = None,
 ) -> Iterator[Candidate | Skipped]:
     """Walk `root/<bucket>/<key...>` and say, file by file, what is ready.
 
-    Names in `reserved` directly under root are passed over silently.
+    Names in `reserved` directly under root are passed over silently. An
+    excluded directory is reported once and not entered.
     """
     try:
         top = sorted(os.scandir(root), key=lambda e: e.name)
@@ -122,24 +154,31 @@ def scan(
         if entry.name in reserved:
             continue
         path = Path(entry.path)
-        if entry.is_symlink():
+        if excludes and (
+            pattern := excludes.match(entry.name, is_dir=entry.is_dir(follow_symlinks=False))
+        ):
+            yield Skipped(path, SkipKind.EXCLUDED, f"excluded by {pattern!r}")
+        elif entry.is_symlink():
             yield Skipped(path, SkipKind.IGNORED, "bucket directory is a symlink; not followed")
         elif entry.is_dir(follow_symlinks=False):
-            problem = bucket_name_problem(entry.name)
+            bucket, problem = bucket_for(entry.name, bucket_map)
             if problem is not None:
-                yield Skipped(
-                    path,
-                    SkipKind.INVALID,
-                    f"invalid bucket name: {problem}; its files stay local",
-                )
+                yield Skipped(path, SkipKind.INVALID, problem)
                 continue
-            yield from _walk_bucket(path, entry.name, now_ns=now_ns, stability=stability)
+            yield from _walk_bucket(
+                path, bucket, now_ns=now_ns, stability=stability, excludes=excludes
+            )
         else:
             yield Skipped(path, SkipKind.IGNORED, "file directly under the root has no bucket")
 
 
 def _walk_bucket(
-    bucket_dir: Path, bucket: str, *, now_ns: int, stability: float
+    bucket_dir: Path,
+    bucket: str,
+    *,
+    now_ns: int,
+    stability: float,
+    excludes: Excludes | None = None,
 ) -> Iterator[Candidate | Skipped]:
     stack: list[tuple[Path, str]] = [(bucket_dir, "")]
     while stack:
@@ -161,7 +200,13 @@ def _walk_bucket(
             except OSError as exc:
                 yield Skipped(path, SkipKind.INVALID, f"cannot stat: {exc.strerror}")
                 continue
-            if stat.S_ISDIR(info.st_mode):
+            if excludes and (
+                pattern := excludes.match(
+                    f"{bucket_dir.name}/{key}", is_dir=stat.S_ISDIR(info.st_mode)
+                )
+            ):
+                yield Skipped(path, SkipKind.EXCLUDED, f"excluded by {pattern!r}")
+            elif stat.S_ISDIR(info.st_mode):
                 stack.append((path, key + "/"))
             elif stat.S_ISLNK(info.st_mode):
                 yield Skipped(path, SkipKind.IGNORED, "symlink; not followed")

@@ -14,11 +14,12 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from . import proof, scanner
+from . import cleanup, proof, scanner
 from .awscli import AwsCli, classify
 from .config import STATE_DIR_NAME, Config
 from .errors import AwsCliError
@@ -70,6 +71,14 @@ def fit_before_deadline(
 
 
 @dataclass
+class BucketTally:
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    present: int = 0
+    failed: int = 0
+
+
+@dataclass
 class Stats:
     uploaded: int = 0
     uploaded_bytes: int = 0
@@ -78,6 +87,12 @@ class Stats:
     ignored: int = 0
     failed: int = 0
     seconds: float = 0.0
+    excluded: int = 0
+    started: float = field(default_factory=time.time)  # wall clock, for status and metrics
+    buckets: dict[str, BucketTally] = field(default_factory=dict)
+
+    def tally(self, bucket: str) -> BucketTally:
+        return self.buckets.setdefault(bucket, BucketTally())
 
     def summary(self) -> str:
         return (
@@ -85,6 +100,22 @@ class Stats:
             f"already present {self.present}, unstable {self.unstable}, "
             f"failed {self.failed}, ignored {self.ignored}, in {self.seconds:.1f}s"
         )
+
+
+class ScanObserver:
+    """What a scan tells the outside (progress, status, metrics); this one tells no one."""
+
+    def batch(self, by_bucket: Mapping[str, Sequence[Candidate]]) -> None:
+        """The ready files, before any upload."""
+
+    def bucket_started(self, bucket: str, files: Sequence[Candidate]) -> None:
+        """A bucket's files are about to be checked and uploaded."""
+
+    def bucket_done(self, bucket: str, files: Sequence[Candidate]) -> None:
+        """A bucket's files are handled, whatever the outcome."""
+
+    def scanned(self, stats: Stats) -> None:
+        """The scan is over."""
 
 
 @dataclass
@@ -95,6 +126,7 @@ class Uploader:
     stop: threading.Event = field(default_factory=threading.Event)
     deadline: float | None = None  # time.monotonic() by which uploads must be verified
     opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
+    observer: ScanObserver = field(default_factory=ScanObserver)
 
     def scan_once(self) -> Stats:
         """Scan the root once and move every ready file; errors are logged, not raised."""
@@ -106,6 +138,8 @@ class Uploader:
             now_ns=time.time_ns(),
             stability=self.config.stability,
             reserved=frozenset({STATE_DIR_NAME}),
+            excludes=self.config.excludes,
+            bucket_map=self.config.bucket_map,
         ):
             if isinstance(item, Skipped):
                 self._report_skip(item, stats)
@@ -115,14 +149,35 @@ class Uploader:
             self.log.warning(
                 "%d more files still being written; waiting", stats.unstable - MAX_UNSTABLE_LINES
             )
+        self.observer.batch(by_bucket)
         for bucket in sorted(by_bucket):
             if self.stop.is_set():
                 self.log.info("stopping: %d buckets left for the next run", len(by_bucket))
                 break
-            self._bucket(bucket, by_bucket.pop(bucket), stats)
+            self._bucket_tallied(bucket, by_bucket.pop(bucket), stats)
         stats.seconds = time.monotonic() - started
         self.log.info(stats.summary())
+        self.observer.scanned(stats)
         return stats
+
+    def _bucket_tallied(self, bucket: str, files: list[Candidate], stats: Stats) -> None:
+        """`_bucket`, adding what it did to the bucket's tally; with --delete-empty-dirs,
+        then remove the directories its deletions emptied."""
+        self.observer.bucket_started(bucket, files)
+        before = (stats.uploaded, stats.uploaded_bytes, stats.present, stats.failed)
+        try:
+            self._bucket(bucket, files, stats)
+        finally:
+            tally = stats.tally(bucket)
+            tally.uploaded += stats.uploaded - before[0]
+            tally.uploaded_bytes += stats.uploaded_bytes - before[1]
+            tally.present += stats.present - before[2]
+            tally.failed += stats.failed - before[3]
+        if self.config.delete_empty_dirs and not self.config.dry_run:
+            emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}
+            for directory in cleanup.remove_emptied_dirs(self.config.root, emptied):
+                self.log.debug("%s: removed empty directory", display(directory))
+        self.observer.bucket_done(bucket, files)
 
     def _report_skip(self, item: Skipped, stats: Stats) -> None:
         where = display(item.path)
@@ -133,9 +188,21 @@ class Uploader:
         elif item.kind is SkipKind.IGNORED:
             stats.ignored += 1
             self.log.warning("%s: %s", where, item.reason)
+        elif item.kind is SkipKind.EXCLUDED:
+            stats.excluded += 1
+            self.log.debug("%s: %s", where, item.reason)
         else:
             stats.failed += 1
+            stats.tally(self._bucket_of(item.path)).failed += 1
             self.log.error("%s: %s", where, item.reason)
+
+    def _bucket_of(self, path: Path) -> str:
+        """The bucket a skipped path counts against: its top directory's bucket, or ""."""
+        try:
+            parts = path.relative_to(self.config.root).parts
+        except ValueError:
+            return ""
+        return scanner.bucket_for(parts[0], self.config.bucket_map)[0] if parts else ""
 
     def _bucket(self, bucket: str, files: list[Candidate], stats: Stats) -> None:
         prefix = listing_prefix(f.key for f in files)
@@ -154,14 +221,21 @@ class Uploader:
                 if verdict is Verdict.SAME and identity is not None:
                     self._delete(item, identity, "already in S3", stats, present=True)
                     continue
-                self.log.info("%s: S3 holds another version (%s); uploading", _url(item), reason)
+                self.log.info(
+                    "%s: S3 holds another version (%s); uploading",
+                    _url(item),
+                    reason,
+                    extra=_fields(item),
+                )
             if decide(verdict, uploaded=False) is Action.UPLOAD:
                 pending.append(item)
         if not pending:
             return
         if self.config.dry_run:
             for item in pending:
-                self.log.info("%s: would upload %d bytes", _url(item), item.size)
+                self.log.info(
+                    "%s: would upload %d bytes", _url(item), item.size, extra=_fields(item)
+                )
             return
         if self.stop.is_set():
             self.log.info("stopping: %d files in %s left for the next run", len(pending), bucket)
@@ -169,7 +243,11 @@ class Uploader:
         if self.deadline is not None:
             pending, late = fit_before_deadline(pending, self.deadline - time.monotonic())
             for item in late:
-                self.log.warning("%s: no time to upload before the interruption; kept", _url(item))
+                self.log.warning(
+                    "%s: no time to upload before the interruption; kept",
+                    _url(item),
+                    extra=_fields(item),
+                )
             if not pending:
                 return
         self._upload_and_verify(bucket, prefix, pending, stats)
@@ -187,6 +265,7 @@ class Uploader:
                 classify(exc.stderr).value,
                 exc.summary(),
                 count,
+                extra={"bucket": bucket},
             )
             return None
 
@@ -211,7 +290,9 @@ class Uploader:
         try:
             head = self.cli.head_object(bucket, item.key)
         except AwsCliError as exc:
-            self.log.warning("%s: head-object failed: %s", _url(item), exc.summary())
+            self.log.warning(
+                "%s: head-object failed: %s", _url(item), exc.summary(), extra=_fields(item)
+            )
             return checked
         if head is None or (head.sha256 is None and proof.etag_is_digest(head)):
             return checked
@@ -224,21 +305,41 @@ class Uploader:
         self, item: Candidate, identity: Identity, why: str, stats: Stats, *, present: bool
     ) -> None:
         if self.config.dry_run:
-            self.log.info("%s: %s with the same content; would delete local copy", _url(item), why)
+            self.log.info(
+                "%s: %s with the same content; would delete local copy",
+                _url(item),
+                why,
+                extra=_fields(item),
+            )
             stats.present += present
             return
         problem = delete_if_unchanged(item.path, identity)
         if problem is not None:
             stats.failed += 1
-            self.log.warning("%s: %s, but not deleted: %s", display(item.path), why, problem)
+            self.log.warning(
+                "%s: %s, but not deleted: %s",
+                display(item.path),
+                why,
+                problem,
+                extra=_fields(item),
+            )
             return
         if present:
             stats.present += 1
-            self.log.info("%s: already in S3 with the same content; deleted local copy", _url(item))
+            self.log.info(
+                "%s: already in S3 with the same content; deleted local copy",
+                _url(item),
+                extra=_fields(item),
+            )
         else:
             stats.uploaded += 1
             stats.uploaded_bytes += identity.size
-            self.log.info("%s: uploaded %d bytes, verified, deleted", _url(item), identity.size)
+            self.log.info(
+                "%s: uploaded %d bytes, verified, deleted",
+                _url(item),
+                identity.size,
+                extra=_fields(item, identity.size),
+            )
 
     def _upload_and_verify(
         self, bucket: str, prefix: str, files: Sequence[Candidate], stats: Stats
@@ -273,11 +374,11 @@ class Uploader:
             head = self.cli.head_object(bucket, item.key)
         except AwsCliError as exc:
             stats.failed += 1
-            self.log.error("%s: upload failed: %s", _url(item), exc.summary())
+            self.log.error("%s: upload failed: %s", _url(item), exc.summary(), extra=_fields(item))
             return
         if head is None:
             stats.failed += 1
-            self.log.error("%s: not in S3 after the upload; kept", _url(item))
+            self.log.error("%s: not in S3 after the upload; kept", _url(item), extra=_fields(item))
             return
         self._settle(item, path, head, stats)
 
@@ -292,6 +393,7 @@ class Uploader:
                 count,
                 classify(exc.stderr).value,
                 exc.summary(),
+                extra={"bucket": bucket},
             )
             return False
         bucket_dir = str(self.config.root / bucket)
@@ -313,7 +415,9 @@ class Uploader:
             obj = remote.get(item.key)
             if obj is None:
                 stats.failed += 1
-                self.log.error("%s: not in S3 after the upload; kept", _url(item))
+                self.log.error(
+                    "%s: not in S3 after the upload; kept", _url(item), extra=_fields(item)
+                )
                 continue
             checked = self._check(bucket, item, path, obj, stats)
             if checked is not None and checked.verdict is Verdict.UNPROVABLE:
@@ -339,11 +443,21 @@ class Uploader:
             self._delete(item, identity, "uploaded", stats, present=False)
         else:
             stats.failed += 1
-            self.log.error("%s: S3 does not match after upload (%s); kept", _url(item), reason)
+            self.log.error(
+                "%s: S3 does not match after upload (%s); kept",
+                _url(item),
+                reason,
+                extra=_fields(item),
+            )
 
 
 def _url(item: Candidate) -> str:
     return display(f"s3://{item.bucket}/{item.key}")
+
+
+def _fields(item: Candidate, size: int | None = None) -> dict[str, Any]:
+    """Structured fields of a per-file log line (shown by --log-format json)."""
+    return {"bucket": item.bucket, "key": item.key, "bytes": item.size if size is None else size}
 
 
 def stage(

@@ -12,6 +12,13 @@ import pytest
 from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
 
 _KEEP = {"AWS_CA_BUNDLE"}
+OPERATOR_ENV = (
+    "S3_UPLOAD_EXCLUDE",
+    "S3_BUCKET_MAP",
+    "S3_UPLOAD_DELETE_EMPTY_DIRS",
+    "S3_UPLOAD_METRICS_FILE",
+    "S3_UPLOAD_LOG_FORMAT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +29,8 @@ def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
         if name.startswith("AWS_") and name not in _KEEP:
             monkeypatch.delenv(name)
     for name in ("S3_UPLOAD_INTERVAL", "S3_ROOT_DIR", "FILE_STABILITY_SECONDS", "S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name in OPERATOR_ENV:
         monkeypatch.delenv(name, raising=False)
     (home / "config").write_text("")
     (home / "credentials").write_text("")

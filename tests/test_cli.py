@@ -244,3 +244,35 @@ def test_seconds_until(text: str, seconds: float) -> None:
 
     now = datetime(2026, 11, 24, tzinfo=timezone.utc)
     assert seconds_until(text, default=99.0, now=now) == seconds
+
+
+def test_help_lists_the_operator_controls() -> None:
+    helped = run_cli("--help")
+    assert helped.returncode == 0
+    for text in (
+        "--exclude PATTERN",
+        "--bucket-map DIR=BUCKET",
+        "--delete-empty-dirs",
+        "--metrics-file PATH",
+        "--log-format [text|json]",
+        "S3_UPLOAD_EXCLUDE",
+        "S3_BUCKET_MAP",
+        "status",
+    ):
+        assert text in helped.stdout
+    status = run_cli("status", "--help")
+    assert status.returncode == 0
+    assert "--json" in status.stdout
+    assert "takes no lock" in status.stdout
+
+
+@pytest.mark.parametrize(("value", "kept"), [("true", False), ("1", False), ("false", True)])
+def test_delete_empty_dirs_from_the_environment(
+    root: Path, moto: Moto, value: str, kept: bool
+) -> None:
+    moto.create_bucket("bucket-one")
+    write(root / "bucket-one" / "run" / "a.txt", b"a")
+    env = {"S3_UPLOAD_DELETE_EMPTY_DIRS": value}
+    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (root / "bucket-one" / "run").is_dir() is kept

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from helpers import OLD, write
 
+from awscli_uploader.filters import parse_bucket_map, parse_excludes
 from awscli_uploader.scanner import (
     NS,
     Candidate,
     SkipKind,
     Skipped,
+    bucket_for,
     bucket_name_problem,
     display,
     is_stable,
@@ -156,3 +158,53 @@ def test_scan_reports_bad_names_and_goes_on(root: Path) -> None:
 def test_scan_of_unreadable_root_is_one_problem(tmp_path: Path) -> None:
     items = list(scan(tmp_path / "missing", now_ns=NOW, stability=2))
     assert [i.kind for i in items] == [SkipKind.INVALID]  # type: ignore[union-attr]
+
+
+MAP = ["distributed_colony=distributed-colony"]
+
+
+@pytest.mark.parametrize(
+    ("directory", "entries", "bucket", "problem"),
+    [
+        ("my-bucket", [], "my-bucket", None),
+        ("distributed_colony", [], "distributed_colony", "invalid bucket name"),
+        ("distributed_colony", MAP, "distributed-colony", None),
+        ("logs", ["logs=simulation-logs"], "simulation-logs", None),
+        ("distributed-colony", MAP, "distributed-colony", "keys could collide"),
+        ("other_dir", MAP, "other_dir", "invalid bucket"),
+    ],
+)
+def test_bucket_for(directory: str, entries: list[str], bucket: str, problem: str | None) -> None:
+    found, why = bucket_for(directory, parse_bucket_map(entries))
+    assert found == bucket
+    assert (why is None) if problem is None else (why is not None and problem in why)
+
+
+def test_scan_applies_excludes_and_the_bucket_map(root: Path) -> None:
+    write(root / "distributed_colony" / "run" / "a.png", b"a")
+    write(root / "distributed_colony" / "run" / "a.png.part", b"a")
+    write(root / "distributed_colony" / "tmp" / "deep" / "many" / "x.bin", b"x")
+    write(root / "distributed_colony" / "tmp" / "y.bin", b"y")
+    write(root / ".DS_Store", b"")
+    items = list(
+        scan(
+            root,
+            now_ns=NOW,
+            stability=2,
+            excludes=parse_excludes(["*.part", "tmp/", ".*"]),
+            bucket_map=parse_bucket_map(["distributed_colony=distributed-colony"]),
+        )
+    )
+    candidates = [(i.bucket, i.key) for i in items if isinstance(i, Candidate)]
+    assert candidates == [("distributed-colony", "run/a.png")]
+    excluded = {
+        str(i.path.relative_to(root)): i.reason
+        for i in items
+        if isinstance(i, Skipped) and i.kind is SkipKind.EXCLUDED
+    }
+    # an excluded directory is reported once and not entered
+    assert excluded == {
+        ".DS_Store": "excluded by '.*'",
+        "distributed_colony/run/a.png.part": "excluded by '*.part'",
+        "distributed_colony/tmp": "excluded by 'tmp/'",
+    }
