@@ -135,6 +135,9 @@ class AwsCli:
             raise AwsCliMissing(f"AWS CLI not found ({self.executable!r}): {INSTALL_HINT}") from exc
         except sh.TimeoutException as exc:
             raise AwsCliError(command, None, f"no answer within {timeout:.0f}s") from exc
+        except sh.ErrorReturnCode as exc:  # killed by a signal: no exit code to accept
+            stderr = exc.stderr.decode("utf-8", "replace")
+            raise AwsCliError(command, exc.exit_code, stderr or "killed by a signal") from exc
         except OSError as exc:
             raise AwsCliError(command, 126, str(exc)) from exc
         result = Result(

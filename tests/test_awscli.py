@@ -104,3 +104,11 @@ def test_list_objects_against_moto(moto: Moto, aws_cli: str) -> None:
     assert sorted(found) == ["run/0.txt", "run/1.txt", "run/2.txt"]
     assert found["run/2.txt"].size == 2
     assert cli.list_objects("listing", "nothing-here/") == {}
+
+
+def test_cli_killed_by_a_signal_is_a_typed_error(tmp_path: Path) -> None:
+    cli = AwsCli(executable=_fake_cli(tmp_path, "kill -KILL $$"))
+    with pytest.raises(AwsCliError) as caught:
+        cli.run(["s3", "cp"])
+    assert caught.value.exit_code == -9
+    assert "exited -9" in caught.value.summary()
