@@ -12,6 +12,17 @@ import pytest
 from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
 
 _KEEP = {"AWS_CA_BUNDLE"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=12.0,
+        help="how long the soak test's writer runs (default 12; try 600)",
+    )
+
+
 OPERATOR_ENV = (
     "S3_UPLOAD_EXCLUDE",
     "S3_BUCKET_MAP",

@@ -1,0 +1,99 @@
+"""Odd trees, refused deletes, and nothing secret in the logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from helpers import OLD, Moto, make_uploader, run_cli, tree, write
+
+from awscli_uploader import uploader as uploader_module
+from awscli_uploader.scanner import NS, Candidate, Skipped, scan
+
+
+def test_refused_delete_is_a_warning_and_retried(
+    root: Path,
+    moto: Moto,
+    aws_cli: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    moto.create_bucket("ro-bucket")
+    path = write(root / "ro-bucket" / "f.txt", b"data")
+    real_unlink = os.unlink
+
+    def refuse(target: object, *args: object, **kwargs: object) -> None:
+        # root may unlink anything, so a read-only disk is injected here
+        if Path(str(target)) == path:
+            raise PermissionError(13, "Permission denied", str(target))
+        real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uploader_module.os, "unlink", refuse)
+    uploader = make_uploader(root, moto, aws_cli)
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
+    assert stats.failed == 1
+    assert path.exists()
+    assert moto.get("ro-bucket", "f.txt") == b"data"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("not deleted: Permission denied" in m for m in warnings)
+    monkeypatch.setattr(uploader_module.os, "unlink", real_unlink)
+    stats = uploader.scan_once()
+    assert (stats.present, stats.failed) == (1, 0)
+    assert tree(root) == []
+
+
+def test_symlink_loops_and_dangling_links(root: Path, tmp_path: Path) -> None:
+    bucket = root / "loop-bucket"
+    bucket.mkdir()
+    (bucket / "self").symlink_to(bucket)
+    (bucket / "a").symlink_to(bucket / "b")
+    (bucket / "b").symlink_to(bucket / "a")
+    (bucket / "dangling").symlink_to(tmp_path / "nowhere")
+    write(bucket / "real.txt", b"x")
+    items = list(scan(root, now_ns=int(OLD + 100) * NS, stability=2))
+    assert [i.key for i in items if isinstance(i, Candidate)] == ["real.txt"]
+    assert len([i for i in items if isinstance(i, Skipped)]) == 4
+
+
+def test_directories_vanish_and_appear_mid_scan(root: Path) -> None:
+    for name in ("a", "b", "c"):
+        write(root / "mid-bucket" / name / "f.txt", b"x")
+    walk = scan(root, now_ns=int(OLD + 100) * NS, stability=2)
+    first = next(walk)
+    assert isinstance(first, Candidate)
+    for name in ("a", "b", "c"):  # whatever the walk has not reached yet disappears
+        if name not in first.key:
+            shutil.rmtree(root / "mid-bucket" / name)
+    write(root / "mid-bucket" / "new" / "g.txt", b"y")
+    rest = list(walk)  # no exception: vanished directories are passed over
+    assert all(isinstance(i, Candidate) for i in rest)
+
+
+def test_many_files_in_one_directory_stream_without_aws_calls(root: Path) -> None:
+    directory = root / "wide-bucket" / "d"
+    directory.mkdir(parents=True)
+    for i in range(20_000):
+        (directory / f"{i:05d}").touch()
+    started = time.monotonic()
+    items = list(scan(root, now_ns=time.time_ns(), stability=3600))
+    assert len(items) == 20_000
+    assert all(isinstance(i, Skipped) for i in items)
+    assert time.monotonic() - started < 10
+
+
+def test_no_credentials_in_logs(root: Path, moto: Moto, aws_cli: str) -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
+    write(root / "missing-bucket" / "f.txt", b"x")
+    env = {"AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "SESSIONTOKENSECRET"}
+    result = run_cli(
+        "--once", "-v", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", aws_cli, env=env
+    )
+    assert result.returncode == 1
+    assert "ERROR" in result.stdout
+    for text in (secret, "SESSIONTOKENSECRET"):
+        assert text not in result.stdout + result.stderr
