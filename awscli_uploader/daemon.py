@@ -48,6 +48,11 @@ def root_lock(state_dir: Path) -> Iterator[None]:
     info = os.lstat(state_dir)
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{state_dir} is not a directory; remove it and start again")
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise ConfigError(
+            f"{state_dir} is owned by another user or writable by others; "
+            "remove it (the daemon recreates it, mode 0700) and start again"
+        )
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(state_dir / "lock", flags, 0o600)
     handle: IO[str] = os.fdopen(fd, "r+")

@@ -15,6 +15,10 @@ case "${root}" in /*) ;; *) root="${repo}/${root}" ;; esac
 . "${repo}/scripts/pidfile.sh"
 
 mkdir -p "${run_dir}"
+if [ -L "${run_dir}" ] || [ ! -O "${run_dir}" ]; then
+  echo "local_run: ${run_dir} is a symlink or not owned by you; remove it and try again" >&2
+  exit 1
+fi
 chmod 700 "${run_dir}"
 if pid="$(daemon_pid "${pid_file}")"; then
   echo "local_run: the daemon is already running (pid ${pid}); stop it with scripts/local_kill.sh" >&2

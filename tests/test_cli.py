@@ -276,3 +276,13 @@ def test_delete_empty_dirs_from_the_environment(
     result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (root / "bucket-one" / "run").is_dir() is kept
+
+
+def test_state_directory_others_can_write_is_refused(root: Path, moto: Moto) -> None:
+    state = root / ".awscli-uploader"
+    state.mkdir()
+    state.chmod(0o777)
+    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url)
+    assert result.returncode == 2
+    assert "writable by others" in result.stderr
+    assert not (state / "lock").exists()

@@ -19,7 +19,7 @@ import pytest
 from fault_proxy import fault_proxy
 from helpers import REPO, Moto, tree
 
-FAULT_PLAN = ("500", "503", "reset-before", "reset-after", "corrupt")
+FAULT_PLAN = ("500", "503", "403-expired", "reset-before", "reset-after", "corrupt")
 
 
 def _writer(root: Path, stop: threading.Event, written: dict[str, bytes], seed: int) -> None:
