@@ -231,7 +231,9 @@ def command(**params: Any) -> None:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
     )
-    logger.info("%s %s with %s", PROG, __version__, cli.version())
+    logger.info("%s %s with %s", PROG, __version__, cli.resolve())
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", cli.version())
     imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)
     instance = imds.instance_id()
     validate_access(cli, instance, logger)

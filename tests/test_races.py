@@ -16,7 +16,8 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def proxy(moto: Moto) -> Iterator[FaultProxy]:
+def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     with fault_proxy(moto.url) as running:
         yield running
 
@@ -68,7 +69,10 @@ def test_change_during_upload(
     # the first PUT of the object (or of its first part) changes the file under the CLI
     proxy.add("hook", method="PUT", path=r"/race-bucket/data\.bin", times=1, hook=during_upload)
     uploader = make_uploader(root, moto, aws_cli)
-    uploader.cli = AwsCli(executable=aws_cli, region="eu-west-1", endpoint_url=proxy.url)
+    # a truncated part leaves a request short of its Content-Length: it ends by read timeout
+    uploader.cli = AwsCli(
+        executable=aws_cli, region="eu-west-1", endpoint_url=proxy.url, read_timeout=5
+    )
     uploader.scan_once()
     assert proxy.injected == 1
     final = changed[0]
