@@ -15,6 +15,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .proof import FileChanged, Identity, RemoteObject, Verdict
 from .scanner import Candidate, SkipKind, Skipped, display
 
 MAX_UNSTABLE_LINES = 20
+PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
 DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
 DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
 
@@ -91,6 +93,17 @@ class Stats:
     started: float = field(default_factory=time.time)  # wall clock, for status and metrics
     buckets: dict[str, BucketTally] = field(default_factory=dict)
 
+    def add(self, other: Stats) -> None:
+        """Add another (a bucket's) counts and tallies to these."""
+        for name in ("uploaded", "uploaded_bytes", "present", "unstable", "ignored", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for bucket, theirs in other.buckets.items():
+            mine = self.tally(bucket)
+            mine.uploaded += theirs.uploaded
+            mine.uploaded_bytes += theirs.uploaded_bytes
+            mine.present += theirs.present
+            mine.failed += theirs.failed
+
     def tally(self, bucket: str) -> BucketTally:
         return self.buckets.setdefault(bucket, BucketTally())
 
@@ -150,34 +163,38 @@ class Uploader:
                 "%d more files still being written; waiting", stats.unstable - MAX_UNSTABLE_LINES
             )
         self.observer.batch(by_bucket)
-        for bucket in sorted(by_bucket):
-            if self.stop.is_set():
-                self.log.info("stopping: %d buckets left for the next run", len(by_bucket))
-                break
-            self._bucket_tallied(bucket, by_bucket.pop(bucket), stats)
+        buckets = sorted(by_bucket)
+        workers = max(1, min(PARALLEL_BUCKETS, len(buckets)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="bucket") as pool:
+            for own in pool.map(lambda b: self._bucket_tallied(b, by_bucket[b]), buckets):
+                stats.add(own)
         stats.seconds = time.monotonic() - started
         self.log.info(stats.summary())
         self.observer.scanned(stats)
         return stats
 
-    def _bucket_tallied(self, bucket: str, files: list[Candidate], stats: Stats) -> None:
-        """`_bucket`, adding what it did to the bucket's tally; with --delete-empty-dirs,
-        then remove the directories its deletions emptied."""
+    def _bucket_tallied(self, bucket: str, files: list[Candidate]) -> Stats:
+        """`_bucket` with stats of its own (buckets run in parallel), tallied for the
+        bucket; with --delete-empty-dirs, then remove the directories its deletions emptied."""
+        own = Stats()
+        if self.stop.is_set():
+            self.log.info("stopping: s3://%s left for the next run", bucket)
+            return own
         self.observer.bucket_started(bucket, files)
-        before = (stats.uploaded, stats.uploaded_bytes, stats.present, stats.failed)
         try:
-            self._bucket(bucket, files, stats)
+            self._bucket(bucket, files, own)
         finally:
-            tally = stats.tally(bucket)
-            tally.uploaded += stats.uploaded - before[0]
-            tally.uploaded_bytes += stats.uploaded_bytes - before[1]
-            tally.present += stats.present - before[2]
-            tally.failed += stats.failed - before[3]
+            tally = own.tally(bucket)
+            tally.uploaded += own.uploaded
+            tally.uploaded_bytes += own.uploaded_bytes
+            tally.present += own.present
+            tally.failed += own.failed
         if self.config.delete_empty_dirs and not self.config.dry_run:
             emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}
             for directory in cleanup.remove_emptied_dirs(self.config.root, emptied):
                 self.log.debug("%s: removed empty directory", display(directory))
         self.observer.bucket_done(bucket, files)
+        return own
 
     def _report_skip(self, item: Skipped, stats: Stats) -> None:
         where = display(item.path)
