@@ -170,14 +170,44 @@ def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | Non
     return _read_pinned(path, lambda handle, size: _multipart_etags(handle, size, parts))
 
 
+class Fingerprint(NamedTuple):
+    """The ETag the CLI's default upload gives a file, and the file as it was hashed."""
+
+    etag: str
+    identity: Identity
+
+
+def cli_parts(size: int) -> int | None:
+    """How many parts the CLI uploads `size` bytes in by default; None for one PUT."""
+    if size < CLI_CHUNK_SIZE:
+        return None
+    return -(-size // cli_chunk_size(size))
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """Hash a file the way the CLI will upload it (taken while the upload runs, so the
+    verification after it need not read the file again)."""
+
+    def digest(handle: BinaryIO, size: int) -> set[str]:
+        parts = cli_parts(size)
+        if parts is None:
+            return _whole("md5")(handle, size)
+        return _multipart_etags(handle, size, parts, [cli_chunk_size(size)])
+
+    etags, identity = _read_pinned(path, digest)
+    return Fingerprint(next(iter(etags)), identity)
+
+
 def local_sha256(path: Path) -> tuple[str, Identity]:
     """The file's SHA-256 and the identity it had while read."""
     digests, identity = _read_pinned(path, _whole("sha256"))
     return next(iter(digests)), identity
 
 
-def _multipart_etags(handle: BinaryIO, size: int, parts: int) -> set[str]:
-    chunks = candidate_chunk_sizes(size, parts)
+def _multipart_etags(
+    handle: BinaryIO, size: int, parts: int, chunks: list[int] | None = None
+) -> set[str]:
+    chunks = chunks or candidate_chunk_sizes(size, parts)
     hashers = {chunk: hashlib.md5() for chunk in chunks}
     digests: dict[int, list[bytes]] = {chunk: [] for chunk in chunks}
     offset = 0
@@ -227,13 +257,23 @@ def judge(
     return Verdict.DIFFERENT, "same size, different content"
 
 
-def prove(path: Path, remote: RemoteObject, size: int) -> Proof:
-    """Compare the file with S3's object; hashes only when the sizes agree.
+def prove(path: Path, remote: RemoteObject, size: int, known: Fingerprint | None = None) -> Proof:
+    """Compare the file with S3's object; hashes only when the sizes agree, and not at
+    all when a fingerprint `known` of the file has the object's part layout.
 
     Raises FileChanged when the file changes while it is read.
     """
     if remote.size != size:
         return Proof(*judge(remote, size, None))
+    parsed = parse_etag(remote.etag)
+    if (
+        known is not None
+        and remote.sha256 is None
+        and etag_is_digest(remote)
+        and parsed is not None
+        and parsed[1] == (parse_etag(known.etag) or ("", -1))[1]
+    ):
+        return Proof(*judge(remote, known.identity.size, {known.etag}), known.identity)
     if remote.sha256 is not None:
         sha256, identity = local_sha256(path)
         return Proof(*judge(remote, identity.size, None, sha256), identity)

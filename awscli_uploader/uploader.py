@@ -24,7 +24,7 @@ from . import cleanup, proof, scanner
 from .awscli import AwsCli, classify
 from .config import STATE_DIR_NAME, Config
 from .errors import AwsCliError
-from .proof import FileChanged, Identity, RemoteObject, Verdict
+from .proof import FileChanged, Fingerprint, Identity, RemoteObject, Verdict
 from .scanner import Candidate, SkipKind, Skipped, display
 
 MAX_UNSTABLE_LINES = 20
@@ -287,21 +287,32 @@ class Uploader:
             return None
 
     def _prove(
-        self, item: Candidate, path: Path, obj: RemoteObject, stats: Stats
+        self,
+        item: Candidate,
+        path: Path,
+        obj: RemoteObject,
+        stats: Stats,
+        known: Fingerprint | None = None,
     ) -> proof.Proof | None:
         try:
-            return proof.prove(path, obj, item.size)
+            return proof.prove(path, obj, item.size, known)
         except FileChanged as exc:
             stats.unstable += 1
             self.log.warning("%s: %s; kept for the next scan", display(item.path), exc)
             return None
 
     def _check(
-        self, bucket: str, item: Candidate, path: Path, obj: RemoteObject, stats: Stats
+        self,
+        bucket: str,
+        item: Candidate,
+        path: Path,
+        obj: RemoteObject,
+        stats: Stats,
+        known: Fingerprint | None = None,
     ) -> proof.Proof | None:
         """Prove from the listing; when it disagrees at the same size, ask head-object
         for what a listing lacks: the stored SHA-256 and the encryption (KMS ETags)."""
-        checked = self._prove(item, path, obj, stats)
+        checked = self._prove(item, path, obj, stats, known)
         if checked is None or checked.verdict is Verdict.SAME or obj.size != item.size:
             return checked
         try:
@@ -368,8 +379,13 @@ class Uploader:
             single, staged = single + staged, []
         total = sum(item.size for item, _ in staged)
         try:
-            if staged and self._run_upload(bucket, staging, total, len(staged), stats):
-                single += self._verify(bucket, prefix, staged, stats)
+            if staged:
+                with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
+                    known = hasher.submit(fingerprints, [path for _, path in staged])
+                    uploaded = self._run_upload(bucket, staging, total, len(staged), stats)
+                    prints = known.result()
+                if uploaded:
+                    single += self._verify(bucket, prefix, staged, stats, prints)
             for item, path in single:
                 if self.stop.is_set():
                     break
@@ -420,7 +436,12 @@ class Uploader:
         return True
 
     def _verify(
-        self, bucket: str, prefix: str, uploaded: Sequence[tuple[Candidate, Path]], stats: Stats
+        self,
+        bucket: str,
+        prefix: str,
+        uploaded: Sequence[tuple[Candidate, Path]],
+        stats: Stats,
+        known: Mapping[Path, Fingerprint],
     ) -> list[tuple[Candidate, Path]]:
         """Check a batch against a fresh listing; returns the files whose objects can't
         be proven by ETag (KMS), for the per-file path."""
@@ -436,7 +457,7 @@ class Uploader:
                     "%s: not in S3 after the upload; kept", _url(item), extra=_fields(item)
                 )
                 continue
-            checked = self._check(bucket, item, path, obj, stats)
+            checked = self._check(bucket, item, path, obj, stats, known.get(path))
             if checked is not None and checked.verdict is Verdict.UNPROVABLE:
                 unprovable.append((item, path))
             elif checked is not None:
@@ -475,6 +496,17 @@ def _url(item: Candidate) -> str:
 def _fields(item: Candidate, size: int | None = None) -> dict[str, Any]:
     """Structured fields of a per-file log line (shown by --log-format json)."""
     return {"bucket": item.bucket, "key": item.key, "bytes": item.size if size is None else size}
+
+
+def fingerprints(paths: Sequence[Path]) -> dict[Path, Fingerprint]:
+    """Fingerprints of the staged files; one that changes while read has none."""
+    found: dict[Path, Fingerprint] = {}
+    for path in paths:
+        try:
+            found[path] = proof.fingerprint(path)
+        except FileChanged:
+            continue
+    return found
 
 
 def stage(

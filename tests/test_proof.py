@@ -15,6 +15,7 @@ from awscli_uploader.proof import (
     Verdict,
     candidate_chunk_sizes,
     cli_chunk_size,
+    fingerprint,
     judge,
     local_etags,
     parse_etag,
@@ -108,3 +109,27 @@ def test_symlink_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "l").symlink_to(target)
     with pytest.raises(FileChanged):
         local_etags(tmp_path / "l", "d41d8cd98f00b204e9800998ecf8427e")
+
+
+@pytest.mark.parametrize("size", [0, 5000, 8 * MIB, 17 * MIB + 5])
+def test_fingerprint_is_the_cli_default_etag(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = write(tmp_path / "f", data)
+    expected = hashlib.md5(data).hexdigest() if size < 8 * MIB else _multipart(data, 8 * MIB)
+    assert fingerprint(path).etag == expected
+
+
+def test_prove_uses_a_fingerprint_only_for_its_part_layout(tmp_path: Path) -> None:
+    data = os.urandom(17 * MIB)
+    path = write(tmp_path / "f", data)
+    known = fingerprint(path)
+    same_layout = RemoteObject("f", len(data), f'"{_multipart(data, 8 * MIB)}"')
+    assert prove(path, same_layout, len(data), known) == (
+        Verdict.SAME,
+        "same size and content",
+        known.identity,
+    )
+    other_layout = RemoteObject("f", len(data), f'"{_multipart(data, 16 * MIB)}"')
+    assert prove(path, other_layout, len(data), known).verdict is Verdict.SAME  # hashed afresh
+    stale = known._replace(etag=hashlib.md5(b"other").hexdigest() + "-3")
+    assert prove(path, same_layout, len(data), stale).verdict is Verdict.DIFFERENT
