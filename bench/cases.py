@@ -7,6 +7,7 @@ the crowded case, whose 20,000 unrelated objects are put once and stay.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,12 +83,15 @@ class Bench:
     ) -> dict[str, list[T]]:
         """Run the contenders A B A B ... `repeat` times; each gets the run number."""
         results: dict[str, list[T]] = {name: [] for name in contenders}
+        load = os.getloadavg()[0]
         for run in range(self.settings.repeat):
             for name, contender in contenders.items():
                 result = contender(run)
                 results[name].append(result)
                 seconds = result.seconds if isinstance(result, UploaderRun) else result
                 self.progress(f"{case}: run {run + 1}/{self.settings.repeat} {name} {seconds:.2f}s")
+                load = max(load, os.getloadavg()[0])
+        self.notes.append(f"{case}: 1-minute load average up to {load:.1f} during the runs")
         self.raw[case] = {name: [_raw(r) for r in rs] for name, rs in results.items()}
         return results
 
@@ -101,7 +105,7 @@ class Bench:
         return run
 
     def explain(self, case: str, name: str, runs: Sequence[UploaderRun]) -> None:
-        self.notes.append(f"{case}, {name} (median run): {breakdown(median_run(runs))}")
+        self.notes.append(f"time split: {case}, {name} (median run): {breakdown(median_run(runs))}")
 
 
 def _raw(result: object) -> object:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def main(argv: list[str]) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="awscli-uploader-bench-", dir=args.workdir))
     rclone = shutil.which("rclone")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} (the benchmark alone: ~2)")
     print(f"aws cli {label}: {cli_version(cli)} ({cli})")
     print(f"rclone: {rclone or 'not installed (its rows are left out)'}")
     print(f"settings: {settings}")
@@ -99,7 +100,7 @@ def main(argv: list[str]) -> int:
     print(table(bench.rows))
     print()
     for note in bench.notes:
-        print(f"time split: {note}")
+        print(f"note: {note}")
     _save(bench, label, cli, args.results)
     print(f"total: {time.monotonic() - started:.0f}s")
     if bench.problems:
