@@ -40,12 +40,15 @@ _SCAN_LINE = re.compile(
     r"scan: uploaded (\d+) \((\d+) bytes\), already present (\d+), unstable (\d+), "
     r"failed (\d+), ignored (\d+), in ([0-9.]+)s"
 )
+# Peak RSS: VmHWM of this process's own memory; ru_maxrss would also count the
+# benchmark's pages that the fork copied before the exec. The aws children fork from here.
 _LAUNCHER = """\
 import atexit, resource, runpy, sys
 import awscli_uploader
 def _report():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    sys.stderr.write(f"bench: module {awscli_uploader.__file__} maxrss_kib {rss}\\n")
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stderr.write(f"bench: module {awscli_uploader.__file__} hwm_kib {hwm} kids_kib {kids}\\n")
 atexit.register(_report)
 sys.argv[0] = "awscli_uploader"
 runpy.run_module("awscli_uploader", run_name="__main__", alter_sys=True)
@@ -376,7 +379,6 @@ def leftovers(root: Path) -> list[Path]:
 class Finished:
     seconds: float
     exit_code: int
-    maxrss_kib: int  # of the process and the children it waited for
     started: float  # time.time() just before the start
     stdout: str
     stderr: str
@@ -385,7 +387,7 @@ class Finished:
 def run_timed(
     args: Sequence[str], *, env: dict[str, str], workdir: Path, cwd: Path = REPO
 ) -> Finished:
-    """Run one process to its end: wall time, exit code, peak RSS (wait4), its output."""
+    """Run one process to its end: wall time, exit code, its output."""
     out_path, err_path = workdir / "stdout.log", workdir / "stderr.log"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.time()
@@ -394,7 +396,7 @@ def run_timed(
         timer = threading.Timer(PROCESS_TIMEOUT, proc.kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status = os.waitpid(proc.pid, 0)
         finally:
             timer.cancel()
         seconds = time.perf_counter() - begin
@@ -402,7 +404,6 @@ def run_timed(
     return Finished(
         seconds,
         proc.returncode,
-        int(usage.ru_maxrss),
         started,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
@@ -448,8 +449,8 @@ class UploaderRun:
     uploaded: int
     unstable: int
     failed: int
-    self_rss_kib: int
-    tree_rss_kib: int
+    self_rss_kib: int  # peak of the uploader process itself
+    children_rss_kib: int  # peak of the largest aws process it started
     startup_seconds: float  # from the process start to its first aws process
     calls: list[Call]
 
@@ -491,7 +492,7 @@ class Tools:
         args += ["--endpoint-url", self.moto.url, "--aws-cli", str(self.wrapper)]
         args += ["-r", REGION, "-s", f"{stability:g}"]
         done = check(run_timed(args, env=self.env, workdir=self.workdir), "the uploader")
-        module = re.search(r"bench: module (\S+) maxrss_kib (\d+)", done.stderr)
+        module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):
             raise BenchError(f"the uploader did not run from {REPO}: {done.stderr[-300:]}")
         summary = _SCAN_LINE.search(done.stdout)
@@ -506,7 +507,7 @@ class Tools:
             unstable=int(summary.group(4)),
             failed=int(summary.group(5)),
             self_rss_kib=int(module.group(2)),
-            tree_rss_kib=done.maxrss_kib,
+            children_rss_kib=int(module.group(3)),
             startup_seconds=first - done.started,
             calls=calls,
         )

@@ -61,9 +61,19 @@ def breakdown(run: UploaderRun) -> str:
         kinds.setdefault(call.kind, []).append(call.seconds)
     parts = [f"python start-up {run.startup_seconds:.2f}s"]
     parts += [f"{kind} {len(t)}x {sum(t):.2f}s" for kind, t in kinds.items()]
-    rest = run.seconds - run.startup_seconds - sum(c.seconds for c in run.calls)
-    parts.append(f"in-process between aws calls {rest:.2f}s")
+    rest = run.seconds - run.startup_seconds - covered([(c.start, c.end) for c in run.calls])
+    parts.append(f"in-process with no aws process running {rest:.2f}s")
     return f"{run.seconds:.2f}s = " + ", ".join(parts)
+
+
+def covered(intervals: Sequence[tuple[float, float]]) -> float:
+    """Seconds during which at least one interval is open (aws processes may overlap)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def table(rows: Sequence[Row]) -> str:

@@ -107,9 +107,12 @@ def main(argv: list[str]) -> int:
         for problem in bench.problems:
             print(f"verify: FAILED {problem}")
         return 1
+    idle = f"; {bench.idle_runs} idle runs: nothing uploaded, every file kept" * bool(
+        bench.idle_runs
+    )
     print(
         f"verify: OK, {bench.runs_verified} runs verified: {bench.objects_verified:,} objects "
-        "byte-equal to their source (MD5/ETag) in S3, nothing left locally"
+        f"byte-equal to their source (MD5/ETag) in S3, nothing left locally{idle}"
     )
     return 0
 
