@@ -324,12 +324,12 @@ def verify(moto: Moto, tree: Tree, *, local: bool = True) -> list[str]:
     problems: list[str] = []
     for bucket in sorted({f.bucket for f in moved}):
         expected = {f.key: f for f in moved if f.bucket == bucket}
-        prefix = os.path.commonprefix(list(expected))  # noqa: RUF071 - S3 prefixes are character-wise
         found: dict[str, dict[str, Any]] = {}
-        pages = moto.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for page in pages:
-            for obj in page.get("Contents", []):
-                found[obj["Key"]] = obj
+        for prefix in run_prefixes(expected):
+            pages = moto.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    found[obj["Key"]] = obj
         for key in sorted(set(found) - set(expected)):
             problems.append(f"s3://{bucket}/{key}: unexpected object")
         for key, spec in sorted(expected.items()):
@@ -345,6 +345,14 @@ def verify(moto: Moto, tree: Tree, *, local: bool = True) -> list[str]:
     if local:
         problems += [f"{p}: left locally" for p in leftovers(tree.root)]
     return problems
+
+
+def run_prefixes(keys: Iterable[str]) -> set[str]:
+    """Per top-level directory, the longest prefix its keys share: where a run's objects are."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.split("/", 1)[0], []).append(key)
+    return {os.path.commonprefix(group) for group in groups.values()}  # noqa: RUF071
 
 
 def _object_md5(moto: Moto, bucket: str, key: str, etag: str) -> str:
