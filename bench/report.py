@@ -1,0 +1,96 @@
+"""Pure pieces of the report: targets, verdicts, the uploader's time split, the table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness import UploaderRun
+
+
+@dataclass(frozen=True)
+class Target:
+    """`value <= limit` (at_most) or `value >= limit`, shown as e.g. '<= 1.0x'."""
+
+    limit: float
+    at_most: bool
+    unit: str = "x"
+
+    def __str__(self) -> str:
+        if self.at_most and self.limit == 0:
+            return "0"
+        limit = f"{self.limit:.1f}" if self.unit == "x" and self.limit < 10 else f"{self.limit:g}"
+        return f"{'<=' if self.at_most else '>='} {limit}{self.unit}"
+
+    def verdict(self, value: float) -> str:
+        ok = value <= self.limit if self.at_most else value >= self.limit
+        return "PASS" if ok else "MISS"
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    contender: str
+    seconds: float | None = None  # median wall time
+    measure: str = ""  # ratio vs the peer, or the case's own figure
+    target: Target | None = None
+    value: float | None = None  # what the target is checked against
+
+    @property
+    def result(self) -> str:
+        if self.target is None or self.value is None:
+            return ""
+        return self.target.verdict(self.value)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def median_run(runs: Sequence[UploaderRun]) -> UploaderRun:
+    """The run whose wall time is the median (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def breakdown(run: UploaderRun) -> str:
+    """Where one uploader run's wall time went: start-up, each kind of aws process, the rest."""
+    kinds: dict[str, list[float]] = {}
+    for call in run.calls:
+        kinds.setdefault(call.kind, []).append(call.seconds)
+    parts = [f"python start-up {run.startup_seconds:.2f}s"]
+    parts += [f"{kind} {len(t)}x {sum(t):.2f}s" for kind, t in kinds.items()]
+    rest = run.seconds - run.startup_seconds - covered([(c.start, c.end) for c in run.calls])
+    parts.append(f"in-process with no aws process running {rest:.2f}s")
+    return f"{run.seconds:.2f}s = " + ", ".join(parts)
+
+
+def covered(intervals: Sequence[tuple[float, float]]) -> float:
+    """Seconds during which at least one interval is open (aws processes may overlap)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def table(rows: Sequence[Row]) -> str:
+    head = ("case", "contender", "median s", "ratio vs peer / figure", "target", "result")
+    body = [
+        (
+            r.case,
+            r.contender,
+            "" if r.seconds is None else f"{r.seconds:.2f}",
+            r.measure,
+            "" if r.target is None else str(r.target),
+            r.result,
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in (head, *body)) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in body]
+    rule = "  ".join("-" * w for w in widths)
+    title = "  ".join(cell.ljust(w) for cell, w in zip(head, widths)).rstrip()
+    return "\n".join([title, rule, *lines])

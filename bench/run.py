@@ -1,0 +1,140 @@
+"""Benchmark of issue 5: `python3 bench/run.py [--cases small,large,...] [--repeat N]
+[--cli v1|v2] [--quick]`.
+
+Starts a moto server on a free loopback port, runs the cases (each contender interleaved
+with its peers, every run verified), prints medians, ratios and targets, and writes the raw
+figures to bench/results/. Exit code 0 when every run verified (targets may miss), 1 when a
+run did not verify or a contender failed, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cases import CASES, Bench, Settings
+from harness import REPO, BenchError, Moto, Tools, bench_env, cli_version, find_cli, machine
+from report import table
+
+RESULTS = REPO / "bench" / "results"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[1])
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, of: {', '.join(CASES)}"
+    )
+    parser.add_argument("--repeat", type=int, help="runs per contender (default 3, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="one run per contender")
+    parser.add_argument(
+        "--cli", choices=("v1", "v2"), help="v1: the aws next to this Python; v2: /usr/bin/aws"
+    )
+    parser.add_argument("--files", type=int, default=1000, help="files of the small case")
+    parser.add_argument("--sample", type=int, default=20, help="files the per-file loop moves")
+    parser.add_argument("--large", type=int, default=10_000, help="files of the large case")
+    parser.add_argument("--crowd", type=int, default=20_000, help="other objects per bucket")
+    parser.add_argument("--idle", type=int, default=100_000, help="files of the idle case")
+    parser.add_argument("--big-mib", type=int, default=256, help="size of the big file")
+    parser.add_argument("--no-rclone", action="store_true", help="leave rclone out")
+    parser.add_argument("--workdir", type=Path, help="where trees go (default: a new /tmp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where the raw JSON goes (%(default)s)"
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    settings = Settings(
+        repeat=args.repeat or (1 if args.quick else 3),
+        files=args.files,
+        sample=min(args.sample, args.files),
+        large=args.large,
+        crowd=args.crowd,
+        idle=args.idle,
+        big_mib=args.big_mib,
+        rclone=not args.no_rclone,
+    )
+    try:
+        label, cli = find_cli(args.cli)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="awscli-uploader-bench-", dir=args.workdir))
+    rclone = shutil.which("rclone")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} (the benchmark alone: ~2)")
+    print(f"aws cli {label}: {cli_version(cli)} ({cli})")
+    print(f"rclone: {rclone or 'not installed (its rows are left out)'}")
+    print(f"settings: {settings}")
+    started = time.monotonic()
+    try:
+        with Moto(workdir) as moto:
+            tools = Tools(cli, bench_env(workdir), workdir, moto, rclone)
+            bench = Bench(tools, settings, progress=lambda line: print(line, flush=True))
+            for name in args.cases.split(","):
+                case_started = time.monotonic()
+                CASES[name](bench)
+                print(f"{name}: done in {time.monotonic() - case_started:.0f}s", flush=True)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(table(bench.rows))
+    print()
+    for note in bench.notes:
+        print(f"note: {note}")
+    _save(bench, label, cli, args.results)
+    print(f"total: {time.monotonic() - started:.0f}s")
+    if bench.problems:
+        for problem in bench.problems:
+            print(f"verify: FAILED {problem}")
+        return 1
+    idle = f"; {bench.idle_runs} idle runs: nothing uploaded, every file kept" * bool(
+        bench.idle_runs
+    )
+    print(
+        f"verify: OK, {bench.runs_verified} runs verified: {bench.objects_verified:,} objects "
+        f"byte-equal to their source (MD5/ETag) in S3, nothing left locally{idle}"
+    )
+    return 0
+
+
+def _save(bench: Bench, label: str, cli: str, results: Path) -> None:
+    out = results / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "machine": machine(),
+        "cli": cli_version(cli),
+        "settings": vars(bench.settings),
+        "rows": [
+            {**vars(r), "target": None if r.target is None else str(r.target), "result": r.result}
+            for r in bench.rows
+        ],
+        "notes": bench.notes,
+        "runs": bench.raw,
+        "problems": bench.problems,
+    }
+    out.write_text(json.dumps(data, indent=1))
+    print(f"raw figures: {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
