@@ -28,6 +28,7 @@ from .proof import FileChanged, Fingerprint, Identity, RemoteObject, Verdict
 from .scanner import Candidate, SkipKind, Skipped, display
 
 MAX_UNSTABLE_LINES = 20
+MAX_LISTINGS = 4  # per bucket and phase, run in parallel
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
 DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
 DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
@@ -50,9 +51,21 @@ def decide(verdict: Verdict | None, *, uploaded: bool) -> Action:
     return Action.KEEP if uploaded else Action.UPLOAD
 
 
-def listing_prefix(keys: Iterable[str]) -> str:
-    """The longest prefix shared by all keys, so one listing covers them and no more."""
-    return os.path.commonprefix(list(keys))  # noqa: RUF071 - S3 prefixes are character-wise
+def listing_prefixes(keys: Iterable[str]) -> list[str]:
+    """Prefixes whose listings cover all keys and little else: the longest shared prefix,
+    or when there is none, one per top-level directory (up to a few; beyond that, the
+    whole bucket), so that unrelated objects elsewhere in the bucket cost nothing."""
+    names = list(keys)
+    shared = os.path.commonprefix(names)  # noqa: RUF071 - S3 prefixes are character-wise
+    if shared:
+        return [shared]
+    groups: dict[str, list[str]] = {}
+    for key in names:
+        top, slash, _ = key.partition("/")
+        groups.setdefault(top + slash, []).append(key)
+    if len(groups) > MAX_LISTINGS:
+        return [""]
+    return sorted(os.path.commonprefix(group) for group in groups.values())  # noqa: RUF071
 
 
 def fit_before_deadline(
@@ -222,8 +235,7 @@ class Uploader:
         return scanner.bucket_for(parts[0], self.config.bucket_map)[0] if parts else ""
 
     def _bucket(self, bucket: str, files: list[Candidate], stats: Stats) -> None:
-        prefix = listing_prefix(f.key for f in files)
-        remote = self._list(bucket, prefix, len(files), stats)
+        remote = self._list(bucket, [f.key for f in files], stats)
         if remote is None:
             return
         pending: list[Candidate] = []
@@ -267,13 +279,22 @@ class Uploader:
                 )
             if not pending:
                 return
-        self._upload_and_verify(bucket, prefix, pending, stats)
+        self._upload_and_verify(bucket, pending, stats)
 
     def _list(
-        self, bucket: str, prefix: str, count: int, stats: Stats
+        self, bucket: str, keys: Sequence[str], stats: Stats
     ) -> dict[str, RemoteObject] | None:
+        """What S3 holds under the keys' listing prefixes; None (logged) on failure."""
+        count = len(keys)
+        prefixes = listing_prefixes(keys)
         try:
-            return self.cli.list_objects(bucket, prefix)
+            if len(prefixes) == 1:
+                return self.cli.list_objects(bucket, prefixes[0])
+            found: dict[str, RemoteObject] = {}
+            with ThreadPoolExecutor(len(prefixes), thread_name_prefix="list") as pool:
+                for part in pool.map(lambda p: self.cli.list_objects(bucket, p), prefixes):
+                    found.update(part)
+            return found
         except AwsCliError as exc:
             stats.failed += count
             self.log.error(
@@ -369,9 +390,7 @@ class Uploader:
                 extra=_fields(item, identity.size),
             )
 
-    def _upload_and_verify(
-        self, bucket: str, prefix: str, files: Sequence[Candidate], stats: Stats
-    ) -> None:
+    def _upload_and_verify(self, bucket: str, files: Sequence[Candidate], stats: Stats) -> None:
         staging = self.config.state_dir / "staging" / f"{bucket}-{os.getpid()}"
         staged, direct = stage(files, staging)
         single = [(item, item.path) for item in direct]
@@ -385,7 +404,7 @@ class Uploader:
                     uploaded = self._run_upload(bucket, staging, total, len(staged), stats)
                     prints = known.result()
                 if uploaded:
-                    single += self._verify(bucket, prefix, staged, stats, prints)
+                    single += self._verify(bucket, staged, stats, prints)
             for item, path in single:
                 if self.stop.is_set():
                     break
@@ -438,14 +457,13 @@ class Uploader:
     def _verify(
         self,
         bucket: str,
-        prefix: str,
         uploaded: Sequence[tuple[Candidate, Path]],
         stats: Stats,
         known: Mapping[Path, Fingerprint],
     ) -> list[tuple[Candidate, Path]]:
         """Check a batch against a fresh listing; returns the files whose objects can't
         be proven by ETag (KMS), for the per-file path."""
-        remote = self._list(bucket, prefix, len(uploaded), stats)
+        remote = self._list(bucket, [item.key for item, _ in uploaded], stats)
         if remote is None:
             return []
         unprovable: list[tuple[Candidate, Path]] = []

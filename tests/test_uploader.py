@@ -12,7 +12,7 @@ import pytest
 from helpers import Moto, make_uploader, tree, write
 
 from awscli_uploader.proof import Identity
-from awscli_uploader.uploader import Action, decide, delete_if_unchanged, listing_prefix
+from awscli_uploader.uploader import Action, decide, delete_if_unchanged, listing_prefixes
 
 MIB = 1024 * 1024
 
@@ -37,11 +37,17 @@ def test_decide(verdict: str | None, uploaded: bool, action: Action) -> None:
 
 
 @pytest.mark.parametrize(
-    ("keys", "prefix"),
-    [(["a/b/c.txt"], "a/b/c.txt"), (["run1/x", "run1/y"], "run1/"), (["a", "b"], "")],
+    ("keys", "prefixes"),
+    [
+        (["a/b/c.txt"], ["a/b/c.txt"]),
+        (["run1/x", "run1/y"], ["run1/"]),
+        (["images/1.png", "images/2.png", "logs/a.log"], ["images/", "logs/a.log"]),
+        (["a", "b"], ["a", "b"]),
+        (["a/1", "b/1", "c/1", "d/1", "e/1"], [""]),  # too many: list the whole bucket
+    ],
 )
-def test_listing_prefix(keys: list[str], prefix: str) -> None:
-    assert listing_prefix(keys) == prefix
+def test_listing_prefixes(keys: list[str], prefixes: list[str]) -> None:
+    assert listing_prefixes(keys) == prefixes
 
 
 def test_uploads_verifies_and_deletes(root: Path, moto: Moto, aws_cli: str) -> None:
