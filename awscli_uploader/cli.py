@@ -68,6 +68,31 @@ _BUCKET_MAP = click.option(
     f"[env {BUCKET_MAP_ENV}, comma or newline separated].",
 )
 
+
+def _directory(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "-d",
+        "--directory",
+        default=DEFAULT_ROOT,
+        show_default=True,
+        envvar="S3_ROOT_DIR",
+        shell_complete=_complete_dir,
+        help=f"{help_text} [env S3_ROOT_DIR].",
+    )
+
+
+def _stability(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "-s",
+        "--stability",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_STABILITY,
+        show_default=True,
+        envvar="FILE_STABILITY_SECONDS",
+        help=f"{help_text} [env FILE_STABILITY_SECONDS].",
+    )
+
+
 _OPTIONS = (
     click.option(
         "-i",
@@ -78,15 +103,7 @@ _OPTIONS = (
         envvar="S3_UPLOAD_INTERVAL",
         help="Seconds between scans [env S3_UPLOAD_INTERVAL].",
     ),
-    click.option(
-        "-d",
-        "--directory",
-        default=DEFAULT_ROOT,
-        show_default=True,
-        envvar="S3_ROOT_DIR",
-        shell_complete=_complete_dir,
-        help="Root directory: ROOT/<bucket>/<key...> [env S3_ROOT_DIR].",
-    ),
+    _directory("Root directory: ROOT/<bucket>/<key...>"),
     click.option(
         "-r",
         "--region",
@@ -102,16 +119,7 @@ _OPTIONS = (
         envvar="AWS_PROFILE",
         help="AWS CLI profile [env AWS_PROFILE].",
     ),
-    click.option(
-        "-s",
-        "--stability",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_STABILITY,
-        show_default=True,
-        envvar="FILE_STABILITY_SECONDS",
-        help="Upload only files unchanged for more than this many seconds "
-        "[env FILE_STABILITY_SECONDS].",
-    ),
+    _stability("Upload only files unchanged for more than this many seconds"),
     click.option("--once", is_flag=True, help="Scan once and exit (1 if any file failed)."),
     click.option("--dry-run", is_flag=True, help="Report what would happen; change nothing."),
     click.option(
@@ -273,25 +281,8 @@ def check_metrics_file(config: Config) -> None:
 
 
 _STATUS_OPTIONS = (
-    click.option(
-        "-d",
-        "--directory",
-        default=DEFAULT_ROOT,
-        show_default=True,
-        envvar="S3_ROOT_DIR",
-        shell_complete=_complete_dir,
-        help="Root directory [env S3_ROOT_DIR].",
-    ),
-    click.option(
-        "-s",
-        "--stability",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_STABILITY,
-        show_default=True,
-        envvar="FILE_STABILITY_SECONDS",
-        help="Count files written more recently than this as not yet stable "
-        "[env FILE_STABILITY_SECONDS].",
-    ),
+    _directory("Root directory"),
+    _stability("Count files written more recently than this as not yet stable"),
     _EXCLUDE,
     _BUCKET_MAP,
     click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts."),
