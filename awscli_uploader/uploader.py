@@ -92,6 +92,12 @@ class BucketTally:
     present: int = 0
     failed: int = 0
 
+    def add(self, other: BucketTally) -> None:
+        self.uploaded += other.uploaded
+        self.uploaded_bytes += other.uploaded_bytes
+        self.present += other.present
+        self.failed += other.failed
+
 
 @dataclass
 class Stats:
@@ -111,11 +117,7 @@ class Stats:
         for name in ("uploaded", "uploaded_bytes", "present", "unstable", "ignored", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for bucket, theirs in other.buckets.items():
-            mine = self.tally(bucket)
-            mine.uploaded += theirs.uploaded
-            mine.uploaded_bytes += theirs.uploaded_bytes
-            mine.present += theirs.present
-            mine.failed += theirs.failed
+            self.tally(bucket).add(theirs)
 
     def tally(self, bucket: str) -> BucketTally:
         return self.buckets.setdefault(bucket, BucketTally())
@@ -197,11 +199,9 @@ class Uploader:
         try:
             self._bucket(bucket, files, own)
         finally:
-            tally = own.tally(bucket)
-            tally.uploaded += own.uploaded
-            tally.uploaded_bytes += own.uploaded_bytes
-            tally.present += own.present
-            tally.failed += own.failed
+            own.tally(bucket).add(
+                BucketTally(own.uploaded, own.uploaded_bytes, own.present, own.failed)
+            )
         if self.config.delete_empty_dirs and not self.config.dry_run:
             emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}
             for directory in cleanup.remove_emptied_dirs(self.config.root, emptied):
