@@ -131,6 +131,20 @@ def run_cli(
     )
 
 
+def start_daemon(
+    *args: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m awscli_uploader ARGS` in the background, stdout and stderr into `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "awscli_uploader", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=REPO,
+        )
+
+
 def tree(root: Path) -> list[str]:
     """Files left under root (the uploader's own state directory aside)."""
     return sorted(

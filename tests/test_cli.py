@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import REPO, Moto, free_port, run_cli, tree, write
+from helpers import REPO, Moto, free_port, run_cli, start_daemon, tree, write
 
 from awscli_uploader.daemon import seconds_until
 from awscli_uploader.scanner import Candidate
@@ -129,14 +128,7 @@ class Running:
 @contextmanager
 def daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
     log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "awscli_uploader", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            cwd=REPO,
-        )
+    proc = start_daemon(*args, log=log, env=env)
     try:
         yield Running(proc, log)
     finally:

@@ -6,14 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy, fault_proxy
-from helpers import REPO, Moto, run_cli, tree, write
+from helpers import Moto, run_cli, start_daemon, tree, write
 
 COUNT = 8
 
@@ -35,27 +34,8 @@ def _backlog(root: Path, moto: Moto) -> dict[str, bytes]:
 
 
 def _start(root: Path, url: str, aws_cli: str, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "awscli_uploader",
-                "-d",
-                str(root),
-                "-i",
-                "1",
-                "-s",
-                "0",
-                "--endpoint-url",
-                url,
-                "--aws-cli",
-                aws_cli,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+    args = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", url, "--aws-cli", aws_cli]
+    return start_daemon(*args, log=log)
 
 
 def _children(pid: int) -> list[int]:

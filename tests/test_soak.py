@@ -9,15 +9,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from fault_proxy import fault_proxy
-from helpers import REPO, Moto, tree
+from helpers import Moto, start_daemon, tree
 
 FAULT_PLAN = ("500", "503", "403-expired", "reset-before", "reset-after", "corrupt")
 
@@ -60,28 +58,8 @@ def test_soak(
     samples: list[tuple[int, int]] = []
     with fault_proxy(moto.url) as proxy:
         log = tmp_path / "daemon.log"
-        with open(log, "wb") as out:
-            daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "awscli_uploader",
-                    "-d",
-                    str(root),
-                    "-i",
-                    "1",
-                    "-s",
-                    "1",
-                    "--endpoint-url",
-                    proxy.url,
-                    "--aws-cli",
-                    aws_cli,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                env={**os.environ, "AWS_MAX_ATTEMPTS": "2"},
-            )
+        args = ["-d", str(root), "-i", "1", "-s", "1", "--endpoint-url", proxy.url]
+        daemon = start_daemon(*args, "--aws-cli", aws_cli, log=log, env={"AWS_MAX_ATTEMPTS": "2"})
         writers = [
             threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
         ]
