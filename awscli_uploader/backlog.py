@@ -1,19 +1,20 @@
 """What is still waiting under the root, per top-level directory: for `status` and the metrics.
 
-A read-only walk with the scanner's rules (no symlink followed, the state
-directory and excluded paths left out, files directly under the root have no
-bucket and are not counted). It needs no AWS access and takes no lock.
+A read-only walk with the scan's own walk and rules (no symlink followed, the
+state directory and excluded paths left out, files directly under the root
+have no bucket and are not counted). It needs no AWS access and takes no lock.
 """
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .filters import BucketMap, Excludes
-from .scanner import NS, bucket_for, is_stable
+from .config import STATE_DIR_NAME, Config
+from .filters import bucket_for
+from .scanner import NS, is_stable
+from .walk import NodeKind, top_level, walk_below
 
 
 @dataclass
@@ -40,50 +41,24 @@ class Backlog:
             self.oldest_mtime_ns = mtime_ns
 
 
-def backlog(
-    root: Path,
-    *,
-    now_ns: int,
-    stability: float,
-    reserved: frozenset[str] = frozenset(),
-    excludes: Excludes | None = None,
-    bucket_map: BucketMap | None = None,
-) -> list[Backlog]:
-    """One entry per bucket directory under `root` (empty ones too), by directory name."""
+def backlog(config: Config, *, now_ns: int) -> list[Backlog]:
+    """One entry per bucket directory under the root (empty ones too), by directory name."""
     found: list[Backlog] = []
     try:
-        top = sorted(os.scandir(root), key=lambda e: e.name)
+        top = top_level(config.root, frozenset({STATE_DIR_NAME}))
     except OSError:
         return found
+    excludes = config.excludes
     for entry in top:
-        if entry.name in reserved or not entry.is_dir(follow_symlinks=False):
+        if not entry.is_dir(follow_symlinks=False) or excludes.match(entry.name, is_dir=True):
             continue
-        if excludes and excludes.match(entry.name, is_dir=True):
-            continue
-        bucket, problem = bucket_for(entry.name, bucket_map)
-        item = Backlog(entry.name, bucket, problem)
-        stack = [(Path(entry.path), entry.name)]
-        while stack:
-            directory, rel = stack.pop()
-            try:
-                entries = list(os.scandir(directory))
-            except OSError:
-                continue
-            for child in entries:
-                child_rel = f"{rel}/{child.name}"
-                try:
-                    info = child.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                is_dir = stat.S_ISDIR(info.st_mode)
-                if excludes and excludes.match(child_rel, is_dir=is_dir):
-                    continue
-                if is_dir:
-                    stack.append((Path(child.path), child_rel))
-                elif stat.S_ISREG(info.st_mode):
-                    stable = is_stable(
-                        mtime_ns=info.st_mtime_ns, now_ns=now_ns, stability=stability
-                    )
-                    item.add(info.st_size, info.st_mtime_ns, stable=stable)
+        item = Backlog(entry.name, *bucket_for(entry.name, config.bucket_map))
+        for node in walk_below(Path(entry.path), excludes):
+            info = node.info
+            if node.kind is NodeKind.ENTRY and info is not None and stat.S_ISREG(info.st_mode):
+                stable = is_stable(
+                    mtime_ns=info.st_mtime_ns, now_ns=now_ns, stability=config.stability
+                )
+                item.add(info.st_size, info.st_mtime_ns, stable=stable)
         found.append(item)
     return found

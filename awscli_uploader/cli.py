@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -15,26 +14,21 @@ import click
 from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
-from . import __version__, log, status
-from .awscli import AwsCli, ErrorKind, classify
+from . import __version__, status
 from .config import (
     DEFAULT_INTERVAL,
     DEFAULT_REGION,
     DEFAULT_ROOT,
     DEFAULT_STABILITY,
+    PROG,
     STATE_DIR_NAME,
     Config,
 )
-from .daemon import Daemon
-from .errors import AccessError, AwsCliError, ConfigError, FatalError
+from .errors import ConfigError, FatalError
 from .filters import BucketMap, Excludes, FilterError, parse_bucket_map, parse_excludes, split_list
-from .health import CredentialWatch, WatchedCli
-from .imds import DEFAULT_ENDPOINT, Imds
-from .progress import Progress, show_progress
-from .report import Fanout, Reporter
-from .uploader import ScanObserver, Uploader
+from .imds import DEFAULT_ENDPOINT
+from .run import run
 
-PROG = "awscli-uploader"
 F = TypeVar("F", bound=Callable[..., Any])
 EXCLUDE_ENV = "S3_UPLOAD_EXCLUDE"
 BUCKET_MAP_ENV = "S3_BUCKET_MAP"
@@ -192,6 +186,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         delete_empty_dirs=params["delete_empty_dirs"],
         metrics_file=Path(params["metrics_file"]) if params["metrics_file"] else None,
         log_format=params["log_format"],
+        verbose=params["verbose"],
     )
 
 
@@ -228,56 +223,7 @@ def command(**params: Any) -> None:
     if click.get_current_context().invoked_subcommand is not None:
         return
     config = build_config(params, os.environ)
-    logger = log.setup(verbose=params["verbose"], fmt=config.log_format)
-    check_root(config)
-    check_metrics_file(config)
-    cli = WatchedCli(
-        executable=config.aws_cli,
-        region=config.region,
-        profile=config.profile,
-        endpoint_url=config.endpoint_url,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-    )
-    logger.info("%s %s with %s", PROG, __version__, cli.resolve())
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s", cli.version())
-    imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)
-    instance = imds.instance_id()
-    validate_access(cli, instance, logger)
-    uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
-    daemon = Daemon(config, uploader, logger, imds if instance else None)
-    daemon.install_signal_handlers()
-    if config.once:
-        stats = daemon.run_once()
-        if stats.failed:
-            sys.exit(1)
-    else:
-        daemon.run_forever()
-
-
-def observer(config: Config, watch: CredentialWatch, logger: logging.Logger) -> ScanObserver:
-    """What each scan reports to: the status record and metrics, and a progress line."""
-    observers: list[ScanObserver] = [Reporter(config, logger, watch)]
-    tty = sys.stdout.isatty()
-    if show_progress(once=config.once, tty=tty, log_format=config.log_format):
-        observers.append(Progress(sys.stdout, logger))
-    return Fanout(observers)
-
-
-def check_metrics_file(config: Config) -> None:
-    """The metrics file's directory must exist, and the file must not be under the root
-    (it would be uploaded, or warned about every scan)."""
-    path = config.metrics_file
-    if path is None:
-        return
-    if path.is_dir():
-        raise ConfigError(f"metrics file {path} is a directory (set --metrics-file)")
-    if not path.parent.is_dir():
-        raise ConfigError(f"metrics file directory {path.parent} does not exist")
-    root = config.root.resolve()
-    if root == path.parent.resolve() or root in path.parent.resolve().parents:
-        raise ConfigError(f"metrics file {path} must be outside the root {config.root}")
+    sys.exit(run(config))
 
 
 _STATUS_OPTIONS = (
@@ -325,13 +271,12 @@ def status_command(**params: Any) -> None:
     if not root.is_dir():
         problem = "is not a directory" if root.exists() else "does not exist"
         raise ConfigError(f"root {root} {problem} (set --directory or S3_ROOT_DIR)")
-    recorded = status.recorded_settings(root / STATE_DIR_NAME)
-    if not params["exclude"] and not os.environ.get(EXCLUDE_ENV):
-        params["exclude"] = tuple(recorded.get("excludes") or ())
-    if not params["bucket_map"] and not os.environ.get(BUCKET_MAP_ENV):
-        params["bucket_map"] = tuple(recorded.get("bucket_map") or ())
-    if not given(ctx, "stability") and isinstance(recorded.get("stability"), (int, float)):
-        params["stability"] = float(recorded["stability"])
+    params = status.with_recorded(
+        params,
+        status.recorded_settings(root / STATE_DIR_NAME),
+        env_given={name for name in (EXCLUDE_ENV, BUCKET_MAP_ENV) if os.environ.get(name)},
+        stability_given=given(ctx, "stability"),
+    )
     config = Config(
         root=root,
         stability=params["stability"],
@@ -347,38 +292,6 @@ def given(ctx: click.Context, name: str) -> bool:
     explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     contexts = [ctx] if ctx.parent is None else [ctx, ctx.parent]
     return any(c.get_parameter_source(name) in explicit for c in contexts)
-
-
-def check_root(config: Config) -> None:
-    root = config.root
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"root {root} is not a directory (set --directory or S3_ROOT_DIR)")
-    if config.once and not root.exists():
-        raise ConfigError(f"root {root} does not exist (set --directory or S3_ROOT_DIR)")
-
-
-_ACCESS_HINTS = {
-    ErrorKind.NO_CREDENTIALS: "no AWS credentials found: run `aws configure` "
-    "(or `aws sso login`), or pass --profile",
-    ErrorKind.BAD_CREDENTIALS: "AWS credentials are invalid or expired: run `aws configure` "
-    "(or `aws sso login`) and try again",
-    ErrorKind.UNREACHABLE: "AWS endpoint unreachable: check the network, --region and "
-    "--endpoint-url",
-}
-
-
-def validate_access(cli: AwsCli, instance: str | None, logger: logging.Logger) -> None:
-    """`aws sts get-caller-identity`: fatal on a laptop, logged and survived on EC2."""
-    try:
-        identity = cli.caller_identity()
-    except AwsCliError as exc:
-        hint = _ACCESS_HINTS.get(classify(exc.stderr), "AWS access check failed")
-        if instance:
-            logger.error("%s (%s); on EC2: going on, uploads retry", hint, exc.summary())
-            return
-        raise AccessError(f"{hint} ({exc.summary()})") from exc
-    where = f"EC2 instance {instance}, instance role" if instance else "local AWS CLI credentials"
-    logger.info("AWS access ok: %s (%s)", identity.get("Arn", "unknown identity"), where)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .filters import BucketMap, Excludes
 
+PROG = "awscli-uploader"
 DEFAULT_INTERVAL = 60.0
 DEFAULT_ROOT = "output/s3"
 DEFAULT_REGION = "eu-west-1"
@@ -34,6 +35,7 @@ class Config:
     delete_empty_dirs: bool = False
     metrics_file: Path | None = None
     log_format: str = "text"
+    verbose: bool = False
 
     @property
     def state_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""The daemon loop: one lock per root, a scan every interval, clean stop on signals.
+"""The daemon loop: the root's lock, a scan every interval, clean stop on signals.
 
 On EC2 the sleep between scans polls the spot interruption notice, and a
 notice triggers an immediate scan so finished files leave before the instance.
@@ -6,90 +6,27 @@ notice triggers an immediate scan so finished files leave before the instance.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import signal
-import stat
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from types import FrameType
-from typing import IO
 
 from .config import Config
-from .errors import AlreadyRunning, ConfigError
+from .errors import ConfigError
 from .imds import Imds
-from .uploader import Stats, Uploader, clean_staging
+from .lock import root_lock
+from .stats import Stats
+from .transfer import clean_staging
+from .uploader import Uploader
 
 SPOT_POLL_SECONDS = 5.0
 SPOT_DEFAULT_NOTICE = 120.0  # AWS gives two minutes
 SPOT_SAFETY = 10.0
 ROOT_POLL_SECONDS = 5.0
-
-
-@contextmanager
-def root_lock(state_dir: Path) -> Iterator[None]:
-    """Hold the one lock of this root directory, or raise AlreadyRunning.
-
-    The lock lives in the root's own state directory, so a symlinked or
-    relative spelling of the same root meets the same lock; the kernel drops
-    it when the holder dies, so a crash never blocks a restart.
-    """
-    try:
-        state_dir.mkdir(mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create state directory {state_dir}: {exc.strerror}") from exc
-    info = os.lstat(state_dir)
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigError(f"{state_dir} is not a directory; remove it and start again")
-    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise ConfigError(
-            f"{state_dir} is owned by another user or writable by others; "
-            "remove it (the daemon recreates it, mode 0700) and start again"
-        )
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(state_dir / "lock", flags, 0o600)
-    handle: IO[str] = os.fdopen(fd, "r+")
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = handle.read().strip() or "unknown"
-            raise AlreadyRunning(
-                f"another awscli-uploader (pid {holder}) is already working on "
-                f"{state_dir.parent}; stop it first (scripts/local_kill.sh)"
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-def lock_holder(state_dir: Path) -> int | None:
-    """PID of the daemon that holds this root's lock, or None."""
-    try:
-        fd = os.open(state_dir / "lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    with os.fdopen(fd) as handle:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
 
 
 @dataclass
@@ -98,8 +35,12 @@ class Daemon:
     uploader: Uploader
     log: logging.Logger
     imds: Imds | None = None  # set on EC2: spot notices are polled while sleeping
-    stop: threading.Event = field(default_factory=threading.Event)
     _spot_seen: bool = False
+
+    @property
+    def stop(self) -> threading.Event:
+        """The event that stops the loop and the scan: the uploader's own."""
+        return self.uploader.stop
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT: finish the current step, then exit; a second one exits at once."""
@@ -111,7 +52,6 @@ class Daemon:
                 return
             self.log.info("%s received: finishing the current step", signal.Signals(signum).name)
             self.stop.set()
-            self.uploader.stop.set()
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -174,7 +114,7 @@ class Daemon:
             return False
         self._spot_seen = True
         left = seconds_until(notice.time, default=SPOT_DEFAULT_NOTICE) - SPOT_SAFETY
-        self.uploader.deadline = time.monotonic() + left
+        self.uploader.set_deadline(time.monotonic() + left)
         self.log.warning(
             "spot interruption notice (%s at %s): scanning now, %.0fs for uploads",
             notice.action,

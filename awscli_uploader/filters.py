@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .scanner import bucket_name_problem
+from .names import bucket_name_problem
 
 
 class FilterError(ValueError):
@@ -177,3 +177,28 @@ def parse_bucket_map(entries: Iterable[str]) -> BucketMap:
                 )
         pairs[directory] = bucket
     return BucketMap(tuple(pairs.items()))
+
+
+def bucket_for(directory: str, bucket_map: BucketMap | None) -> tuple[str, str | None]:
+    """The bucket a top-level directory's files go to, and why they can't (or None).
+
+    A mapped directory goes to its bucket. A directory named like a mapping's
+    target is refused: its keys and the mapped directory's could collide.
+    """
+    if bucket_map:
+        mapped = bucket_map.get(directory)
+        if mapped is not None:
+            return mapped, None
+        source = bucket_map.source_for(directory)
+        if source is not None:
+            return directory, (
+                f"--bucket-map also sends {source}/ to this bucket and keys could collide; "
+                f"its files stay local (move them into {source}/)"
+            )
+    problem = bucket_name_problem(directory)
+    if problem is None:
+        return directory, None
+    return directory, (
+        f"invalid bucket name: {problem}; its files stay local "
+        f"(or map it: --bucket-map {directory}=VALID-NAME)"
+    )

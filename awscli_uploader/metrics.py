@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .backlog import Backlog
-from .uploader import BucketTally, Stats
+from .stats import BucketTally, Stats
 
 PREFIX = "awscli_uploader"
 

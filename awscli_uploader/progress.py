@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from .scanner import Candidate
+from .stats import ScanObserver, Stats
 from .status import human_bytes
-from .uploader import ScanObserver, Stats
 
 BAR_WIDTH = 16
 TICK_SECONDS = 0.5

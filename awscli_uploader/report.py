@@ -17,10 +17,10 @@ from pathlib import Path
 from . import metrics, status
 from .atomicfile import write_atomic
 from .backlog import backlog
-from .config import STATE_DIR_NAME, Config
+from .config import Config
 from .health import CredentialWatch
 from .scanner import Candidate
-from .uploader import ScanObserver, Stats
+from .stats import ScanObserver, Stats
 
 
 @dataclass
@@ -70,14 +70,7 @@ class Reporter(ScanObserver):
 
     def _write_metrics(self, stats: Stats, path: Path) -> None:
         now_ns = time.time_ns()
-        waiting = backlog(
-            self.config.root,
-            now_ns=now_ns,
-            stability=self.config.stability,
-            reserved=frozenset({STATE_DIR_NAME}),
-            excludes=self.config.excludes,
-            bucket_map=self.config.bucket_map,
-        )
+        waiting = backlog(self.config, now_ns=now_ns)
         text = metrics.render(
             self.totals, stats, waiting, credentials_valid=self.watch.valid, now_ns=now_ns
         )

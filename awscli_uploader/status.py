@@ -15,10 +15,10 @@ from typing import Any
 
 from . import __version__
 from .backlog import Backlog, backlog
-from .config import STATE_DIR_NAME, Config
-from .daemon import lock_holder
+from .config import Config
+from .lock import lock_holder
 from .scanner import NS
-from .uploader import Stats
+from .stats import Stats
 
 LAST_SCAN = "last-scan.json"
 
@@ -90,6 +90,25 @@ def recorded_settings(state_dir: Path) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
+def with_recorded(
+    params: dict[str, Any],
+    recorded: dict[str, Any],
+    *,
+    env_given: set[str],
+    stability_given: bool,
+) -> dict[str, Any]:
+    """`status` settings: a flag, else the environment, else what the daemon recorded at
+    its last scan, so that the backlog is counted as the daemon counts it."""
+    merged = dict(params)
+    if not merged["exclude"] and "S3_UPLOAD_EXCLUDE" not in env_given:
+        merged["exclude"] = tuple(recorded.get("excludes") or ())
+    if not merged["bucket_map"] and "S3_BUCKET_MAP" not in env_given:
+        merged["bucket_map"] = tuple(recorded.get("bucket_map") or ())
+    if not stability_given and isinstance(recorded.get("stability"), (int, float)):
+        merged["stability"] = float(recorded["stability"])
+    return merged
+
+
 def _backlog_entry(item: Backlog, now_ns: int) -> dict[str, Any]:
     return {
         "bucket": item.bucket,
@@ -106,14 +125,7 @@ def gather(config: Config, *, now_ns: int) -> dict[str, Any]:
     """Everything `status` shows, as plain data (printed as JSON by --json)."""
     holder = lock_holder(config.state_dir)
     last_scan = read_last_scan(config.state_dir)
-    items = backlog(
-        config.root,
-        now_ns=now_ns,
-        stability=config.stability,
-        reserved=frozenset({STATE_DIR_NAME}),
-        excludes=config.excludes,
-        bucket_map=config.bucket_map,
-    )
+    items = backlog(config, now_ns=now_ns)
     return {
         "root": os.fspath(config.root.resolve()),
         "time": iso(now_ns / NS),

@@ -9,11 +9,14 @@ from helpers import Moto, run_cli, tree, write
 
 from awscli_uploader.filters import (
     FilterError,
+    bucket_for,
     compile_pattern,
     parse_bucket_map,
     parse_excludes,
     split_list,
 )
+
+MAP = ["distributed_colony=distributed-colony"]
 
 
 @pytest.mark.parametrize(
@@ -249,3 +252,20 @@ def test_directory_named_like_a_mapping_target_is_refused(root: Path, moto: Moto
     assert "keys could collide" in result.stdout
     assert moto.get("distributed-colony", "same.txt") == b"from the mapped directory"
     assert tree(root) == ["distributed-colony/same.txt"]
+
+
+@pytest.mark.parametrize(
+    ("directory", "entries", "bucket", "problem"),
+    [
+        ("my-bucket", [], "my-bucket", None),
+        ("distributed_colony", [], "distributed_colony", "invalid bucket name"),
+        ("distributed_colony", MAP, "distributed-colony", None),
+        ("logs", ["logs=simulation-logs"], "simulation-logs", None),
+        ("distributed-colony", MAP, "distributed-colony", "keys could collide"),
+        ("other_dir", MAP, "other_dir", "invalid bucket"),
+    ],
+)
+def test_bucket_for(directory: str, entries: list[str], bucket: str, problem: str | None) -> None:
+    found, why = bucket_for(directory, parse_bucket_map(entries))
+    assert found == bucket
+    assert (why is None) if problem is None else (why is not None and problem in why)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import OLD, Moto, make_uploader, run_cli, tree, write
 
-from awscli_uploader import uploader as uploader_module
+from awscli_uploader import settle as settle_module
 from awscli_uploader.scanner import NS, Candidate, Skipped, scan
 
 
@@ -32,7 +32,7 @@ def test_refused_delete_is_a_warning_and_retried(
             raise PermissionError(13, "Permission denied", str(target))
         real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(uploader_module.os, "unlink", refuse)
+    monkeypatch.setattr(settle_module.os, "unlink", refuse)
     uploader = make_uploader(root, moto, aws_cli)
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
@@ -41,7 +41,7 @@ def test_refused_delete_is_a_warning_and_retried(
     assert moto.get("ro-bucket", "f.txt") == b"data"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not deleted: Permission denied" in m for m in warnings)
-    monkeypatch.setattr(uploader_module.os, "unlink", real_unlink)
+    monkeypatch.setattr(settle_module.os, "unlink", real_unlink)
     stats = uploader.scan_once()
     assert (stats.present, stats.failed) == (1, 0)
     assert tree(root) == []

@@ -18,7 +18,7 @@ from awscli_uploader.backlog import Backlog
 from awscli_uploader.health import credentials_verdict
 from awscli_uploader.metrics import Totals, merge_backlog, render
 from awscli_uploader.scanner import NS
-from awscli_uploader.uploader import BucketTally, Stats
+from awscli_uploader.stats import BucketTally, Stats
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

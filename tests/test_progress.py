@@ -17,7 +17,7 @@ from helpers import REPO, Moto, run_cli, tree, write
 
 from awscli_uploader.progress import CLEAR_LINE, Progress, format_line, show_progress
 from awscli_uploader.scanner import Candidate
-from awscli_uploader.uploader import Stats
+from awscli_uploader.stats import Stats
 
 MIB = 2**20
 

@@ -13,58 +13,11 @@ from awscli_uploader.scanner import (
     Candidate,
     SkipKind,
     Skipped,
-    bucket_for,
-    bucket_name_problem,
-    display,
     is_stable,
-    key_problem,
     scan,
 )
 
 NOW = int(OLD + 100) * NS
-
-
-@pytest.mark.parametrize(
-    ("name", "valid"),
-    [
-        ("distributed-colony", True),
-        ("abc", True),
-        ("a.b-c.1", True),
-        ("a" * 63, True),
-        ("distributed_colony", False),
-        ("ab", False),
-        ("a" * 64, False),
-        ("Upper", False),
-        ("-start", False),
-        ("end-", False),
-        ("a..b", False),
-        ("192.168.1.1", False),
-        ("xn--abc", False),
-        ("name-s3alias", False),
-        (".awscli", False),
-    ],
-)
-def test_bucket_names(name: str, valid: bool) -> None:
-    assert (bucket_name_problem(name) is None) is valid
-
-
-@pytest.mark.parametrize(
-    ("key", "problem"),
-    [
-        ("images/shot 1.png", None),
-        ("a+b%c#d[e]*f?.txt", None),
-        ("ünïcødé/雪.txt", None),
-        ("x" * 1024, None),
-        ("x" * 1025, "longer than 1024"),
-        ("é" * 513, "longer than 1024"),
-        ("bad\udcff.bin", "not valid UTF-8"),
-        ("line\nbreak", "control characters"),
-        ("tab\there", "control characters"),
-    ],
-)
-def test_key_problems(key: str, problem: str | None) -> None:
-    found = key_problem(key)
-    assert (found is None) if problem is None else (found is not None and problem in found)
 
 
 @pytest.mark.parametrize(
@@ -84,12 +37,6 @@ def test_is_stable(age_s: float, mtime_fraction_ns: int, stability: float, stabl
     mtime_ns = 1_700_000_000 * NS + mtime_fraction_ns
     now_ns = mtime_ns + int(age_s * NS)
     assert is_stable(mtime_ns=mtime_ns, now_ns=now_ns, stability=stability) is stable
-
-
-def test_display_escapes_what_would_break_a_log_line() -> None:
-    assert display("plain name.txt") == "plain name.txt"
-    assert "\n" not in display("forged\n[2026] INFO done")
-    assert display("bad\udcff") == "bad\\udcff"
 
 
 def _by_path(root: Path) -> dict[str, Candidate | Skipped]:
@@ -158,26 +105,6 @@ def test_scan_reports_bad_names_and_goes_on(root: Path) -> None:
 def test_scan_of_unreadable_root_is_one_problem(tmp_path: Path) -> None:
     items = list(scan(tmp_path / "missing", now_ns=NOW, stability=2))
     assert [i.kind for i in items] == [SkipKind.INVALID]  # type: ignore[union-attr]
-
-
-MAP = ["distributed_colony=distributed-colony"]
-
-
-@pytest.mark.parametrize(
-    ("directory", "entries", "bucket", "problem"),
-    [
-        ("my-bucket", [], "my-bucket", None),
-        ("distributed_colony", [], "distributed_colony", "invalid bucket name"),
-        ("distributed_colony", MAP, "distributed-colony", None),
-        ("logs", ["logs=simulation-logs"], "simulation-logs", None),
-        ("distributed-colony", MAP, "distributed-colony", "keys could collide"),
-        ("other_dir", MAP, "other_dir", "invalid bucket"),
-    ],
-)
-def test_bucket_for(directory: str, entries: list[str], bucket: str, problem: str | None) -> None:
-    found, why = bucket_for(directory, parse_bucket_map(entries))
-    assert found == bucket
-    assert (why is None) if problem is None else (why is not None and problem in why)
 
 
 def test_scan_applies_excludes_and_the_bucket_map(root: Path) -> None:

@@ -5,49 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from pathlib import Path
 
 import pytest
 from helpers import Moto, make_uploader, tree, write
 
-from awscli_uploader.proof import Identity
-from awscli_uploader.uploader import Action, decide, delete_if_unchanged, listing_prefixes
-
 MIB = 1024 * 1024
-
-
-@pytest.mark.parametrize(
-    ("verdict", "uploaded", "action"),
-    [
-        (None, False, Action.UPLOAD),
-        ("same", False, Action.DELETE),
-        ("different", False, Action.UPLOAD),
-        ("unprovable", False, Action.UPLOAD),
-        ("same", True, Action.DELETE),
-        ("different", True, Action.KEEP),
-        ("unprovable", True, Action.KEEP),
-        (None, True, Action.KEEP),
-    ],
-)
-def test_decide(verdict: str | None, uploaded: bool, action: Action) -> None:
-    from awscli_uploader.proof import Verdict
-
-    assert decide(None if verdict is None else Verdict(verdict), uploaded=uploaded) is action
-
-
-@pytest.mark.parametrize(
-    ("keys", "prefixes"),
-    [
-        (["a/b/c.txt"], ["a/b/c.txt"]),
-        (["run1/x", "run1/y"], ["run1/"]),
-        (["images/1.png", "images/2.png", "logs/a.log"], ["images/", "logs/a.log"]),
-        (["a", "b"], ["a", "b"]),
-        (["a/1", "b/1", "c/1", "d/1", "e/1"], [""]),  # too many: list the whole bucket
-    ],
-)
-def test_listing_prefixes(keys: list[str], prefixes: list[str]) -> None:
-    assert listing_prefixes(keys) == prefixes
 
 
 def test_uploads_verifies_and_deletes(root: Path, moto: Moto, aws_cli: str) -> None:
@@ -201,22 +164,6 @@ def test_upload_to_unreachable_endpoint_keeps_files(root: Path, moto: Moto, aws_
     stats = uploader.scan_once()
     assert stats.failed == 1
     assert tree(root) == ["bucket-one/f.txt"]
-
-
-def test_delete_only_the_file_that_was_verified(tmp_path: Path) -> None:
-    path = write(tmp_path / "f", b"v1")
-    identity = Identity.of(os.lstat(path))
-    time.sleep(0.01)
-    path.write_bytes(b"v2")
-    assert delete_if_unchanged(path, identity) is not None
-    assert path.read_bytes() == b"v2"
-    replacement = write(tmp_path / "g", b"v1")
-    identity = Identity.of(os.lstat(replacement))
-    os.replace(write(tmp_path / "h", b"v1"), replacement)
-    assert delete_if_unchanged(replacement, identity) is not None
-    assert replacement.exists()
-    assert delete_if_unchanged(replacement, Identity.of(os.lstat(replacement))) is None
-    assert not replacement.exists()
 
 
 def test_hash_matches_moto_etag(root: Path, moto: Moto) -> None:

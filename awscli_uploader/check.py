@@ -1,0 +1,124 @@
+"""The check phase: what S3 already holds under the batch's keys, proven file by file.
+
+A listing gives sizes and ETags; when it disagrees at the same size,
+head-object adds what a listing lacks (the stored SHA-256, the encryption
+that makes an ETag opaque).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+from . import proof
+from .awscli import AwsCli, classify
+from .errors import AwsCliError
+from .outcome import Kind, Outcome, of_file
+from .proof import FileChanged, Fingerprint, RemoteObject, Verdict
+from .scanner import Candidate
+from .settle import Action, Proven, decide
+
+MAX_LISTINGS = 4  # per bucket and phase, run in parallel
+
+
+def listing_prefixes(keys: Iterable[str]) -> list[str]:
+    """Prefixes whose listings cover all keys and little else: the longest shared prefix,
+    or when there is none, one per top-level directory (up to a few; beyond that, the
+    whole bucket), so that unrelated objects elsewhere in the bucket cost nothing."""
+    names = list(keys)
+    shared = os.path.commonprefix(names)  # noqa: RUF071 - S3 prefixes are character-wise
+    if shared:
+        return [shared]
+    groups: dict[str, list[str]] = {}
+    for key in names:
+        top, slash, _ = key.partition("/")
+        groups.setdefault(top + slash, []).append(key)
+    if len(groups) > MAX_LISTINGS:
+        return [""]
+    return sorted(os.path.commonprefix(group) for group in groups.values())  # noqa: RUF071
+
+
+def list_remote(cli: AwsCli, bucket: str, keys: Sequence[str]) -> dict[str, RemoteObject]:
+    """What S3 holds under the keys' listing prefixes. Raises AwsCliError."""
+    prefixes = listing_prefixes(keys)
+    if len(prefixes) == 1:
+        return cli.list_objects(bucket, prefixes[0])
+    found: dict[str, RemoteObject] = {}
+    with ThreadPoolExecutor(len(prefixes), thread_name_prefix="list") as pool:
+        for part in pool.map(lambda p: cli.list_objects(bucket, p), prefixes):
+            found.update(part)
+    return found
+
+
+def cli_reason(exc: AwsCliError) -> str:
+    """`(kind): summary` of a failed aws call, for a bucket-level outcome."""
+    return f"({classify(exc.stderr).value}): {exc.summary()}"
+
+
+class Target(NamedTuple):
+    cli: AwsCli
+    bucket: str
+    opaque: bool  # the bucket's ETags are known to prove nothing (KMS, SSE-C)
+
+
+def prove_file(
+    target: Target,
+    item: Candidate,
+    path: Path,
+    obj: RemoteObject,
+    known: Fingerprint | None = None,
+) -> tuple[proof.Proof | None, list[Outcome]]:
+    """Prove the file against the listed object; at the same size but no proof, ask
+    head-object. None (with a CHANGED outcome) when the file changed while read."""
+    try:
+        checked = proof.prove(path, obj, item.size, known)
+    except FileChanged as exc:
+        return None, [of_file(Kind.CHANGED, item, str(exc))]
+    if checked.verdict is Verdict.SAME or obj.size != item.size:
+        return checked, []
+    try:
+        head = target.cli.head_object(target.bucket, item.key)
+    except AwsCliError as exc:
+        return checked, [of_file(Kind.HEAD_FAILED, item, exc.summary())]
+    if head is None or (head.sha256 is None and proof.etag_is_digest(head)):
+        return checked, []
+    notes: list[Outcome] = []
+    if not proof.etag_is_digest(head) and not target.opaque:
+        notes.append(Outcome(Kind.OPAQUE, target.bucket, reason=str(head.encryption)))
+    try:
+        return proof.prove(path, head, item.size), notes
+    except FileChanged as exc:
+        return None, [*notes, of_file(Kind.CHANGED, item, str(exc))]
+
+
+class Checked(NamedTuple):
+    upload: list[Candidate]
+    proven: list[Proven]  # already in S3 with the same content
+    outcomes: list[Outcome]
+
+
+def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteObject]) -> Checked:
+    """Split the batch: files S3 already holds, files to upload, and what happened."""
+    upload: list[Candidate] = []
+    proven: list[Proven] = []
+    outcomes: list[Outcome] = []
+    for item in files:
+        obj = remote.get(item.key)
+        if obj is None:
+            upload.append(item)
+            continue
+        checked, notes = prove_file(target, item, item.path, obj)
+        outcomes += notes
+        if any(o.kind is Kind.OPAQUE for o in notes):
+            target = target._replace(opaque=True)
+        if checked is None:
+            continue
+        if decide(checked.verdict, uploaded=False) is Action.DELETE and checked.identity:
+            proven.append(Proven(item, checked.identity, uploaded=False))
+            continue
+        outcomes.append(of_file(Kind.REPLACING, item, checked.reason))
+        upload.append(item)
+    return Checked(upload, proven, outcomes)

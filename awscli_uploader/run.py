@@ -1,0 +1,81 @@
+"""The wiring: from one Config to a running daemon (or one scan), and its exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from . import __version__, log
+from .access import validate_access
+from .config import PROG, Config
+from .daemon import Daemon
+from .errors import ConfigError
+from .health import CredentialWatch, WatchedCli
+from .imds import DEFAULT_ENDPOINT, Imds
+from .progress import Progress, show_progress
+from .report import Fanout, Reporter
+from .stats import ScanObserver
+from .uploader import Uploader
+
+
+def run(config: Config) -> int:
+    """Check the config, the AWS CLI and access, then scan once or forever.
+
+    Returns the exit code: 1 when a `--once` scan failed a file, else 0.
+    """
+    logger = log.setup(verbose=config.verbose, fmt=config.log_format)
+    check_root(config)
+    check_metrics_file(config)
+    cli = WatchedCli(
+        executable=config.aws_cli,
+        region=config.region,
+        profile=config.profile,
+        endpoint_url=config.endpoint_url,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+    )
+    logger.info("%s %s with %s", PROG, __version__, cli.resolve())
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", cli.version())
+    imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)
+    instance = imds.instance_id()
+    validate_access(cli, instance, logger)
+    uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
+    daemon = Daemon(config, uploader, logger, imds if instance else None)
+    daemon.install_signal_handlers()
+    if config.once:
+        return 1 if daemon.run_once().failed else 0
+    daemon.run_forever()
+    return 0
+
+
+def observer(config: Config, watch: CredentialWatch, logger: logging.Logger) -> ScanObserver:
+    """What each scan reports to: the status record and metrics, and a progress line."""
+    observers: list[ScanObserver] = [Reporter(config, logger, watch)]
+    tty = sys.stdout.isatty()
+    if show_progress(once=config.once, tty=tty, log_format=config.log_format):
+        observers.append(Progress(sys.stdout, logger))
+    return Fanout(observers)
+
+
+def check_root(config: Config) -> None:
+    root = config.root
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"root {root} is not a directory (set --directory or S3_ROOT_DIR)")
+    if config.once and not root.exists():
+        raise ConfigError(f"root {root} does not exist (set --directory or S3_ROOT_DIR)")
+
+
+def check_metrics_file(config: Config) -> None:
+    """The metrics file's directory must exist, and the file must not be under the root
+    (it would be uploaded, or warned about every scan)."""
+    path = config.metrics_file
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"metrics file {path} is a directory (set --metrics-file)")
+    if not path.parent.is_dir():
+        raise ConfigError(f"metrics file directory {path.parent} does not exist")
+    root = config.root.resolve()
+    if root == path.parent.resolve() or root in path.parent.resolve().parents:
+        raise ConfigError(f"metrics file {path} must be outside the root {config.root}")

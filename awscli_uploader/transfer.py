@@ -1,0 +1,106 @@
+"""The transfer phase: pin the files (hard links in a staging directory), then upload.
+
+A bucket's linkable files go in one `aws s3 cp --recursive`; the rest (another
+filesystem, protected hard links, buckets whose ETags prove nothing) one by
+one, with their SHA-256 stored in the object's metadata.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import proof
+from .check import Target, cli_reason
+from .errors import AwsCliError
+from .outcome import Kind, Outcome, of_batch, of_file
+from .proof import FileChanged, Fingerprint, RemoteObject
+from .scanner import Candidate
+
+_UNLINKABLE = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
+
+
+def stage(
+    files: Sequence[Candidate], staging: Path
+) -> tuple[list[tuple[Candidate, Path]], list[Candidate]]:
+    """Hard-link each file into `staging` at its key, pinning the inode that gets uploaded.
+
+    Files that can't be linked (another filesystem, protected hard links) are
+    returned separately for a per-file upload.
+    """
+    staged: list[tuple[Candidate, Path]] = []
+    direct: list[Candidate] = []
+    staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for item in files:
+        target = staging / item.key
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.link(item.path, target, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno in _UNLINKABLE:
+                direct.append(item)
+                continue
+            raise
+        if not stat.S_ISREG(os.lstat(target).st_mode):
+            target.unlink()
+            continue
+        staged.append((item, target))
+    return staged, direct
+
+
+def fingerprints(paths: Sequence[Path]) -> dict[Path, Fingerprint]:
+    """Fingerprints of the staged files; one that changes while read has none."""
+    found: dict[Path, Fingerprint] = {}
+    for path in paths:
+        try:
+            found[path] = proof.fingerprint(path)
+        except FileChanged:
+            continue
+    return found
+
+
+def upload_batch(
+    target: Target, staging: Path, staged: Sequence[tuple[Candidate, Path]], bucket_dir: Path
+) -> tuple[bool, list[Outcome]]:
+    """One `cp --recursive` of the staging directory: whether it ran, and what it said
+    (its per-file errors name the bucket directory, not the staging directory)."""
+    total = sum(item.size for item, _ in staged)
+    try:
+        result = target.cli.upload_tree(staging, target.bucket, total_bytes=total)
+    except AwsCliError as exc:
+        return False, [of_batch(Kind.BATCH_FAILED, target.bucket, len(staged), cli_reason(exc))]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return True, [
+        Outcome(Kind.CLI_ERROR, reason=line.replace(str(staging), str(bucket_dir)))
+        for line in lines
+    ]
+
+
+def upload_single(
+    target: Target, item: Candidate, path: Path
+) -> tuple[RemoteObject | None, Outcome | None]:
+    """One `cp` that stores the file's SHA-256 with the object, then head-object: the
+    object to prove the file against, or the outcome that ends the file's scan."""
+    try:
+        sha256, _ = proof.local_sha256(path)
+    except FileChanged as exc:
+        return None, of_file(Kind.CHANGED, item, str(exc))
+    try:
+        target.cli.upload_file(path, target.bucket, item.key, size=item.size, sha256=sha256)
+        head = target.cli.head_object(target.bucket, item.key)
+    except AwsCliError as exc:
+        return None, of_file(Kind.UPLOAD_FAILED, item, exc.summary())
+    if head is None:
+        return None, of_file(Kind.MISSING, item)
+    return head, None
+
+
+def clean_staging(state_dir: Path) -> None:
+    """Remove hard links a killed run left behind (the originals stay in place)."""
+    shutil.rmtree(state_dir / "staging", ignore_errors=True)

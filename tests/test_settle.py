@@ -1,0 +1,46 @@
+"""The settle phase: what to do given S3's verdict, and the delete that checks identity."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from helpers import write
+
+from awscli_uploader.proof import Identity, Verdict
+from awscli_uploader.settle import Action, decide, delete_if_unchanged
+
+
+@pytest.mark.parametrize(
+    ("verdict", "uploaded", "action"),
+    [
+        (None, False, Action.UPLOAD),
+        ("same", False, Action.DELETE),
+        ("different", False, Action.UPLOAD),
+        ("unprovable", False, Action.UPLOAD),
+        ("same", True, Action.DELETE),
+        ("different", True, Action.KEEP),
+        ("unprovable", True, Action.KEEP),
+        (None, True, Action.KEEP),
+    ],
+)
+def test_decide(verdict: str | None, uploaded: bool, action: Action) -> None:
+    assert decide(None if verdict is None else Verdict(verdict), uploaded=uploaded) is action
+
+
+def test_delete_only_the_file_that_was_verified(tmp_path: Path) -> None:
+    path = write(tmp_path / "f", b"v1")
+    identity = Identity.of(os.lstat(path))
+    time.sleep(0.01)
+    path.write_bytes(b"v2")
+    assert delete_if_unchanged(path, identity) is not None
+    assert path.read_bytes() == b"v2"
+    replacement = write(tmp_path / "g", b"v1")
+    identity = Identity.of(os.lstat(replacement))
+    os.replace(write(tmp_path / "h", b"v1"), replacement)
+    assert delete_if_unchanged(replacement, identity) is not None
+    assert replacement.exists()
+    assert delete_if_unchanged(replacement, Identity.of(os.lstat(replacement))) is None
+    assert not replacement.exists()
