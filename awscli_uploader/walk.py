@@ -42,7 +42,7 @@ def top_level(root: Path, reserved: frozenset[str]) -> list[os.DirEntry[str]]:
 
 
 def walk_below(top: Path, excludes: Excludes | None = None) -> Iterator[Node]:
-    """Every entry below the top-level directory `top`, in name order, depth first."""
+    """Every entry below the top-level directory `top`, depth first (no order promised)."""
     stack: list[tuple[Path, str]] = [(top, "")]
     while stack:
         directory, prefix = stack.pop()

@@ -1,0 +1,115 @@
+"""The daemon loop in-process: scans, the stop event, a root that comes late, spot notices.
+
+The uploader is a small stand-in that counts scans; the real scan is tested elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fake_imds import ImdsState, fake_imds
+
+from awscli_uploader import daemon as daemon_module
+from awscli_uploader.config import Config
+from awscli_uploader.daemon import Daemon
+from awscli_uploader.errors import ConfigError
+from awscli_uploader.imds import Imds
+from awscli_uploader.stats import Stats
+
+LOG = logging.getLogger("awscli_uploader.test.daemon")
+
+
+@dataclass
+class CountingUploader:
+    """Counts scans; sets the stop event after `stop_after` of them."""
+
+    stop_after: int = 2
+    scans: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    deadlines: list[float | None] = field(default_factory=list)
+
+    def scan_once(self) -> Stats:
+        self.scans += 1
+        if self.scans >= self.stop_after:
+            self.stop.set()
+        return Stats()
+
+    def set_deadline(self, when: float | None) -> None:
+        self.deadlines.append(when)
+
+
+def _daemon(root: Path, uploader: CountingUploader, **config: object) -> Daemon:
+    return Daemon(Config(root=root, interval=0.01, **config), uploader, LOG)  # type: ignore[arg-type]
+
+
+def test_scans_until_the_stop_event(root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOG.name)
+    uploader = CountingUploader(stop_after=3)
+    _daemon(root, uploader).run_forever()
+    assert uploader.scans == 3
+    assert caplog.records[-1].getMessage() == "stopped"
+
+
+def test_run_once_cleans_staging_and_holds_the_lock(root: Path) -> None:
+    stale = root / ".awscli-uploader" / "staging" / "b-1" / "k"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed run")
+    uploader = CountingUploader()
+    _daemon(root, uploader).run_once()
+    assert uploader.scans == 1
+    assert not stale.exists()
+    assert (root / ".awscli-uploader" / "lock").read_text().strip() == str(os.getpid())
+
+
+def test_waits_for_a_root_that_comes_late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daemon_module, "ROOT_POLL_SECONDS", 0.02)
+    root = tmp_path / "later"
+    threading.Timer(0.2, root.mkdir).start()
+    uploader = CountingUploader(stop_after=1)
+    _daemon(root, uploader).run_forever()
+    assert uploader.scans == 1
+
+
+def test_a_root_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="not a directory"):
+        _daemon(path, CountingUploader()).run_forever()
+
+
+def test_stop_signal_sets_the_event_the_scan_sees(root: Path) -> None:
+    uploader = CountingUploader()
+    daemon = _daemon(root, uploader)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        daemon.install_signal_handlers()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert uploader.stop.wait(2)
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+def test_a_spot_notice_cuts_the_sleep_and_sets_a_deadline(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "SPOT_POLL_SECONDS", 0.05)
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 100))
+    state = ImdsState(spot_action={"action": "terminate", "time": when})
+    with fake_imds(state) as url:
+        uploader = CountingUploader(stop_after=2)
+        daemon = Daemon(Config(root=root, interval=3600), uploader, LOG, Imds(endpoint=url))  # type: ignore[arg-type]
+        started = time.monotonic()
+        daemon.run_forever()
+    assert time.monotonic() - started < 30  # not the hour's interval
+    assert uploader.scans == 2
+    (deadline,) = uploader.deadlines
+    assert deadline is not None
+    assert 60 < deadline - started < 100  # the notice's time less the safety margin
