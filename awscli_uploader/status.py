@@ -17,6 +17,7 @@ from . import __version__
 from .backlog import Backlog, backlog
 from .config import Config
 from .lock import lock_holder
+from .options import BUCKET_MAP_ENV, EXCLUDE_ENV
 from .scanner import NS
 from .stats import Stats
 
@@ -100,9 +101,9 @@ def with_recorded(
     """`status` settings: a flag, else the environment, else what the daemon recorded at
     its last scan, so that the backlog is counted as the daemon counts it."""
     merged = dict(params)
-    if not merged["exclude"] and "S3_UPLOAD_EXCLUDE" not in env_given:
+    if not merged["exclude"] and EXCLUDE_ENV not in env_given:
         merged["exclude"] = tuple(recorded.get("excludes") or ())
-    if not merged["bucket_map"] and "S3_BUCKET_MAP" not in env_given:
+    if not merged["bucket_map"] and BUCKET_MAP_ENV not in env_given:
         merged["bucket_map"] = tuple(recorded.get("bucket_map") or ())
     if not stability_given and isinstance(recorded.get("stability"), (int, float)):
         merged["stability"] = float(recorded["stability"])
