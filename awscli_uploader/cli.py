@@ -32,6 +32,7 @@ from .health import CredentialWatch, WatchedCli
 from .imds import DEFAULT_ENDPOINT, Imds
 from .progress import Progress, show_progress
 from .report import Fanout, Reporter
+from .s3settings import read_settings
 from .uploader import ScanObserver, Uploader
 
 PROG = "awscli-uploader"
@@ -192,6 +193,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         delete_empty_dirs=params["delete_empty_dirs"],
         metrics_file=Path(params["metrics_file"]) if params["metrics_file"] else None,
         log_format=params["log_format"],
+        multipart=read_settings(environ, params["profile"] or None),
     )
 
 

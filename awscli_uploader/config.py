@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .filters import BucketMap, Excludes
+from .s3settings import MultipartSettings
 
 DEFAULT_INTERVAL = 60.0
 DEFAULT_ROOT = "output/s3"
@@ -34,6 +35,7 @@ class Config:
     delete_empty_dirs: bool = False
     metrics_file: Path | None = None
     log_format: str = "text"
+    multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
 
     @property
     def state_dir(self) -> Path:

@@ -25,6 +25,7 @@ from .awscli import AwsCli, classify
 from .config import STATE_DIR_NAME, Config
 from .errors import AwsCliError
 from .proof import FileChanged, Fingerprint, Identity, RemoteObject, Verdict
+from .s3settings import MultipartSettings
 from .scanner import Candidate, SkipKind, Skipped, display
 
 MAX_UNSTABLE_LINES = 20
@@ -316,7 +317,7 @@ class Uploader:
         known: Fingerprint | None = None,
     ) -> proof.Proof | None:
         try:
-            return proof.prove(path, obj, item.size, known)
+            return proof.prove(path, obj, item.size, known, self.config.multipart)
         except FileChanged as exc:
             stats.unstable += 1
             self.log.warning("%s: %s; kept for the next scan", display(item.path), exc)
@@ -400,7 +401,9 @@ class Uploader:
         try:
             if staged:
                 with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
-                    known = hasher.submit(fingerprints, [path for _, path in staged])
+                    known = hasher.submit(
+                        fingerprints, [path for _, path in staged], self.config.multipart
+                    )
                     uploaded = self._run_upload(bucket, staging, total, len(staged), stats)
                     prints = known.result()
                 if uploaded:
@@ -516,12 +519,14 @@ def _fields(item: Candidate, size: int | None = None) -> dict[str, Any]:
     return {"bucket": item.bucket, "key": item.key, "bytes": item.size if size is None else size}
 
 
-def fingerprints(paths: Sequence[Path]) -> dict[Path, Fingerprint]:
+def fingerprints(
+    paths: Sequence[Path], settings: MultipartSettings = proof.DEFAULTS
+) -> dict[Path, Fingerprint]:
     """Fingerprints of the staged files; one that changes while read has none."""
     found: dict[Path, Fingerprint] = {}
     for path in paths:
         try:
-            found[path] = proof.fingerprint(path)
+            found[path] = proof.fingerprint(path, settings)
         except FileChanged:
             continue
     return found
