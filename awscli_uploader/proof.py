@@ -252,8 +252,8 @@ def judge(
 ) -> tuple[Verdict, str]:
     """Pure verdict from the object's size, stored SHA-256 or ETag, and the file's.
 
-    A multipart ETag that matches none of `etags` is DIFFERENT only when its layout
-    is `known_layout`; otherwise nothing was proven either way (UNKNOWN_LAYOUT).
+    An ETag of two or more parts that matches none of `etags` is DIFFERENT only when
+    its layout is `known_layout`; otherwise nothing was proven either way.
     """
     if remote.size != size:
         return Verdict.DIFFERENT, f"size differs (S3 {remote.size}, local {size})"
@@ -270,7 +270,7 @@ def judge(
     expected = hexdigest if parts is None else f"{hexdigest}-{parts}"
     if expected in etags:
         return Verdict.SAME, "same size and content"
-    if not known_layout:
+    if not known_layout and parts is not None and parts > 1:
         return Verdict.UNKNOWN_LAYOUT, f"{UNKNOWN_LAYOUT} ({parts} parts)"
     return Verdict.DIFFERENT, "same size, different content"
 
