@@ -42,6 +42,7 @@ def test_candidate_chunk_sizes_put_the_cli_default_first() -> None:
     assert all(-(-20 * MIB // c) == 2 for c in candidate_chunk_sizes(20 * MIB, 2))
     assert 16 * MIB in candidate_chunk_sizes(20 * MIB, 2)
     assert candidate_chunk_sizes(20 * MIB, 0) == []
+    assert candidate_chunk_sizes(23 * MIB + 5, 1) == [23 * MIB + 5]  # one part: one ETag
 
 
 MULTIPART = [row for row in LAYOUTS if row[3] is not None]
