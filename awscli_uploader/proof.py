@@ -1,14 +1,13 @@
 """Content proofs: does S3's object hold exactly this file's bytes?
 
 S3's ETag of a single-part upload is the MD5 of the bytes; of a multipart
-upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The part size is
-the CLI's chunk size from the profile's `s3` settings (s3settings.py), so the
-layout the CLI gives the file under them is tried first, then other chunk sizes
-that yield the object's part count. When none matches and the object's part
-count is not the one the CLI would have made, the verdict is UNKNOWN_LAYOUT, not
-DIFFERENT: no proof was possible by ETag. Under SSE-KMS or SSE-C the ETag is no
-digest of the content; there a SHA-256 that the uploader stored in the object's
-metadata (`x-amz-meta-awscli-uploader-sha256`) is the proof.
+upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The layout the
+CLI makes under the profile's `s3` settings (s3settings.py) is tried first, then
+other chunk sizes giving the object's part count; when none matches a part count
+the CLI would not have made, the verdict is UNKNOWN_LAYOUT, never DIFFERENT.
+Under SSE-KMS or SSE-C the ETag is no digest of the content; there a SHA-256
+that the uploader stored in the object's metadata
+(`x-amz-meta-awscli-uploader-sha256`) is the proof.
 """
 
 from __future__ import annotations
@@ -98,12 +97,12 @@ def candidate_chunk_sizes(
     """
     if parts < 1 or size < 0:
         return []
-
-    def fits(chunk: int) -> bool:
-        return chunk > 0 and -(-size // chunk) == parts if size else parts == 1
-
     if parts == 1:
         return [max(size, 1)]
+
+    def fits(chunk: int) -> bool:
+        return -(-size // chunk) == parts
+
     found: list[int] = []
     for likely in (
         expected_layout(size, settings).chunk,
