@@ -17,7 +17,8 @@ from . import proof
 from .awscli import AwsCli, classify
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_file
-from .proof import FileChanged, Fingerprint, RemoteObject, Verdict
+from .proof import DEFAULTS, FileChanged, Fingerprint, RemoteObject, Verdict
+from .s3settings import MultipartSettings
 from .scanner import Candidate
 from .settle import Action, Proven, decide
 
@@ -62,6 +63,7 @@ class Target(NamedTuple):
     cli: AwsCli
     bucket: str
     opaque: bool  # the bucket's ETags are known to prove nothing (KMS, SSE-C)
+    multipart: MultipartSettings = DEFAULTS  # the part layout the CLI uses
 
 
 def prove_file(
@@ -74,7 +76,7 @@ def prove_file(
     """Prove the file against the listed object; at the same size but no proof, ask
     head-object. None (with a CHANGED outcome) when the file changed while read."""
     try:
-        checked = proof.prove(path, obj, item.size, known)
+        checked = proof.prove(path, obj, item.size, known, target.multipart)
     except FileChanged as exc:
         return None, [of_file(Kind.CHANGED, item, str(exc))]
     if checked.verdict is Verdict.SAME or obj.size != item.size:
@@ -89,7 +91,7 @@ def prove_file(
     if not proof.etag_is_digest(head) and not target.opaque:
         notes.append(Outcome(Kind.OPAQUE, target.bucket, reason=str(head.encryption)))
     try:
-        return proof.prove(path, head, item.size), notes
+        return proof.prove(path, head, item.size, None, target.multipart), notes
     except FileChanged as exc:
         return None, [*notes, of_file(Kind.CHANGED, item, str(exc))]
 
@@ -98,6 +100,7 @@ class Checked(NamedTuple):
     upload: list[Candidate]
     proven: list[Proven]  # already in S3 with the same content
     outcomes: list[Outcome]
+    single: list[Candidate]  # to upload one by one with a SHA-256: the layout is unknown
 
 
 def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteObject]) -> Checked:
@@ -105,6 +108,7 @@ def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteOb
     upload: list[Candidate] = []
     proven: list[Proven] = []
     outcomes: list[Outcome] = []
+    single: list[Candidate] = []
     for item in files:
         obj = remote.get(item.key)
         if obj is None:
@@ -120,5 +124,5 @@ def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteOb
             proven.append(Proven(item, checked.identity, uploaded=False))
             continue
         outcomes.append(of_file(Kind.REPLACING, item, checked.reason))
-        upload.append(item)
-    return Checked(upload, proven, outcomes)
+        (single if checked.verdict is Verdict.UNKNOWN_LAYOUT else upload).append(item)
+    return Checked(upload, proven, outcomes, single)

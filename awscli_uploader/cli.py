@@ -19,6 +19,7 @@ from .errors import ConfigError, FatalError
 from .filters import BucketMap, Excludes, FilterError, parse_bucket_map, parse_excludes, split_list
 from .imds import DEFAULT_ENDPOINT
 from .options import BUCKET_MAP_ENV, EXCLUDE_ENV, status_options, uploader_options
+from .s3settings import read_settings
 
 
 def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
@@ -41,6 +42,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         metrics_file=Path(params["metrics_file"]) if params["metrics_file"] else None,
         log_format=params["log_format"],
         verbose=params["verbose"],
+        multipart=read_settings(environ, params["profile"] or None),
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .filters import BucketMap, Excludes
+from .s3settings import MultipartSettings
 
 PROG = "awscli-uploader"
 DEFAULT_INTERVAL = 60.0
@@ -36,6 +37,7 @@ class Config:
     metrics_file: Path | None = None
     log_format: str = "text"
     verbose: bool = False
+    multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
 
     @property
     def state_dir(self) -> Path:

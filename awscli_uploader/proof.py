@@ -1,11 +1,13 @@
 """Content proofs: does S3's object hold exactly this file's bytes?
 
 S3's ETag of a single-part upload is the MD5 of the bytes; of a multipart
-upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The part size is
-the CLI's chunk size, which a user may configure, so every chunk size that
-yields the object's part count is tried. Under SSE-KMS or SSE-C the ETag is no
-digest of the content; there a SHA-256 that the uploader stored in the object's
-metadata (`x-amz-meta-awscli-uploader-sha256`) is the proof.
+upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The layout the
+CLI makes under the profile's `s3` settings (s3settings.py) is tried first, then
+other chunk sizes giving the object's part count; when none matches a part count
+the CLI would not have made, the verdict is UNKNOWN_LAYOUT, never DIFFERENT.
+Under SSE-KMS or SSE-C the ETag is no digest of the content; there a SHA-256
+that the uploader stored in the object's metadata
+(`x-amz-meta-awscli-uploader-sha256`) is the proof.
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-MIB = 1024 * 1024
-CLI_CHUNK_SIZE = 8 * MIB  # the AWS CLI's default multipart_chunksize and threshold
-MIN_PART = 5 * MIB
-MAX_PART = 5 * 1024 * MIB
-MAX_PARTS = 10_000
+from .s3settings import MIB, MultipartSettings, adjusted_chunksize, expected_layout
+
+DEFAULTS = MultipartSettings()
 MAX_CANDIDATES = 8
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})(?:-([0-9]+))?"?$')
 SHA256_METADATA = "awscli-uploader-sha256"
@@ -61,6 +61,10 @@ class Verdict(enum.Enum):
     SAME = "same"
     DIFFERENT = "different"
     UNPROVABLE = "unprovable"
+    UNKNOWN_LAYOUT = "unknown layout"  # the ETag's parts are not the layout the CLI makes
+
+
+UNKNOWN_LAYOUT = "cannot prove: part layout unknown"
 
 
 class Proof(NamedTuple):
@@ -82,37 +86,35 @@ def parse_etag(etag: str) -> tuple[str, int | None] | None:
     return match.group(1).lower(), parts
 
 
-def cli_chunk_size(size: int, chunk_size: int = CLI_CHUNK_SIZE) -> int:
-    """The part size the CLI uses for `size` bytes (it doubles past 10,000 parts)."""
-    chunk = min(max(chunk_size, MIN_PART), MAX_PART)
-    while -(-size // chunk) > MAX_PARTS:
-        chunk *= 2
-    return chunk
-
-
-def candidate_chunk_sizes(size: int, parts: int) -> list[int]:
+def candidate_chunk_sizes(
+    size: int, parts: int, settings: MultipartSettings = DEFAULTS
+) -> list[int]:
     """Part sizes that split `size` bytes into exactly `parts` parts, likeliest first.
 
-    The CLI's default comes first, then whole MiB sizes (what users configure).
+    The layout the CLI makes under `settings` comes first, then the CLI's default
+    chunk size, then whole MiB sizes (what other tools and settings use). One part
+    needs no guess: every chunk of at least `size` bytes gives the same ETag.
     """
     if parts < 1 or size < 0:
         return []
+    if parts == 1:
+        return [max(size, 1)]
 
     def fits(chunk: int) -> bool:
-        return chunk > 0 and -(-size // chunk) == parts if size else parts == 1
+        return -(-size // chunk) == parts
 
     found: list[int] = []
-    default = cli_chunk_size(size)
-    if fits(default):
-        found.append(default)
+    for likely in (
+        expected_layout(size, settings).chunk,
+        adjusted_chunksize(size, DEFAULTS.chunksize),
+    ):
+        if fits(likely) and likely not in found:
+            found.append(likely)
     low = -(-size // parts)  # smallest chunk giving `parts` parts
     mib = max(1, -(-low // MIB))
-    while len(found) < MAX_CANDIDATES and mib * MIB <= max(size, MIB):
-        chunk = mib * MIB
-        if not fits(chunk):
-            break
-        if chunk not in found:
-            found.append(chunk)
+    while len(found) < MAX_CANDIDATES and fits(mib * MIB):
+        if mib * MIB not in found:
+            found.append(mib * MIB)
         mib += 1
     return found
 
@@ -156,7 +158,9 @@ def _whole(algorithm: str) -> Callable[[BinaryIO, int], set[str]]:
     return digest
 
 
-def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | None:
+def local_etags(
+    path: Path, remote_etag: str, settings: MultipartSettings = DEFAULTS
+) -> tuple[set[str], Identity] | None:
     """The ETags this file would have in each way the remote one may have been made.
 
     Returns None when the remote ETag is not MD5-style.
@@ -167,32 +171,28 @@ def local_etags(path: Path, remote_etag: str) -> tuple[set[str], Identity] | Non
     parts = parsed[1]
     if parts is None:
         return _read_pinned(path, _whole("md5"))
-    return _read_pinned(path, lambda handle, size: _multipart_etags(handle, size, parts))
+    return _read_pinned(
+        path,
+        lambda handle, size: _multipart_etags(handle, candidate_chunk_sizes(size, parts, settings)),
+    )
 
 
 class Fingerprint(NamedTuple):
-    """The ETag the CLI's default upload gives a file, and the file as it was hashed."""
+    """The ETag the CLI's upload gives a file, and the file as it was hashed."""
 
     etag: str
     identity: Identity
 
 
-def cli_parts(size: int) -> int | None:
-    """How many parts the CLI uploads `size` bytes in by default; None for one PUT."""
-    if size < CLI_CHUNK_SIZE:
-        return None
-    return -(-size // cli_chunk_size(size))
-
-
-def fingerprint(path: Path) -> Fingerprint:
-    """Hash a file the way the CLI will upload it (taken while the upload runs, so the
-    verification after it need not read the file again)."""
+def fingerprint(path: Path, settings: MultipartSettings = DEFAULTS) -> Fingerprint:
+    """Hash a file the way the CLI will upload it under `settings` (taken while the upload
+    runs, so the verification after it need not read the file again)."""
 
     def digest(handle: BinaryIO, size: int) -> set[str]:
-        parts = cli_parts(size)
-        if parts is None:
+        layout = expected_layout(size, settings)
+        if layout.parts is None:
             return _whole("md5")(handle, size)
-        return _multipart_etags(handle, size, parts, [cli_chunk_size(size)])
+        return _multipart_etags(handle, [layout.chunk])
 
     etags, identity = _read_pinned(path, digest)
     return Fingerprint(next(iter(etags)), identity)
@@ -204,10 +204,8 @@ def local_sha256(path: Path) -> tuple[str, Identity]:
     return next(iter(digests)), identity
 
 
-def _multipart_etags(
-    handle: BinaryIO, size: int, parts: int, chunks: list[int] | None = None
-) -> set[str]:
-    chunks = chunks or candidate_chunk_sizes(size, parts)
+def _multipart_etags(handle: BinaryIO, chunks: list[int]) -> set[str]:
+    """The multipart ETag of the handle's bytes for each part size, in one read."""
     hashers = {chunk: hashlib.md5() for chunk in chunks}
     digests: dict[int, list[bytes]] = {chunk: [] for chunk in chunks}
     offset = 0
@@ -235,10 +233,27 @@ def _multipart_etags(
     return result
 
 
+def layout_is_known(size: int, parts: int | None, settings: MultipartSettings) -> bool:
+    """Whether an ETag of `parts` parts of `size` bytes can only have one value per
+    content: a single PUT, one part, or the very layout the CLI makes under `settings`."""
+    if parts is None or parts == 1:
+        return True
+    return settings.exact and expected_layout(size, settings).parts == parts
+
+
 def judge(
-    remote: RemoteObject, size: int, etags: set[str] | None, sha256: str | None = None
+    remote: RemoteObject,
+    size: int,
+    etags: set[str] | None,
+    sha256: str | None = None,
+    *,
+    known_layout: bool = True,
 ) -> tuple[Verdict, str]:
-    """Pure verdict from the object's size, stored SHA-256 or ETag, and the file's."""
+    """Pure verdict from the object's size, stored SHA-256 or ETag, and the file's.
+
+    An ETag of two or more parts that matches none of `etags` is DIFFERENT only when
+    its layout is `known_layout`; otherwise nothing was proven either way.
+    """
     if remote.size != size:
         return Verdict.DIFFERENT, f"size differs (S3 {remote.size}, local {size})"
     if remote.sha256 is not None and sha256 is not None:
@@ -254,10 +269,18 @@ def judge(
     expected = hexdigest if parts is None else f"{hexdigest}-{parts}"
     if expected in etags:
         return Verdict.SAME, "same size and content"
+    if not known_layout and parts is not None and parts > 1:
+        return Verdict.UNKNOWN_LAYOUT, f"{UNKNOWN_LAYOUT} ({parts} parts)"
     return Verdict.DIFFERENT, "same size, different content"
 
 
-def prove(path: Path, remote: RemoteObject, size: int, known: Fingerprint | None = None) -> Proof:
+def prove(
+    path: Path,
+    remote: RemoteObject,
+    size: int,
+    known: Fingerprint | None = None,
+    settings: MultipartSettings = DEFAULTS,
+) -> Proof:
     """Compare the file with S3's object; hashes only when the sizes agree, and not at
     all when a fingerprint `known` of the file has the object's part layout.
 
@@ -273,12 +296,15 @@ def prove(path: Path, remote: RemoteObject, size: int, known: Fingerprint | None
         and parsed is not None
         and parsed[1] == (parse_etag(known.etag) or ("", -1))[1]
     ):
-        return Proof(*judge(remote, known.identity.size, {known.etag}), known.identity)
+        verdict = judge(remote, known.identity.size, {known.etag})
+        if verdict[0] is Verdict.SAME or layout_is_known(size, parsed[1], settings):
+            return Proof(*verdict, known.identity)
     if remote.sha256 is not None:
         sha256, identity = local_sha256(path)
         return Proof(*judge(remote, identity.size, None, sha256), identity)
-    hashed = local_etags(path, remote.etag) if etag_is_digest(remote) else None
-    if hashed is None:
+    hashed = local_etags(path, remote.etag, settings) if etag_is_digest(remote) else None
+    if hashed is None or parsed is None:
         return Proof(*judge(remote, size, None))
     etags, identity = hashed
-    return Proof(*judge(remote, identity.size, etags), identity)
+    known_layout = layout_is_known(identity.size, parsed[1], settings)
+    return Proof(*judge(remote, identity.size, etags, known_layout=known_layout), identity)

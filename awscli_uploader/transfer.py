@@ -19,6 +19,7 @@ from .check import Target, cli_reason
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_batch, of_file
 from .proof import FileChanged, Fingerprint, RemoteObject
+from .s3settings import MultipartSettings
 from .scanner import Candidate
 
 _UNLINKABLE = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
@@ -54,12 +55,14 @@ def stage(
     return staged, direct
 
 
-def fingerprints(paths: Sequence[Path]) -> dict[Path, Fingerprint]:
+def fingerprints(
+    paths: Sequence[Path], settings: MultipartSettings = proof.DEFAULTS
+) -> dict[Path, Fingerprint]:
     """Fingerprints of the staged files; one that changes while read has none."""
     found: dict[Path, Fingerprint] = {}
     for path in paths:
         try:
-            found[path] = proof.fingerprint(path)
+            found[path] = proof.fingerprint(path, settings)
         except FileChanged:
             continue
     return found

@@ -97,7 +97,8 @@ class Uploader:
         record.stats.tally(bucket)
         self.observer.bucket_started(bucket, files)
         try:
-            self._phases(Target(self.cli, bucket, bucket in self.opaque), files, record)
+            target = Target(self.cli, bucket, bucket in self.opaque, self.config.multipart)
+            self._phases(target, files, record)
         finally:
             if self.config.delete_empty_dirs and not self.config.dry_run:
                 emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}
@@ -125,7 +126,7 @@ class Uploader:
         checked = check.check(target, files, remote)
         target = self._note(target, checked.outcomes, record)
         self._settle(checked.proven, record)
-        pending = checked.upload
+        pending = checked.upload + checked.single
         if not pending:
             return
         if self.config.dry_run:
@@ -138,21 +139,30 @@ class Uploader:
             pending, late = fit_before_deadline(pending, self._deadline - time.monotonic())
             record(of_file(Kind.LATE, item) for item in late)
         if pending:
-            self._transfer(target, pending, record)
+            self._transfer(target, pending, record, single=set(checked.single))
 
-    def _transfer(self, target: Target, files: Sequence[Candidate], record: Record) -> None:
+    def _transfer(
+        self,
+        target: Target,
+        files: Sequence[Candidate],
+        record: Record,
+        *,
+        single: set[Candidate],
+    ) -> None:
         """Upload, verify and settle: a batch of staged links, then the files that need
         one upload each (unlinkable, opaque ETags, or unprovable from the listing)."""
         staging = self.config.state_dir / "staging" / f"{target.bucket}-{os.getpid()}"
         try:
             staged, direct = transfer.stage(files, staging)
-            single = [(item, item.path) for item in direct]
+            one_by_one = [(item, item.path) for item in direct]
             if target.opaque:
-                single, staged = single + staged, []
+                one_by_one, staged = one_by_one + staged, []
+            one_by_one += [pair for pair in staged if pair[0] in single]
+            staged = [pair for pair in staged if pair[0] not in single]
             if staged:
                 target, unprovable = self._batch(target, staging, staged, record)
-                single += unprovable
-            for item, path in single:
+                one_by_one += unprovable
+            for item, path in one_by_one:
                 if self.stop.is_set():
                     break
                 self._single(target, item, path, record)
@@ -169,7 +179,8 @@ class Uploader:
         """Upload the staged links in one call, hashing them meanwhile; verify and settle.
         Returns the files a listing can't prove."""
         with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
-            known = hasher.submit(transfer.fingerprints, [path for _, path in staged])
+            paths = [path for _, path in staged]
+            known = hasher.submit(transfer.fingerprints, paths, target.multipart)
             bucket_dir = self.config.root / target.bucket
             ran, outcomes = transfer.upload_batch(target, staging, staged, bucket_dir)
             prints = known.result()
@@ -193,7 +204,7 @@ class Uploader:
             record([ended or of_file(Kind.MISSING, item)])
             return
         try:
-            checked = proof.prove(path, head, item.size)
+            checked = proof.prove(path, head, item.size, None, target.multipart)
         except FileChanged as exc:
             record([of_file(Kind.CHANGED, item, str(exc))])
             return

@@ -1,8 +1,8 @@
 """The verify phase: after an upload, does S3 hold each file's bytes?
 
 A file is proven (and handed to settle), kept with a reason, or unprovable
-from a listing (an opaque ETag): those need the per-file upload that stores a
-SHA-256 with the object.
+from a listing (an opaque ETag, or a part layout the CLI would not make here):
+those go once through the per-file upload that stores a SHA-256 with the object.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from .outcome import Kind, Outcome, of_file
 from .proof import Fingerprint, Proof, RemoteObject, Verdict
 from .scanner import Candidate
 from .settle import Action, Proven, decide
+
+NEEDS_SHA256 = frozenset({Verdict.UNPROVABLE, Verdict.UNKNOWN_LAYOUT})
 
 
 class Verified(NamedTuple):
@@ -50,7 +52,7 @@ def verify(
             target = target._replace(opaque=True)
         if checked is None:
             continue
-        if checked.verdict is Verdict.UNPROVABLE:
+        if checked.verdict in NEEDS_SHA256:
             result.unprovable.append((item, path))
             continue
         judged = judge_upload(item, checked)

@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pytest
 from helpers import write
+from layouts import C5, C7, C10M, C16, C64, C100, LAYOUTS, MIB, T5, T8, layout_id, settings
 
 from awscli_uploader.proof import (
-    CLI_CHUNK_SIZE,
-    MIB,
     FileChanged,
     RemoteObject,
     Verdict,
     candidate_chunk_sizes,
-    cli_chunk_size,
     fingerprint,
     judge,
+    layout_is_known,
     local_etags,
     parse_etag,
     prove,
 )
+from awscli_uploader.s3settings import MultipartSettings
 
 
 @pytest.mark.parametrize(
@@ -37,19 +37,49 @@ def test_parse_etag(etag: str, parsed: tuple[str, int | None] | None) -> None:
     assert parse_etag(etag) == parsed
 
 
-@pytest.mark.parametrize(
-    ("size", "chunk"),
-    [(1, CLI_CHUNK_SIZE), (80_000 * MIB, CLI_CHUNK_SIZE), (80_001 * MIB, 2 * CLI_CHUNK_SIZE)],
-)
-def test_cli_chunk_size_doubles_past_ten_thousand_parts(size: int, chunk: int) -> None:
-    assert cli_chunk_size(size) == chunk
-
-
 def test_candidate_chunk_sizes_put_the_cli_default_first() -> None:
     assert candidate_chunk_sizes(20 * MIB, 3)[0] == 8 * MIB
     assert all(-(-20 * MIB // c) == 2 for c in candidate_chunk_sizes(20 * MIB, 2))
     assert 16 * MIB in candidate_chunk_sizes(20 * MIB, 2)
     assert candidate_chunk_sizes(20 * MIB, 0) == []
+    assert candidate_chunk_sizes(23 * MIB + 5, 1) == [23 * MIB + 5]  # one part: one ETag
+
+
+MULTIPART = [row for row in LAYOUTS if row[3] is not None]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "chunksize", "size", "parts", "chunk"),
+    MULTIPART,
+    ids=map(layout_id, MULTIPART),
+)
+def test_the_cli_layout_is_the_first_candidate(
+    threshold: int, chunksize: int, size: int, parts: int, chunk: int
+) -> None:
+    """Every layout the CLI makes is tried first, and a mismatch under it is conclusive."""
+    configured = settings(threshold, chunksize)
+    first = candidate_chunk_sizes(size, parts, configured)[0]
+    assert first == chunk if parts > 1 else first >= size  # one part: any chunk >= size
+    assert layout_is_known(size, parts, configured)
+
+
+@pytest.mark.parametrize(
+    ("size", "parts", "configured", "known"),
+    [
+        (20 * MIB, None, MultipartSettings(), True),  # one PUT: the MD5 of the bytes
+        (23 * MIB, 1, MultipartSettings(), True),  # one part: the same ETag for any chunk
+        (20 * MIB, 3, MultipartSettings(), True),
+        (20 * MIB, 2, MultipartSettings(), False),  # not the CLI's layout under its settings
+        (20 * MIB, 3, MultipartSettings(chunksize=C10M), True),
+        (20 * MIB, 3, MultipartSettings(transfer_client="crt"), False),  # the CRT's own layout
+        (20 * MIB, 3, MultipartSettings(transfer_client="classic"), True),
+        (20 * MIB, 1, MultipartSettings(transfer_client="auto"), True),
+    ],
+)
+def test_layout_is_known(
+    size: int, parts: int | None, configured: MultipartSettings, known: bool
+) -> None:
+    assert layout_is_known(size, parts, configured) is known
 
 
 def _multipart(data: bytes, chunk: int) -> str:
@@ -80,6 +110,29 @@ def test_local_multipart_etag_for_any_configured_chunk(tmp_path: Path, chunk: in
 )
 def test_judge(remote: RemoteObject, size: int, etags: set[str] | None, verdict: Verdict) -> None:
     assert judge(remote, size, etags)[0] is verdict
+
+
+@pytest.mark.parametrize(
+    ("remote", "size", "etags", "verdict"),
+    [
+        (
+            RemoteObject("k", 9, '"' + "a" * 32 + '-2"'),
+            9,
+            {"b" * 32 + "-2"},
+            Verdict.UNKNOWN_LAYOUT,
+        ),
+        (RemoteObject("k", 9, '"' + "a" * 32 + '-2"'), 9, {"a" * 32 + "-2"}, Verdict.SAME),
+        (RemoteObject("k", 8, '"' + "a" * 32 + '-2"'), 9, {"b" * 32 + "-2"}, Verdict.DIFFERENT),
+        (RemoteObject("k", 9, '"' + "a" * 32 + '"'), 9, {"b" * 32}, Verdict.DIFFERENT),
+    ],
+)
+def test_judge_without_the_layout_never_says_different_content(
+    remote: RemoteObject, size: int, etags: set[str], verdict: Verdict
+) -> None:
+    found, reason = judge(remote, size, etags, known_layout=False)
+    assert found is verdict
+    if verdict is Verdict.UNKNOWN_LAYOUT:
+        assert reason.startswith("cannot prove: part layout unknown")
 
 
 def test_same_size_rewrite_is_different(tmp_path: Path) -> None:
@@ -133,3 +186,55 @@ def test_prove_uses_a_fingerprint_only_for_its_part_layout(tmp_path: Path) -> No
     assert prove(path, other_layout, len(data), known).verdict is Verdict.SAME  # hashed afresh
     stale = known._replace(etag=hashlib.md5(b"other").hexdigest() + "-3")
     assert prove(path, same_layout, len(data), stale).verdict is Verdict.DIFFERENT
+
+
+HASHED = [  # (threshold, chunksize, size, part size the CLI uses), files small enough to hash
+    (T8, C5, T8, C5),  # two parts: 5 + 3 MiB
+    (T8, C5, 2 * C5 + 1, C5),
+    (T8, C7, 2 * C7 + 1, C7),
+    (T8, C16, 12 * MIB + 7, C16),  # one part: every 8-16 MiB file was stranded
+    (T8, C16, C16 + 1, C16),
+    (T5, C64, 23 * MIB + 5, C64),  # the issue's file
+    (T8, C100, T8, C100),
+    (T8, C10M, C10M + 1, C10M),
+    (T8, C10M, 20 * MIB, C10M),
+]
+
+
+@pytest.fixture(scope="module")
+def noise() -> bytes:
+    return os.urandom(24 * MIB)
+
+
+@pytest.mark.parametrize(("threshold", "chunksize", "size", "chunk"), HASHED)
+def test_files_uploaded_under_the_settings_are_proven(
+    tmp_path: Path, noise: bytes, threshold: int, chunksize: int, size: int, chunk: int
+) -> None:
+    configured = settings(threshold, chunksize)
+    data = noise[:size]
+    path = write(tmp_path / "f", data)
+    etag = _multipart(data, chunk)
+    parts = int(etag.rpartition("-")[2])
+    assert prove(path, RemoteObject("f", size, f'"{etag}"'), size, settings=configured) == (
+        Verdict.SAME,
+        "same size and content",
+        fingerprint(path, configured).identity,
+    )
+    assert fingerprint(path, configured).etag == etag
+    changed = _multipart(data[:-1] + bytes([data[-1] ^ 1]), chunk)
+    other = prove(path, RemoteObject("f", size, f'"{changed}"'), size, settings=configured)
+    assert other.verdict is Verdict.DIFFERENT
+    alien = f'"{"f" * 32}-{parts + 1}"'  # a part count the CLI does not make here
+    unknown = prove(path, RemoteObject("f", size, alien), size, settings=configured)
+    assert unknown.verdict is Verdict.UNKNOWN_LAYOUT
+
+
+def test_a_fingerprint_is_not_conclusive_for_the_crt_client(tmp_path: Path) -> None:
+    data = os.urandom(17 * MIB)
+    path = write(tmp_path / "f", data)
+    crt = MultipartSettings(transfer_client="crt")
+    known = fingerprint(path, crt)._replace(etag=hashlib.md5(b"other").hexdigest() + "-3")
+    remote = RemoteObject("f", len(data), f'"{_multipart(data, 6 * MIB)}"')
+    assert prove(path, remote, len(data), known, crt).verdict is Verdict.SAME  # hashed afresh
+    alien = RemoteObject("f", len(data), f'"{"f" * 32}-3"')
+    assert prove(path, alien, len(data), known, crt).verdict is Verdict.UNKNOWN_LAYOUT

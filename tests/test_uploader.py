@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import Moto, make_uploader, tree, write
 
+from awscli_uploader.proof import SHA256_METADATA
+
 MIB = 1024 * 1024
 
 
@@ -75,6 +77,26 @@ def test_multipart_file_is_verified(root: Path, moto: Moto, aws_cli: str) -> Non
     write(root / "bucket-one" / "big.bin", data)
     stats = make_uploader(root, moto, aws_cli).scan_once()
     assert (stats.present, stats.uploaded) == (1, 0)
+
+
+def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
+    root: Path, moto: Moto, aws_cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI cuts 10,000,000-byte parts (the profile changed after the daemon read it):
+    no MiB-sized guess explains the ETag, so the file goes once through the per-file
+    upload that stores its SHA-256, and is deleted on that proof, not uploaded forever."""
+    config = tmp_path / "edited-config"
+    config.write_text("[default]\ns3 =\n  multipart_chunksize = 10000000\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    moto.create_bucket("bucket-one")
+    data = os.urandom(25 * MIB)
+    write(root / "bucket-one" / "big.bin", data)
+    stats = make_uploader(root, moto, aws_cli).scan_once()  # its Config has the defaults
+    assert (stats.uploaded, stats.failed) == (1, 0)
+    assert tree(root) == []
+    head = moto.head("bucket-one", "big.bin")
+    assert str(head["ETag"]).endswith('-3"')
+    assert head["Metadata"] == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}
 
 
 def test_bad_buckets_are_kept_while_others_proceed(
