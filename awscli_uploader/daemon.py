@@ -19,6 +19,8 @@ from .config import Config
 from .errors import ConfigError
 from .imds import Imds
 from .lock import root_lock
+from .names import display
+from .settle import Trash, restore_trash
 from .stats import Stats
 from .transfer import clean_staging
 from .uploader import Uploader
@@ -58,14 +60,14 @@ class Daemon:
 
     def run_once(self) -> Stats:
         with root_lock(self.config.state_dir):
-            clean_staging(self.config.state_dir)
+            self._recover()
             return self.uploader.scan_once()
 
     def run_forever(self) -> None:
         if not self._wait_for_root():
             return
         with root_lock(self.config.state_dir):
-            clean_staging(self.config.state_dir)
+            self._recover()
             self.log.info(
                 "watching %s every %gs (stability %gs)",
                 self.config.root,
@@ -79,6 +81,12 @@ class Daemon:
                     self.log.warning("root %s is gone; waiting for it", self.config.root)
                 self._sleep(self.config.interval)
         self.log.info("stopped")
+
+    def _recover(self) -> None:
+        """Undo what a killed run left: staging links, and files renamed into the trash."""
+        clean_staging(self.config.state_dir)
+        for path in restore_trash(Trash(self.config.root, self.config.state_dir / "trash")):
+            self.log.warning("%s: restored from an interrupted delete", display(path))
 
     def _wait_for_root(self) -> bool:
         warned = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from . import __version__, log
+from . import __version__, lease, log
 from .access import validate_access
 from .config import PROG, Config
 from .daemon import Daemon
@@ -35,6 +35,8 @@ def run(config: Config) -> int:
         read_timeout=config.read_timeout,
     )
     logger.info("%s %s with %s", PROG, __version__, cli.resolve())
+    lease.ignore_break_signal()
+    logger.info("open-writer guard: %s", lease.describe())
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s", cli.version())
     imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)

@@ -18,16 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import check, cleanup, proof, scanner, transfer, verify
+from . import check, cleanup, lease, proof, scanner, transfer, verify
 from .awscli import AwsCli
 from .check import Target
 from .config import Config
 from .errors import AwsCliError
+from .lease import Guard
 from .outcome import Kind, Outcome, of_batch, of_file, of_skip
 from .proof import FileChanged
 from .record import Recorder
 from .scanner import Candidate, Skipped
-from .settle import Proven, settle
+from .settle import WRITER, Proven, Trash, settle
 from .stats import ScanObserver, Stats
 
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
@@ -62,6 +63,7 @@ class Uploader:
     stop: threading.Event = field(default_factory=threading.Event)
     opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
     observer: ScanObserver = field(default_factory=ScanObserver)
+    open_files: set[Path] = field(default_factory=set)  # reported open for writing
     _deadline: float | None = None  # time.monotonic() by which uploads must be verified
 
     def set_deadline(self, when: float | None) -> None:
@@ -115,9 +117,36 @@ class Uploader:
         return target
 
     def _settle(self, proven: Iterable[Proven], record: Record) -> None:
-        record(settle(p, dry_run=self.config.dry_run) for p in proven)
+        trash = Trash(self.config.root, self.config.state_dir / "trash")
+        record(self._once(settle(p, dry_run=self.config.dry_run, trash=trash)) for p in proven)
+
+    def _once(self, outcome: Outcome) -> Outcome:
+        """A file held open by a writer is logged once (WARN), then at debug."""
+        if outcome.kind is Kind.OPEN and outcome.path is not None:
+            if outcome.path in self.open_files:
+                return outcome._replace(kind=Kind.STILL_OPEN)
+            self.open_files.add(outcome.path)
+        return outcome
+
+    def _guard(self, files: list[Candidate], record: Record) -> list[Candidate]:
+        """Leave out the files some process has open for writing (they wait, whatever
+        their mtime); the others no longer count as open."""
+        free: list[Candidate] = []
+        for item in files:
+            guard = lease.writer_state(item.path)
+            if guard is Guard.WRITER:
+                record([self._once(of_file(Kind.OPEN, item, WRITER))])
+                continue
+            self.open_files.discard(item.path)
+            if guard is Guard.UNAVAILABLE:
+                record([of_file(Kind.NO_LEASE, item, "no read lease here; identity rule only")])
+            free.append(item)
+        return free
 
     def _phases(self, target: Target, files: list[Candidate], record: Record) -> None:
+        files = self._guard(files, record)
+        if not files:
+            return
         try:
             remote = check.list_remote(target.cli, target.bucket, [f.key for f in files])
         except AwsCliError as exc:

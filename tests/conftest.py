@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
 
+from awscli_uploader import lease
+
 _KEEP = {"AWS_CA_BUNDLE"}
 
 
@@ -52,6 +54,12 @@ def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lease_breaks_do_not_kill_pytest() -> None:
+    """In-process scans hold read leases; a writer breaking one sends SIGIO (lease.py)."""
+    lease.ignore_break_signal()
 
 
 @pytest.fixture(scope="session")
