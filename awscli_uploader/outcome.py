@@ -31,6 +31,8 @@ class Kind(enum.Enum):
     REPLACING = (None, INFO, "{url}: S3 holds another version ({reason}); uploading")
     UNSTABLE = ("unstable", WARN, "{path}: {reason}")
     CHANGED = ("unstable", WARN, "{path}: {reason}; kept for the next scan")
+    SKEWED = ("unstable", WARN, "{path}: {reason}")
+    SKEW_SEEN = (None, WARN, "{path}: {reason}")  # reported while the scan waits it out
     IGNORED = ("ignored", WARN, "{path}: {reason}")
     EXCLUDED = ("excluded", DEBUG, "{path}: {reason}")
     INVALID = ("failed", ERROR, "{path}: {reason}")
@@ -102,6 +104,7 @@ def of_batch(kind: Kind, bucket: str, files: int, reason: str = "") -> Outcome:
 
 _SKIPS = {
     SkipKind.UNSTABLE: Kind.UNSTABLE,
+    SkipKind.SKEWED: Kind.SKEWED,
     SkipKind.IGNORED: Kind.IGNORED,
     SkipKind.EXCLUDED: Kind.EXCLUDED,
     SkipKind.INVALID: Kind.INVALID,

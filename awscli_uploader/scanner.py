@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 import os
 import stat
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +38,7 @@ class SkipKind(enum.Enum):
     IGNORED = "ignored"
     INVALID = "invalid"
     EXCLUDED = "excluded"  # by an operator's --exclude: never uploaded, deleted or warned about
+    SKEWED = "skewed"  # changed "in the future": another clock; waits on the daemon's own
 
 
 class Skipped(NamedTuple):
@@ -43,6 +46,73 @@ class Skipped(NamedTuple):
     kind: SkipKind
     reason: str
     bucket: str = ""  # the bucket its directory stands for, "" above any bucket
+    ready_in: float | None = None  # seconds until ready if it stays as it is, when short
+
+
+SKEW_NS = NS  # clocks less than a second apart count as one
+
+
+class Readiness(NamedTuple):
+    ready: bool
+    reason: str = ""
+    ready_in: float | None = None  # when waiting only on the ctime or the daemon's own clock
+    skewed: bool = False  # its times are ahead of this clock
+
+
+def readiness(
+    *, mtime_ns: int, ctime_ns: int, now_ns: int, stability: float, unchanged_for: float
+) -> Readiness:
+    """Whether a file is done: written more than `stability` seconds ago by its mtime,
+    and not changed since by its ctime (an mtime set into the past by `touch -d`, `cp -p`
+    or `rsync -t` is not the last change), or seen unchanged that long by the daemon.
+
+    An mtime or ctime in the future (another clock) can't tell; then only the daemon's
+    own observation (`unchanged_for`, on its monotonic clock) can.
+    """
+    skew = max(mtime_ns, ctime_ns) - now_ns
+    if skew > SKEW_NS:
+        if unchanged_for > stability:
+            return Readiness(True)
+        return Readiness(
+            False,
+            f"modified {skew / NS:.0f}s in the future (a clock is off); "
+            f"uploading once unchanged for {stability:g}s",
+            stability - unchanged_for,
+            skewed=True,
+        )
+    if not is_stable(mtime_ns=mtime_ns, now_ns=now_ns, stability=stability):
+        age = max(0.0, (now_ns - mtime_ns) / NS)
+        return Readiness(False, f"modified {age:.1f}s ago; waiting")
+    changed = (now_ns - ctime_ns) / NS
+    if changed > stability or unchanged_for > stability:
+        return Readiness(True)
+    return Readiness(
+        False,
+        f"changed {max(0.0, changed):.1f}s ago, though its mtime is older; waiting",
+        stability - max(changed, unchanged_for),
+    )
+
+
+@dataclass
+class Sightings:
+    """How long the daemon has seen each file unchanged, on its own monotonic clock."""
+
+    seen: dict[Path, tuple[tuple[int, int, int, int], float]] = field(default_factory=dict)
+    _touched: set[Path] = field(default_factory=set)
+
+    def unchanged_for(self, path: Path, info: os.stat_result, now: float) -> float:
+        ident = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        self._touched.add(path)
+        before = self.seen.get(path)
+        if before is None or before[0] != ident:
+            self.seen[path] = (ident, now)
+            return 0.0
+        return now - before[1]
+
+    def forget_unseen(self) -> None:
+        """After a full pass: forget the files it did not meet (gone, or uploaded)."""
+        self.seen = {path: self.seen[path] for path in self._touched if path in self.seen}
+        self._touched = set()
 
 
 def is_stable(*, mtime_ns: int, now_ns: int, stability: float) -> bool:
@@ -56,7 +126,14 @@ def is_stable(*, mtime_ns: int, now_ns: int, stability: float) -> bool:
 
 
 def classify_file(
-    path: Path, bucket: str, key: str, info: os.stat_result, *, now_ns: int, stability: float
+    path: Path,
+    bucket: str,
+    key: str,
+    info: os.stat_result,
+    *,
+    now_ns: int,
+    stability: float,
+    unchanged_for: float = 0.0,
 ) -> Candidate | Skipped:
     """What one entry below a bucket directory is: a candidate, or why it is skipped."""
     if stat.S_ISLNK(info.st_mode):
@@ -66,22 +143,34 @@ def classify_file(
     problem = key_problem(key)
     if problem is not None:
         return Skipped(path, SkipKind.INVALID, problem, bucket)
-    if not is_stable(mtime_ns=info.st_mtime_ns, now_ns=now_ns, stability=stability):
-        age = max(0.0, (now_ns - info.st_mtime_ns) / NS)
-        return Skipped(path, SkipKind.UNSTABLE, f"modified {age:.1f}s ago; waiting", bucket)
+    ready = readiness(
+        mtime_ns=info.st_mtime_ns,
+        ctime_ns=info.st_ctime_ns,
+        now_ns=now_ns,
+        stability=stability,
+        unchanged_for=unchanged_for,
+    )
+    if not ready.ready:
+        kind = SkipKind.SKEWED if ready.skewed else SkipKind.UNSTABLE
+        return Skipped(path, kind, ready.reason, bucket, ready.ready_in)
     return Candidate(path, bucket, key, info.st_size, info.st_mtime_ns)
 
 
-def plan(config: Config, *, now_ns: int) -> Iterator[Candidate | Skipped]:
-    """The scan's plan for the configured root (see `scan`)."""
-    return scan(
-        config.root,
-        now_ns=now_ns,
-        stability=config.stability,
-        reserved=frozenset({STATE_DIR_NAME}),
-        excludes=config.excludes,
-        bucket_map=config.bucket_map,
+def plan(config: Config, *, sightings: Sightings) -> list[Candidate | Skipped]:
+    """The scan's plan for the configured root (see `scan`), at this moment."""
+    found = list(
+        scan(
+            config.root,
+            now_ns=time.time_ns(),
+            stability=config.stability,
+            reserved=frozenset({STATE_DIR_NAME}),
+            excludes=config.excludes,
+            bucket_map=config.bucket_map,
+            sightings=sightings,
+        )
     )
+    sightings.forget_unseen()
+    return found
 
 
 def scan(
@@ -92,6 +181,7 @@ def scan(
     reserved: frozenset[str] = frozenset(),
     excludes: Excludes | None = None,
     bucket_map: BucketMap | None = None,
+    sightings: Sightings | None = None,
 ) -> Iterator[Candidate | Skipped]:
     """Walk `root/<bucket>/<key...>` and say, file by file, what is ready.
 
@@ -116,18 +206,31 @@ def scan(
         elif problem is not None:
             yield Skipped(path, SkipKind.INVALID, problem, bucket)
         else:
-            yield from _bucket_files(path, bucket, now_ns, stability, excludes)
+            yield from _bucket_files(path, bucket, now_ns, stability, excludes, sightings)
 
 
 def _bucket_files(
-    top: Path, bucket: str, now_ns: int, stability: float, excludes: Excludes | None
+    top: Path,
+    bucket: str,
+    now_ns: int,
+    stability: float,
+    excludes: Excludes | None,
+    sightings: Sightings | None,
 ) -> Iterator[Candidate | Skipped]:
+    now = time.monotonic()
     for node in walk_below(top, excludes):
         if node.kind is NodeKind.EXCLUDED:
             yield Skipped(node.path, SkipKind.EXCLUDED, f"excluded by {node.detail!r}", bucket)
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:
+            seen = sightings.unchanged_for(node.path, node.info, now) if sightings else 0.0
             yield classify_file(
-                node.path, bucket, node.key, node.info, now_ns=now_ns, stability=stability
+                node.path,
+                bucket,
+                node.key,
+                node.info,
+                now_ns=now_ns,
+                stability=stability,
+                unchanged_for=seen,
             )

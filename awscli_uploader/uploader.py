@@ -27,10 +27,11 @@ from .lease import Guard
 from .outcome import Kind, Outcome, of_batch, of_file, of_skip
 from .proof import FileChanged
 from .record import Recorder
-from .scanner import Candidate, Skipped
+from .scanner import Candidate, SkipKind, Skipped
 from .settle import WRITER, Proven, Trash, settle
 from .stats import ScanObserver, Stats
 
+MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
 DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
 DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
@@ -64,6 +65,7 @@ class Uploader:
     opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
     observer: ScanObserver = field(default_factory=ScanObserver)
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
+    sightings: scanner.Sightings = field(default_factory=scanner.Sightings)
     _deadline: float | None = None  # time.monotonic() by which uploads must be verified
 
     def set_deadline(self, when: float | None) -> None:
@@ -75,7 +77,7 @@ class Uploader:
         started = time.monotonic()
         record = Recorder(self.log)
         by_bucket: dict[str, list[Candidate]] = {}
-        for item in scanner.plan(self.config, now_ns=time.time_ns()):
+        for item in self._plan(record):
             if isinstance(item, Skipped):
                 record([of_skip(item)])
             else:
@@ -89,6 +91,23 @@ class Uploader:
         stats = record.finished(time.monotonic() - started)
         self.observer.scanned(stats)
         return stats
+
+    def _plan(self, record: Record) -> list[Candidate | Skipped]:
+        """The plan; when files wait only on their ctime or on the daemon's own clock
+        (an mtime set back, or from another clock), wait that short while and plan again."""
+        found = scanner.plan(self.config, sightings=self.sightings)
+        waiting = [i for i in found if isinstance(i, Skipped) and i.ready_in is not None]
+        wait = max((i.ready_in or 0.0 for i in waiting), default=0.0)
+        if not waiting or wait > MAX_PLAN_WAIT:
+            return found
+        record(
+            Outcome(Kind.SKEW_SEEN, i.bucket, path=i.path, reason=i.reason)
+            for i in waiting
+            if i.kind is SkipKind.SKEWED
+        )
+        if self.stop.wait(wait + 0.05):
+            return found
+        return scanner.plan(self.config, sightings=self.sightings)
 
     def _bucket(self, bucket: str, files: list[Candidate], record: Recorder) -> None:
         """One bucket's files through the phases; with --delete-empty-dirs, then remove

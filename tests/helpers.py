@@ -110,9 +110,8 @@ def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:
 
 
 def make_uploader(root: Path, moto: Moto, aws_cli: str, **overrides: object) -> Uploader:
-    config = Config(
-        root=root, stability=2, endpoint_url=moto.url, aws_cli=aws_cli, region=REGION, **overrides
-    )  # type: ignore[arg-type]
+    settings: dict[str, object] = {"stability": 2, **overrides}
+    config = Config(root=root, endpoint_url=moto.url, aws_cli=aws_cli, region=REGION, **settings)  # type: ignore[arg-type]
     cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
     return Uploader(config, cli, logging.getLogger("awscli_uploader.test"))
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,15 @@ from awscli_uploader.filters import parse_bucket_map, parse_excludes
 from awscli_uploader.scanner import (
     NS,
     Candidate,
+    Sightings,
     SkipKind,
     Skipped,
     is_stable,
+    readiness,
     scan,
 )
 
-NOW = int(OLD + 100) * NS
+NOW = (int(time.time()) + 3600) * NS  # an hour on: files written now are done by ctime too
 
 
 @pytest.mark.parametrize(
@@ -64,7 +67,7 @@ def test_scan_maps_bucket_and_key(root: Path) -> None:
 def test_scan_skips_what_is_not_a_candidate(root: Path, tmp_path: Path) -> None:
     write(root / "loose.txt", b"no bucket")
     write(root / "bad_bucket" / "f.txt", b"x")
-    write(root / "ok-bucket" / "fresh.txt", b"x", mtime=OLD + 99.5)
+    write(root / "ok-bucket" / "fresh.txt", b"x", mtime=NOW / NS - 0.5)
     outside = write(tmp_path / "outside.txt", b"secret")
     (root / "ok-bucket" / "link.txt").symlink_to(outside)
     (root / "ok-bucket" / "dirlink").symlink_to(tmp_path)
@@ -135,3 +138,47 @@ def test_scan_applies_excludes_and_the_bucket_map(root: Path) -> None:
         "distributed_colony/run/a.png.part": "excluded by '*.part'",
         "distributed_colony/tmp": "excluded by 'tmp/'",
     }
+
+
+T = 1_800_000_000 * NS
+
+
+@pytest.mark.parametrize(
+    ("mtime", "ctime", "seen", "ready", "ready_in", "says"),
+    [
+        (-10, -10, 0.0, True, None, ""),  # written long ago
+        (-1, -1, 0.0, False, None, "modified 1.0s ago"),  # being written
+        (-10, -0.5, 0.0, False, 1.5, "changed 0.5s ago, though its mtime is older"),  # touch -d
+        (-10, -0.5, 2.5, True, None, ""),  # ... but the daemon saw it unchanged long enough
+        (3600, 3600, 0.0, False, 2.0, "modified 3600s in the future"),  # another clock
+        (3600, 3600, 1.5, False, 0.5, "modified 3600s in the future"),
+        (3600, 3600, 2.5, True, None, ""),  # seen unchanged for the window: ready
+        (0.5, 0.5, 0.0, False, None, "modified 0.0s ago"),  # under a second ahead: one clock
+        (-10, 5, 0.0, False, 2.0, "in the future"),  # ctime from a server's clock
+    ],
+)
+def test_readiness(
+    mtime: float, ctime: float, seen: float, ready: bool, ready_in: float | None, says: str
+) -> None:
+    found = readiness(
+        mtime_ns=T + int(mtime * NS),
+        ctime_ns=T + int(ctime * NS),
+        now_ns=T,
+        stability=2,
+        unchanged_for=seen,
+    )
+    assert (found.ready, found.ready_in) == (ready, ready_in)
+    assert says in found.reason
+
+
+def test_sightings_restart_when_a_file_changes(tmp_path: Path) -> None:
+    path = write(tmp_path / "f", b"1")
+    sightings = Sightings()
+    assert sightings.unchanged_for(path, os.lstat(path), 100.0) == 0.0
+    assert sightings.unchanged_for(path, os.lstat(path), 103.0) == 3.0
+    path.write_bytes(b"22")
+    assert sightings.unchanged_for(path, os.lstat(path), 104.0) == 0.0
+    sightings.forget_unseen()
+    assert path in sightings.seen
+    sightings.forget_unseen()  # a pass that did not meet it
+    assert sightings.seen == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,26 @@ def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
     head = moto.head("bucket-one", "big.bin")
     assert str(head["ETag"]).endswith('-3"')
     assert head["Metadata"] == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}
+
+
+def test_clocks_that_disagree(
+    root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An mtime an hour in the future is reported as such and uploaded once the daemon has
+    seen the file unchanged for the window; an mtime set into the past waits for its ctime."""
+    caplog.set_level(logging.INFO)
+    moto.create_bucket("bucket-one")
+    future = write(root / "bucket-one" / "future.txt", b"from a clock ahead", mtime=None)
+    ahead = time.time() + 3600
+    os.utime(future, (ahead, ahead))
+    write(root / "bucket-one" / "touched.txt", b"touch -d an hour ago")  # ctime: now
+    started = time.monotonic()
+    stats = make_uploader(root, moto, aws_cli, stability=1).scan_once()
+    assert (stats.uploaded, stats.unstable) == (2, 0)
+    assert time.monotonic() - started >= 1  # waited out the window, on its own clock
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("future.txt: modified 3600s in the future" in m for m in warned)
+    assert tree(root) == []
 
 
 def test_bad_buckets_are_kept_while_others_proceed(
