@@ -64,6 +64,7 @@ class Target(NamedTuple):
     bucket: str
     opaque: bool  # the bucket's ETags are known to prove nothing (KMS, SSE-C)
     multipart: MultipartSettings = DEFAULTS  # the part layout the CLI uses
+    keep_existing: bool = False  # --if-exists keep: never overwrite different content
 
 
 def prove_file(
@@ -123,6 +124,10 @@ def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteOb
         if decide(checked.verdict, uploaded=False) is Action.DELETE and checked.identity:
             proven.append(Proven(item, checked.identity, uploaded=False))
             continue
-        outcomes.append(of_file(Kind.REPLACING, item, checked.reason))
+        reason = f"{checked.reason}; S3 {obj.size} bytes, local {item.size} bytes"
+        if target.keep_existing:
+            outcomes.append(of_file(Kind.EXISTS, item, reason))
+            continue
+        outcomes.append(of_file(Kind.REPLACING, item, reason))
         (single if checked.verdict is Verdict.UNKNOWN_LAYOUT else upload).append(item)
     return Checked(upload, proven, outcomes, single)

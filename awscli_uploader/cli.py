@@ -42,6 +42,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         metrics_file=Path(params["metrics_file"]) if params["metrics_file"] else None,
         log_format=params["log_format"],
         verbose=params["verbose"],
+        if_exists=params["if_exists"],
         multipart=read_settings(environ, params["profile"] or None),
     )
 

@@ -37,6 +37,7 @@ class Config:
     metrics_file: Path | None = None
     log_format: str = "text"
     verbose: bool = False
+    if_exists: str = "overwrite"  # or "keep": never overwrite an object with other content
     multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
 
     @property

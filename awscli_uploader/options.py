@@ -138,6 +138,15 @@ _OPTIONS = (
         help="text: '[time] LEVEL message'; json: one object a line with time, level, "
         "message, bucket, key, bytes [env S3_UPLOAD_LOG_FORMAT].",
     ),
+    click.option(
+        "--if-exists",
+        type=click.Choice(["overwrite", "keep"]),
+        default="overwrite",
+        show_default=True,
+        envvar="S3_UPLOAD_IF_EXISTS",
+        help="When S3 already holds other content under a file's key: overwrite it (logged "
+        "as a warning), or keep the local file and log an error [env S3_UPLOAD_IF_EXISTS].",
+    ),
     click.option("-v", "--verbose", is_flag=True, help="Log debug lines too."),
 )
 

@@ -28,7 +28,12 @@ class Kind(enum.Enum):
         "{url}: already in S3 with the same content; would delete local copy",
     )
     WOULD_UPLOAD = (None, INFO, "{url}: would upload {size} bytes")
-    REPLACING = (None, INFO, "{url}: S3 holds another version ({reason}); uploading")
+    REPLACING = (None, WARN, "{url}: S3 holds different content ({reason}); overwriting it")
+    EXISTS = (
+        "failed",
+        ERROR,
+        "{url}: S3 holds different content ({reason}); kept (--if-exists keep)",
+    )
     UNSTABLE = ("unstable", WARN, "{path}: {reason}")
     CHANGED = ("unstable", WARN, "{path}: {reason}; kept for the next scan")
     SKEWED = ("unstable", WARN, "{path}: {reason}")

@@ -51,8 +51,10 @@ class Recorder:
         if self._quiet_unstable:
             self.log.warning("%d more files still being written; waiting", self._quiet_unstable)
 
-    def finished(self, seconds: float) -> Stats:
-        """The scan is over: its summary line."""
+    def finished(self, seconds: float, *, heartbeat: bool = False) -> Stats:
+        """The scan is over: its summary line, at INFO when it uploaded, deleted or failed
+        something (or as a heartbeat), else at DEBUG: an idle daemon stays quiet."""
         self.stats.seconds = seconds
-        self.log.info("%s", self.stats.summary())
+        loud = self.stats.eventful or heartbeat
+        self.log.log(logging.INFO if loud else logging.DEBUG, "%s", self.stats.summary())
         return self.stats

@@ -31,6 +31,7 @@ from .scanner import Candidate, SkipKind, Skipped
 from .settle import WRITER, Proven, Trash, settle
 from .stats import ScanObserver, Stats
 
+HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
 MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
 DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
@@ -66,7 +67,8 @@ class Uploader:
     observer: ScanObserver = field(default_factory=ScanObserver)
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
     sightings: scanner.Sightings = field(default_factory=scanner.Sightings)
-    _deadline: float | None = None  # time.monotonic() by which uploads must be verified
+    _deadline: float | None = None
+    _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
     def set_deadline(self, when: float | None) -> None:
         """Uploads from now on must be verified by `when` (time.monotonic())."""
@@ -88,7 +90,10 @@ class Uploader:
         workers = max(1, min(PARALLEL_BUCKETS, len(buckets)))
         with ThreadPoolExecutor(workers, thread_name_prefix="bucket") as pool:
             list(pool.map(lambda b: self._bucket(b, by_bucket[b], record), buckets))
-        stats = record.finished(time.monotonic() - started)
+        heartbeat = started - self._last_heartbeat >= HEARTBEAT_SECONDS
+        stats = record.finished(time.monotonic() - started, heartbeat=heartbeat)
+        if heartbeat or stats.eventful:
+            self._last_heartbeat = started
         self.observer.scanned(stats)
         return stats
 
@@ -118,7 +123,13 @@ class Uploader:
         record.stats.tally(bucket)
         self.observer.bucket_started(bucket, files)
         try:
-            target = Target(self.cli, bucket, bucket in self.opaque, self.config.multipart)
+            target = Target(
+                self.cli,
+                bucket,
+                bucket in self.opaque,
+                self.config.multipart,
+                keep_existing=self.config.if_exists == "keep",
+            )
             self._phases(target, files, record)
         finally:
             if self.config.delete_empty_dirs and not self.config.dry_run:

@@ -139,3 +139,23 @@ def test_summary_line_ends_the_scan(caplog: pytest.LogCaptureFixture) -> None:
     stats = record.finished(1.25)
     assert stats.seconds == 1.25
     assert caplog.records[-1].getMessage().startswith("scan: uploaded 1 (3 bytes)")
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "heartbeat", "level"),
+    [
+        ([], False, logging.DEBUG),  # an idle scan stays quiet
+        ([of_skip(Skipped(Path("/r/b/x"), SkipKind.UNSTABLE, "waiting"))], False, logging.DEBUG),
+        ([], True, logging.INFO),  # ... but for a heartbeat now and then
+        ([of_file(Kind.PRESENT, _file())], False, logging.INFO),
+        ([of_batch(Kind.LIST_FAILED, "b-1", 1)], False, logging.INFO),
+    ],
+)
+def test_the_summary_is_info_only_when_the_scan_did_something(
+    outcomes: list[Outcome], heartbeat: bool, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOG.name)
+    record = Recorder(LOG)
+    record(outcomes)
+    record.finished(0.1, heartbeat=heartbeat)
+    assert caplog.records[-1].levelno == level

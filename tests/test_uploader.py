@@ -120,6 +120,29 @@ def test_clocks_that_disagree(
     assert tree(root) == []
 
 
+@pytest.mark.parametrize("policy", ["overwrite", "keep"])
+def test_an_object_with_other_content_is_overwritten_loudly_or_kept(
+    root: Path, moto: Moto, aws_cli: str, policy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    moto.create_bucket("shared-bucket")
+    moto.put("shared-bucket", "state.json", b'{"from": "another instance"}')
+    write(root / "shared-bucket" / "state.json", b'{"v": 2}')
+    stats = make_uploader(root, moto, aws_cli, if_exists=policy).scan_once()
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "state.json" in r.getMessage()]
+    sizes = "S3 28 bytes, local 8 bytes"
+    if policy == "overwrite":
+        assert (stats.uploaded, stats.failed) == (1, 0)
+        assert moto.get("shared-bucket", "state.json") == b'{"v": 2}'
+        assert lines[0][0] == logging.WARNING and sizes in lines[0][1]
+        assert tree(root) == []
+    else:
+        assert (stats.uploaded, stats.failed) == (0, 1)
+        assert moto.get("shared-bucket", "state.json") == b'{"from": "another instance"}'
+        assert lines == [(logging.ERROR, lines[0][1])] and "--if-exists keep" in lines[0][1]
+        assert sizes in lines[0][1]
+        assert tree(root) == ["shared-bucket/state.json"]
+
+
 def test_bad_buckets_are_kept_while_others_proceed(
     root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
