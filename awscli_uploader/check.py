@@ -17,7 +17,7 @@ from . import proof
 from .awscli import AwsCli, classify
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_file
-from .proof import DEFAULTS, FileChanged, Fingerprint, RemoteObject, Verdict
+from .proof import DEFAULTS, FileChanged, FileUnreadable, Fingerprint, RemoteObject, Verdict
 from .s3settings import MultipartSettings
 from .scanner import Candidate
 from .settle import Action, Proven, decide
@@ -78,6 +78,8 @@ def prove_file(
     head-object. None (with a CHANGED outcome) when the file changed while read."""
     try:
         checked = proof.prove(path, obj, item.size, known, target.multipart)
+    except FileUnreadable as exc:
+        return None, [of_file(Kind.UNREADABLE, item, str(exc))]
     except FileChanged as exc:
         return None, [of_file(Kind.CHANGED, item, str(exc))]
     if checked.verdict is Verdict.SAME or obj.size != item.size:

@@ -59,15 +59,15 @@ class Daemon:
         signal.signal(signal.SIGINT, handler)
 
     def run_once(self) -> Stats:
-        with root_lock(self.config.state_dir):
-            self._recover()
+        with root_lock(self.config.state_dir) as problem:
+            self._recover(problem)
             return self.uploader.scan_once()
 
     def run_forever(self) -> None:
         if not self._wait_for_root():
             return
-        with root_lock(self.config.state_dir):
-            self._recover()
+        with root_lock(self.config.state_dir) as problem:
+            self._recover(problem)
             self.log.info(
                 "watching %s every %gs (stability %gs)",
                 self.config.root,
@@ -82,8 +82,14 @@ class Daemon:
                 self._sleep(self.config.interval)
         self.log.info("stopped")
 
-    def _recover(self) -> None:
+    def _recover(self, problem: str | None) -> None:
         """Undo what a killed run left: staging links, and files renamed into the trash."""
+        if problem is not None:
+            self.log.warning(
+                "%s; going on without it: files are uploaded one by one, status is not recorded",
+                problem,
+            )
+            return
         clean_staging(self.config.state_dir)
         for path in restore_trash(Trash(self.config.root, self.config.state_dir / "trash")):
             self.log.warning("%s: restored from an interrupted delete", display(path))

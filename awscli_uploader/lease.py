@@ -28,6 +28,7 @@ class Guard(enum.Enum):
     HELD = "held"  # no writer now; a later one breaks the lease
     WRITER = "writer"  # some process has the file open for writing
     UNAVAILABLE = "unavailable"  # no lease here: not the owner and no CAP_LEASE, NFS, not Linux
+    UNREADABLE = "unreadable"  # the daemon may not even open it
 
 
 def ignore_break_signal() -> None:
@@ -98,5 +99,7 @@ def writer_state(path: Path) -> Guard:
     try:
         with read_lease(path) as (guard, _):
             return guard
+    except (PermissionError, FileNotFoundError) as exc:
+        return Guard.UNREADABLE if isinstance(exc, PermissionError) else Guard.UNAVAILABLE
     except OSError:
         return Guard.UNAVAILABLE

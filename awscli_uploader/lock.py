@@ -1,4 +1,4 @@
-"""One daemon per root: an exclusive lock in the root's own state directory.
+"""One daemon per root: an exclusive lock on the root directory itself.
 
 The kernel drops the lock when its holder dies, so a crash never blocks a
 restart; `status` asks the same lock who holds it, without taking it.
@@ -13,22 +13,52 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from .errors import AlreadyRunning, ConfigError
 
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
 
 @contextmanager
-def root_lock(state_dir: Path) -> Iterator[None]:
-    """Hold the one lock of this root directory, or raise AlreadyRunning.
+def root_lock(state_dir: Path) -> Iterator[str | None]:
+    """Hold the one lock of this root (the parent of `state_dir`), or raise AlreadyRunning.
 
-    The lock lives in the root's own state directory, so a symlinked or
-    relative spelling of the same root meets the same lock; the kernel drops
-    it when the holder dies, so a crash never blocks a restart.
+    The lock is on the root directory itself, so a symlinked or relative
+    spelling of the same root meets the same lock, a full disk can't refuse it,
+    and the kernel drops it when the holder dies. Yields None, or why the state
+    directory can't be had (a full disk): the daemon then works without it.
     """
+    root = state_dir.parent
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"cannot open the root {root}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = _recorded_pid(state_dir) or "unknown"
+            raise AlreadyRunning(
+                f"another awscli-uploader (pid {holder}) is already working on "
+                f"{root}; stop it first (scripts/local_kill.sh)"
+            ) from exc
+        problem = _prepare(state_dir)
+        if problem is None:
+            _record_pid(state_dir)
+        yield problem
+    finally:
+        os.close(fd)
+
+
+def _prepare(state_dir: Path) -> str | None:
+    """Create the state directory (mode 0700) and check that it is ours alone."""
     try:
         state_dir.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
+        if exc.errno in NO_ROOM:
+            return f"cannot create {state_dir}: {exc.strerror}"
         raise ConfigError(f"cannot create state directory {state_dir}: {exc.strerror}") from exc
     info = os.lstat(state_dir)
     if not stat.S_ISDIR(info.st_mode):
@@ -38,40 +68,40 @@ def root_lock(state_dir: Path) -> Iterator[None]:
             f"{state_dir} is owned by another user or writable by others; "
             "remove it (the daemon recreates it, mode 0700) and start again"
         )
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(state_dir / "lock", flags, 0o600)
-    handle: IO[str] = os.fdopen(fd, "r+")
+    return None
+
+
+def _record_pid(state_dir: Path) -> None:
+    """Best effort: `status` and a second daemon name the holder from this file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = handle.read().strip() or "unknown"
-            raise AlreadyRunning(
-                f"another awscli-uploader (pid {holder}) is already working on "
-                f"{state_dir.parent}; stop it first (scripts/local_kill.sh)"
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
+        fd = os.open(state_dir / "lock", flags, 0o600)
+    except OSError:
+        return
+    with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+
+
+def _recorded_pid(state_dir: Path) -> str | None:
+    try:
+        text = (state_dir / "lock").read_text().strip()
+    except OSError:
+        return None
+    return text if text.isdigit() else None
 
 
 def lock_holder(state_dir: Path) -> int | None:
-    """PID of the daemon that holds this root's lock, or None."""
+    """PID of the daemon that holds this root's lock (-1 when unknown), or None."""
     try:
-        fd = os.open(state_dir / "lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(state_dir.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd) as handle:
+    try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else -1
+            return int(_recorded_pid(state_dir) or -1)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
+    finally:
+        os.close(fd)

@@ -45,6 +45,8 @@ class Kind(enum.Enum):
     OPEN = ("unstable", WARN, "{path}: {reason}")
     STILL_OPEN = ("unstable", DEBUG, "{path}: {reason}")
     NO_LEASE = (None, DEBUG, "{path}: {reason}")
+    UNREADABLE = ("failed", ERROR, "{path}: {reason}")
+    NO_STAGING = (None, WARN, "s3://{bucket}: {reason}")
     MISSING = ("failed", ERROR, "{url}: not in S3 after the upload; kept")
     MISMATCH = ("failed", ERROR, "{url}: S3 does not match after upload ({reason}); kept")
     UPLOAD_FAILED = ("failed", ERROR, "{url}: upload failed: {reason}")

@@ -13,6 +13,7 @@ that the uploader stored in the object's metadata
 from __future__ import annotations
 
 import enum
+import errno
 import hashlib
 import os
 import re
@@ -77,6 +78,20 @@ class FileChanged(Exception):
     """The file changed, vanished or stopped being a regular file while it was read."""
 
 
+class FileUnreadable(FileChanged):
+    """The file can't be read at all (permission, too many open files, an I/O error)."""
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a file can't be read, and what to do about it."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"permission denied: the daemon's user (uid {os.geteuid()}) can't read it; "
+            "let it read the files (the writer's umask or group, or a default ACL)"
+        )
+    return f"cannot read: {exc.strerror or exc}"
+
+
 def parse_etag(etag: str) -> tuple[str, int | None] | None:
     """(hex digest, part count or None for single-part), or None if not an MD5-style ETag."""
     match = _ETAG.match(etag.strip())
@@ -134,13 +149,18 @@ def _read_pinned(
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise FileChanged("it vanished") from exc
     except OSError as exc:
-        raise FileChanged(f"cannot open: {exc.strerror}") from exc
+        raise FileUnreadable(unreadable(exc)) from exc
     with os.fdopen(fd, "rb", buffering=0) as handle:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise FileChanged("no longer a regular file")
-        found = digest(handle, before.st_size)
+        try:
+            found = digest(handle, before.st_size)
+        except OSError as exc:
+            raise FileUnreadable(unreadable(exc)) from exc
         after = os.fstat(fd)
     identity = Identity.of(after)
     if Identity.of(before) != identity:

@@ -13,30 +13,41 @@ import shutil
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from . import proof
 from .check import Target, cli_reason
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_batch, of_file
-from .proof import FileChanged, Fingerprint, RemoteObject
+from .proof import FileChanged, FileUnreadable, Fingerprint, RemoteObject
 from .s3settings import MultipartSettings
 from .scanner import Candidate
 
 _UNLINKABLE = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
 
 
-def stage(
-    files: Sequence[Candidate], staging: Path
-) -> tuple[list[tuple[Candidate, Path]], list[Candidate]]:
+class Staged(NamedTuple):
+    staged: list[tuple[Candidate, Path]]
+    direct: list[Candidate]  # to upload from where they are, one by one
+    problem: str | None = None  # why staging stopped (a full disk): the rest are direct
+
+
+def stage(files: Sequence[Candidate], staging: Path) -> Staged:
     """Hard-link each file into `staging` at its key, pinning the inode that gets uploaded.
 
     Files that can't be linked (another filesystem, protected hard links) are
-    returned separately for a per-file upload.
+    returned separately for a per-file upload; so is the rest of the batch when
+    the disk has no room for links (the proof after the upload still decides).
     """
-    staged: list[tuple[Candidate, Path]] = []
-    direct: list[Candidate] = []
-    staging.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for item in files:
+    result = Staged([], [])
+    try:
+        staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        return Staged([], list(files), f"cannot stage ({exc.strerror})")
+    for n, item in enumerate(files):
         target = staging / item.key
         try:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -44,15 +55,17 @@ def stage(
         except FileNotFoundError:
             continue
         except OSError as exc:
+            if exc.errno in NO_ROOM:
+                return Staged(result.staged, [*result.direct, *files[n:]], exc.strerror)
             if exc.errno in _UNLINKABLE:
-                direct.append(item)
+                result.direct.append(item)
                 continue
             raise
         if not stat.S_ISREG(os.lstat(target).st_mode):
             target.unlink()
             continue
-        staged.append((item, target))
-    return staged, direct
+        result.staged.append((item, target))
+    return result
 
 
 def fingerprints(
@@ -63,7 +76,7 @@ def fingerprints(
     for path in paths:
         try:
             found[path] = proof.fingerprint(path, settings)
-        except FileChanged:
+        except FileChanged:  # unreadable ones too: verification says why
             continue
     return found
 
@@ -92,6 +105,8 @@ def upload_single(
     object to prove the file against, or the outcome that ends the file's scan."""
     try:
         sha256, _ = proof.local_sha256(path)
+    except FileUnreadable as exc:
+        return None, of_file(Kind.UNREADABLE, item, str(exc))
     except FileChanged as exc:
         return None, of_file(Kind.CHANGED, item, str(exc))
     try:

@@ -8,6 +8,7 @@ that was hashed (settle.py).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ from .config import Config
 from .errors import AwsCliError
 from .lease import Guard
 from .outcome import Kind, Outcome, of_batch, of_file, of_skip
-from .proof import FileChanged
+from .proof import FileChanged, FileUnreadable, unreadable
 from .record import Recorder
 from .scanner import Candidate, SkipKind, Skipped
 from .settle import WRITER, Proven, Trash, settle
@@ -167,6 +168,10 @@ class Uploader:
             if guard is Guard.WRITER:
                 record([self._once(of_file(Kind.OPEN, item, WRITER))])
                 continue
+            if guard is Guard.UNREADABLE:
+                reason = unreadable(PermissionError(errno.EACCES, "Permission denied"))
+                record([of_file(Kind.UNREADABLE, item, reason)])
+                continue
             self.open_files.discard(item.path)
             if guard is Guard.UNAVAILABLE:
                 record([of_file(Kind.NO_LEASE, item, "no read lease here; identity rule only")])
@@ -212,7 +217,13 @@ class Uploader:
         one upload each (unlinkable, opaque ETags, or unprovable from the listing)."""
         staging = self.config.state_dir / "staging" / f"{target.bucket}-{os.getpid()}"
         try:
-            staged, direct = transfer.stage(files, staging)
+            staged, direct, problem = transfer.stage(files, staging)
+            if problem is not None:
+                reason = (
+                    f"{problem}; uploading {len(direct)} files from where they are, "
+                    "one by one (the proof after each upload still decides every delete)"
+                )
+                record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
             one_by_one = [(item, item.path) for item in direct]
             if target.opaque:
                 one_by_one, staged = one_by_one + staged, []
@@ -264,6 +275,9 @@ class Uploader:
             return
         try:
             checked = proof.prove(path, head, item.size, None, target.multipart)
+        except FileUnreadable as exc:
+            record([of_file(Kind.UNREADABLE, item, str(exc))])
+            return
         except FileChanged as exc:
             record([of_file(Kind.CHANGED, item, str(exc))])
             return
