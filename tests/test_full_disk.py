@@ -29,7 +29,7 @@ def full_fs(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "fs"
     mount.mkdir()
     made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=12", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=6", "tmpfs", str(mount)],
         capture_output=True,
         text=True,
     )
