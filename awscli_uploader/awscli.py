@@ -200,8 +200,14 @@ class AwsCli:
             encryption,
         )
 
-    def upload_tree(self, source: Path, bucket: str, *, total_bytes: int) -> Result:
-        """`aws s3 cp --recursive SOURCE s3://BUCKET/`; exit 1 means some files failed."""
+    def upload_tree(
+        self, source: Path, bucket: str, *, total_bytes: int, only: Sequence[str] | None = None
+    ) -> Result:
+        """`aws s3 cp --recursive SOURCE s3://BUCKET/`, of the files matching the `only`
+        patterns when given (`--exclude '*' --include P...`); exit 1: some files failed."""
+        filters = [] if only is None else ["--exclude", "*"]
+        for pattern in only or ():
+            filters += ["--include", pattern]
         return self.run(
             [
                 "s3",
@@ -209,6 +215,7 @@ class AwsCli:
                 "--recursive",
                 "--only-show-errors",
                 "--no-follow-symlinks",
+                *filters,
                 str(source),
                 f"s3://{bucket}/",
             ],

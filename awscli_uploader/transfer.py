@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import stat
 from collections.abc import Sequence
@@ -81,20 +82,55 @@ def fingerprints(
     return found
 
 
+MAX_FILTER_CHARS = 64 * 1024  # of --include patterns a call, well below ARG_MAX
+
+
+def bucket_dir(item: Candidate) -> Path:
+    """The top-level directory a candidate lies in (its name need not be the bucket's)."""
+    return item.path.parents[item.key.count("/")]
+
+
+def include_pattern(key: str) -> str:
+    """An `aws s3 --include` pattern (fnmatch) that matches exactly `key`."""
+    return re.sub(r"([*?\[])", r"[\1]", key)
+
+
+def filter_groups(keys: Sequence[str]) -> list[list[str]]:
+    """The keys' include patterns, in groups short enough for one command line."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key in keys:
+        pattern = include_pattern(key)
+        if groups[-1] and size + len(pattern) > MAX_FILTER_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(pattern)
+        size += len(pattern) + 12
+    return groups
+
+
 def upload_batch(
-    target: Target, staging: Path, staged: Sequence[tuple[Candidate, Path]], bucket_dir: Path
+    target: Target,
+    source: Path,
+    files: Sequence[tuple[Candidate, Path]],
+    bucket_dir: Path,
+    *,
+    pinned: bool = True,
 ) -> tuple[bool, list[Outcome]]:
-    """One `cp --recursive` of the staging directory: whether it ran, and what it said
-    (its per-file errors name the bucket directory, not the staging directory)."""
-    total = sum(item.size for item, _ in staged)
+    """`cp --recursive` of the staging directory, or (`pinned=False`) of the bucket directory
+    itself with include lists of the batch's keys, for files that can't be linked: whether
+    it ran, and what it said (errors name the bucket directory, not the staging directory)."""
+    total = sum(item.size for item, _ in files)
+    groups = [None] if pinned else filter_groups([item.key for item, _ in files])
+    lines: list[str] = []
     try:
-        result = target.cli.upload_tree(staging, target.bucket, total_bytes=total)
+        for only in groups:
+            result = target.cli.upload_tree(source, target.bucket, total_bytes=total, only=only)
+            lines += [line for line in result.stderr.splitlines() if line.strip()]
     except AwsCliError as exc:
-        return False, [of_batch(Kind.BATCH_FAILED, target.bucket, len(staged), cli_reason(exc))]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+        return False, [of_batch(Kind.BATCH_FAILED, target.bucket, len(files), cli_reason(exc))]
     return True, [
-        Outcome(Kind.CLI_ERROR, reason=line.replace(str(staging), str(bucket_dir)))
-        for line in lines
+        Outcome(Kind.CLI_ERROR, reason=line.replace(str(source), str(bucket_dir))) for line in lines
     ]
 
 
