@@ -26,12 +26,11 @@ from .config import STATE_DIR_NAME, Config
 from .errors import AwsCliError
 from .proof import FileChanged, Fingerprint, Identity, RemoteObject, Verdict
 from .scanner import Candidate, SkipKind, Skipped, display
+from .spot import DrainRate, fit_before_deadline
 
 MAX_UNSTABLE_LINES = 20
 MAX_LISTINGS = 4  # per bucket and phase, run in parallel
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
-DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
-DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
 
 
 class Action(enum.Enum):
@@ -66,23 +65,6 @@ def listing_prefixes(keys: Iterable[str]) -> list[str]:
     if len(groups) > MAX_LISTINGS:
         return [""]
     return sorted(os.path.commonprefix(group) for group in groups.values())  # noqa: RUF071
-
-
-def fit_before_deadline(
-    files: Sequence[Candidate], seconds_left: float
-) -> tuple[list[Candidate], list[Candidate]]:
-    """Split files into those whose upload and verification fit in the time left, smallest
-    first, and those left alone (an upload cut off by the instance's end helps nobody)."""
-    budget = (seconds_left - DRAIN_OVERHEAD) * DRAIN_RATE
-    fit: list[Candidate] = []
-    left: list[Candidate] = []
-    for item in sorted(files, key=lambda f: f.size):
-        if item.size <= budget:
-            budget -= item.size
-            fit.append(item)
-        else:
-            left.append(item)
-    return fit, left
 
 
 @dataclass
@@ -155,6 +137,11 @@ class Uploader:
     deadline: float | None = None  # time.monotonic() by which uploads must be verified
     opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
     observer: ScanObserver = field(default_factory=ScanObserver)
+    drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
+
+    def set_deadline(self, when: float | None) -> None:
+        """From now on, start only uploads that fit before `when` (time.monotonic())."""
+        self.deadline = when
 
     def scan_once(self) -> Stats:
         """Scan the root once and move every ready file; errors are logged, not raised."""
@@ -270,7 +257,8 @@ class Uploader:
             self.log.info("stopping: %d files in %s left for the next run", len(pending), bucket)
             return
         if self.deadline is not None:
-            pending, late = fit_before_deadline(pending, self.deadline - time.monotonic())
+            seconds_left = self.deadline - time.monotonic()
+            pending, late = fit_before_deadline(pending, seconds_left, self.drain.rate())
             for item in late:
                 self.log.warning(
                     "%s: no time to upload before the interruption; kept",
@@ -397,6 +385,7 @@ class Uploader:
         if bucket in self.opaque:
             single, staged = single + staged, []
         total = sum(item.size for item, _ in staged)
+        started, before = time.monotonic(), stats.uploaded_bytes
         try:
             if staged:
                 with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
@@ -411,6 +400,7 @@ class Uploader:
                 self._upload_one(bucket, item, path, stats)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            self.drain.record(stats.uploaded_bytes - before, time.monotonic() - started)
 
     def _upload_one(self, bucket: str, item: Candidate, path: Path, stats: Stats) -> None:
         """One `cp` that stores the file's SHA-256 with the object, verified by head-object:
