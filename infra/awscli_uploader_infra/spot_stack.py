@@ -11,7 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from . import render
+from . import nag, render
 from .uploader_construct import AwscliUploader
 
 DEFAULT_ROOT_DIR = "/var/lib/simulation/output/s3"
@@ -106,7 +106,6 @@ class SpotInstancesStack(Stack):
                 f"interruption {interruption!r} is invalid: use one of {sorted(INTERRUPTIONS)}"
             )
         request_type, behaviour = INTERRUPTIONS[interruption]
-        image = machine_image or default_image(self, image_id)
         if vpc is None:
             vpc = ec2.Vpc(
                 self,
@@ -165,7 +164,7 @@ class SpotInstancesStack(Stack):
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            machine_image=image,
+            machine_image=machine_image or default_image(self, image_id),
             instance_type=ec2.InstanceType(instance_type),
             instance_profile=self.instance_profile,
             user_data=self.user_data,
@@ -188,6 +187,7 @@ class SpotInstancesStack(Stack):
             subnet_id=subnet.subnet_id,
         )
         self._signal_bootstrap()
+        nag.acknowledge(self)
 
         CfnOutput(self, "InstanceId", value=self.instance.ref)
         CfnOutput(self, "InstanceRoleArn", value=self.role.role_arn)
@@ -202,7 +202,7 @@ class SpotInstancesStack(Stack):
         self.user_data.add_on_exit_commands(
             "if [ ! -x /opt/aws/bin/cfn-signal ] && command -v dnf >/dev/null 2>&1; then "
             "dnf install -y -q aws-cfn-bootstrap || true; fi",
-            "/opt/aws/bin/cfn-signal --exit-code \"$exitCode\" "
+            '/opt/aws/bin/cfn-signal --exit-code "$exitCode" '
             f"--stack {self.stack_name} --resource {self.get_logical_id(self.instance)} "
             f"--region {self.region} || true",
         )
