@@ -105,3 +105,10 @@ def resolve_wheel(wheel_path: str | None) -> Path:
     if not path.is_file() or path.suffix != ".whl":
         raise FileNotFoundError(f"wheel_path {wheel_path!r} is not a .whl file")
     return path
+
+
+if __name__ == "__main__":
+    # python3 infra/awscli_uploader_infra/wheel.py DIR: the same wheel the Python stack ships
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "dist")
+    target.mkdir(parents=True, exist_ok=True)
+    print(shutil.copy2(build_wheel(), target))
