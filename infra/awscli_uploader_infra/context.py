@@ -20,6 +20,7 @@ CONTEXT_KEYS = {
     "interruption": "interruption",
     "kmsKeyArns": "kms_key_arns",
     "sessionManager": "session_manager",
+    "cloudwatch": "cloudwatch",
 }
 
 
@@ -68,7 +69,7 @@ def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
             props[prop] = _number(key, value, int)
         elif prop in ("stability", "max_price"):
             props[prop] = _number(key, value, float)
-        elif prop == "session_manager":
+        elif prop in ("session_manager", "cloudwatch"):
             props[prop] = _flag(key, value)
         else:
             props[prop] = str(value)

@@ -14,9 +14,9 @@ SSM_POLICY = "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInsta
 
 REASONS: dict[str, tuple[str, list[Any] | None]] = {
     "AwsSolutions-IAM5": (
-        "Object keys are the simulation's output, unknown in advance: BUCKET/* of the named "
-        "buckets only.",
-        [{"regex": "/^Resource::arn:aws:s3:::[a-z0-9.-]+\\/\\*$/g"}],
+        "Object keys are the simulation's output, unknown in advance (BUCKET/* of the named "
+        "buckets only); PutMetricData has no resources, a namespace condition bounds it.",
+        [{"regex": "/^Resource::arn:aws:s3:::[a-z0-9.-]+\\/\\*$/g"}, "Resource::*"],
     ),
     "AwsSolutions-IAM4": (
         "AmazonSSMManagedInstanceCore is AWS's own minimum for Session Manager, opt-in "

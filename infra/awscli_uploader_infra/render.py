@@ -223,22 +223,23 @@ def unit_text(user_data: str) -> str:
     return found.group(1)
 
 
-def embed_commands(script: str) -> list[str]:
-    """User-data lines that install the bootstrap script and run it.
+def embed_commands(
+    script: str, *, path: str = BOOTSTRAP_PATH, delimiter: str = "AWSCLI_UPLOADER_BOOTSTRAP"
+) -> list[str]:
+    """User-data lines that install a bootstrap script at `path` and run it.
 
     The script runs as its own file, so its `set -euo pipefail` does not leak
     into the commands of the surrounding user data; if it fails, the user data
     stops there, before anything that relies on the uploader.
     """
-    delimiter = "AWSCLI_UPLOADER_BOOTSTRAP"
     if f"\n{delimiter}\n" in f"\n{script}\n":
         raise ValueError(f"the script may not contain the line {delimiter}")
     return [
-        f"cat > {BOOTSTRAP_PATH} <<'{delimiter}'",
+        f"cat > {path} <<'{delimiter}'",
         script.rstrip("\n"),
         delimiter,
-        f"chmod 0755 {BOOTSTRAP_PATH}",
-        f"{BOOTSTRAP_PATH} || exit 1",
+        f"chmod 0755 {path}",
+        f"{path} || exit 1",
     ]
 
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from . import nag, render
+from .cloudwatch_construct import UploaderCloudWatch
 from .uploader_construct import AwscliUploader
 
 DEFAULT_ROOT_DIR = "/var/lib/simulation/output/s3"
@@ -91,6 +92,7 @@ class SpotInstancesStack(Stack):
         interruption: str = DEFAULT_INTERRUPTION,
         kms_key_arns: Sequence[str] = (),
         session_manager: bool = False,
+        cloudwatch: bool = True,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -148,6 +150,11 @@ class SpotInstancesStack(Stack):
             wheel_path=wheel_path,
             kms_key_arns=kms_key_arns,
         )
+        self.cloudwatch = (
+            UploaderCloudWatch(self, "CloudWatch", role=self.role, user_data=self.user_data)
+            if cloudwatch
+            else None
+        )
         if coordinator_commands:
             self.user_data.add_commands(
                 f"export S3_ROOT_DIR={shlex.quote(self.uploader.root_dir)}",
@@ -187,6 +194,8 @@ class SpotInstancesStack(Stack):
             subnet_id=subnet.subnet_id,
         )
         self._signal_bootstrap()
+        if self.cloudwatch is not None:
+            self.cloudwatch.add_alarms(self.instance.ref)
         nag.acknowledge(self)
 
         CfnOutput(self, "InstanceId", value=self.instance.ref)
