@@ -15,12 +15,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 PREFIX = "awscli_uploader_"
 _SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? ([0-9.eE+-]+|NaN)$")
-GAUGES = {
+Combine = Callable[[Iterable[float]], float]
+GAUGES: dict[str, tuple[str, str, Combine]] = {
     "backlog_files": ("BacklogFiles", "Count", sum),
     "backlog_bytes": ("BacklogBytes", "Bytes", sum),
     "backlog_oldest_age_seconds": ("BacklogOldestAgeSeconds", "Seconds", max),
