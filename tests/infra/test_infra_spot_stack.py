@@ -221,6 +221,8 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                                 "Resource": KMS_KEY,
                             }
                         ),
+                        Match.object_like({"Sid": "AwscliUploaderLogs"}),
+                        Match.object_like({"Sid": "AwscliUploaderMetrics"}),
                     ]
                 )
             },
