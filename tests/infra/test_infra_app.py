@@ -16,6 +16,8 @@ from infra_helpers import require_aws_cdk
 
 require_aws_cdk()
 
+pytestmark = pytest.mark.slow  # every test here runs app.py: a wheel build or a cdk synth
+
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 STACK = "AwscliUploaderSpot"
 CONTEXT = {"rootDir": "/data/s3", "imageId": "ami-0123456789abcdef0"}
