@@ -25,7 +25,7 @@ from .outcome import Kind, Outcome, of_batch, of_file
 from .proof import FileChanged, FileUnreadable, unreadable
 from .scanner import Candidate
 from .settle import WRITER, Proven, Trash, settle
-from .spot import fit_before_deadline
+from .spot import DrainRate, fit_before_deadline
 
 Record = Callable[[Iterable[Outcome]], None]
 
@@ -69,7 +69,9 @@ class BucketRun:
     stop: threading.Event
     opaque: set[str]  # buckets whose ETags prove nothing, kept across scans
     open_files: set[Path]  # files reported open for writing, kept across scans
-    deadline: float | None = None  # time.monotonic() by which uploads must be verified
+    drain: DrainRate  # this process's recent upload rate
+    deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
+    _uploaded: int = 0  # bytes uploaded and verified in this run
 
     def _note(self, target: Target, outcomes: list[Outcome], record: Record) -> Target:
         """Record a phase's outcomes; a bucket found to have opaque ETags is remembered."""
@@ -81,10 +83,13 @@ class BucketRun:
 
     def _settle(self, proven: Iterable[Proven], record: Record) -> None:
         trash = Trash(self.config.root, self.config.state_dir / "trash")
-        record(
-            once_open(self.open_files, settle(p, dry_run=self.config.dry_run, trash=trash))
-            for p in proven
-        )
+        for p in proven:
+            outcome = once_open(
+                self.open_files, settle(p, dry_run=self.config.dry_run, trash=trash)
+            )
+            if outcome.kind is Kind.UPLOADED:
+                self._uploaded += outcome.size
+            record([outcome])
 
     def run(self, target: Target, files: list[Candidate]) -> None:
         """The bucket's files through check, transfer, verify and settle."""
@@ -110,8 +115,10 @@ class BucketRun:
         if self.stop.is_set():
             record([of_batch(Kind.STOPPED, target.bucket, len(pending))])
             return
-        if self.deadline is not None:
-            pending, late = fit_before_deadline(pending, self.deadline - time.monotonic())
+        deadline = self.deadline()
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            pending, late = fit_before_deadline(pending, left, self.drain.rate())
             record(of_file(Kind.LATE, item) for item in late)
         if pending:
             self._transfer(target, pending, record, single=set(checked.single))
@@ -126,6 +133,7 @@ class BucketRun:
     ) -> None:
         """Upload, verify and settle: a batch of staged links, then the files that need
         one upload each (unlinkable, opaque ETags, or unprovable from the listing)."""
+        started, before = time.monotonic(), self._uploaded
         staging = self.config.state_dir / "staging" / f"{target.bucket}-{os.getpid()}"
         try:
             staged, direct, problem = transfer.stage(files, staging)
@@ -153,6 +161,7 @@ class BucketRun:
                 self._single(target, item, path, record)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            self.drain.record(self._uploaded - before, time.monotonic() - started)
 
     def _batch(
         self,

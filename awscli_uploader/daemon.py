@@ -1,7 +1,8 @@
 """The daemon loop: the root's lock, a scan every interval, clean stop on signals.
 
-On EC2 the sleep between scans polls the spot interruption notice, and a
-notice triggers an immediate scan so finished files leave before the instance.
+On EC2 a SpotWatch thread polls the spot interruption notice and the rebalance
+recommendation, during scans too; either one ends the sleep and makes the loop
+scan back to back, so finished files leave before the instance.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import FrameType
 
 from .config import Config
@@ -21,13 +21,13 @@ from .imds import Imds
 from .lock import root_lock
 from .names import display
 from .settle import Trash, restore_trash
+from .spot import SpotWatch
 from .stats import Stats
 from .transfer import clean_staging
 from .uploader import Uploader
 
-SPOT_POLL_SECONDS = 5.0
-SPOT_DEFAULT_NOTICE = 120.0  # AWS gives two minutes
-SPOT_SAFETY = 10.0
+DRAIN_PAUSE_SECONDS = 1.0  # between scans once a spot drain is on
+WAKE_SECONDS = 0.5  # how often a sleep looks at the spot watch
 ROOT_POLL_SECONDS = 5.0
 
 
@@ -36,8 +36,12 @@ class Daemon:
     config: Config
     uploader: Uploader
     log: logging.Logger
-    imds: Imds | None = None  # set on EC2: spot notices are polled while sleeping
-    _spot_seen: bool = False
+    imds: Imds | None = None  # set on EC2: spot notices and rebalances are polled
+    spot: SpotWatch | None = None
+
+    def __post_init__(self) -> None:
+        if self.imds is not None and self.spot is None:
+            self.spot = SpotWatch(self.imds, self.log, self.uploader.set_deadline)
 
     @property
     def stop(self) -> threading.Event:
@@ -74,12 +78,19 @@ class Daemon:
                 self.config.interval,
                 self.config.stability,
             )
-            while not self.stop.is_set():
-                if self.config.root.is_dir():
-                    self.uploader.scan_once()
-                else:
-                    self.log.warning("root %s is gone; waiting for it", self.config.root)
-                self._sleep(self.config.interval)
+            if self.spot is not None:
+                self.spot.start()
+            try:
+                while not self.stop.is_set():
+                    if self.config.root.is_dir():
+                        self.uploader.scan_once()
+                    else:
+                        self.log.warning("root %s is gone; waiting for it", self.config.root)
+                    draining = self.spot is not None and self.spot.draining
+                    self._sleep(DRAIN_PAUSE_SECONDS if draining else self.config.interval)
+            finally:
+                if self.spot is not None:
+                    self.spot.close()
         self.log.info("stopped")
 
     def _recover(self, problem: str | None) -> None:
@@ -107,43 +118,11 @@ class Daemon:
         return True
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep until the next scan, the stop signal, or a spot interruption notice."""
+        """Sleep until the next scan, the stop signal, or the start of a spot drain."""
         deadline = time.monotonic() + seconds
+        watch = self.spot if self.spot is not None and not self.spot.draining else None
         while not self.stop.is_set():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (watch is not None and watch.draining):
                 return
-            if self.imds is None:
-                self.stop.wait(left)
-                continue
-            self.stop.wait(min(left, SPOT_POLL_SECONDS))
-            if self._spot_notice():
-                return
-
-    def _spot_notice(self) -> bool:
-        if self._spot_seen or self.imds is None:
-            return False
-        notice = self.imds.spot_action()
-        if notice is None:
-            return False
-        self._spot_seen = True
-        left = seconds_until(notice.time, default=SPOT_DEFAULT_NOTICE) - SPOT_SAFETY
-        self.uploader.set_deadline(time.monotonic() + left)
-        self.log.warning(
-            "spot interruption notice (%s at %s): scanning now, %.0fs for uploads",
-            notice.action,
-            notice.time,
-            left,
-        )
-        return True
-
-
-def seconds_until(timestamp: str, *, default: float, now: datetime | None = None) -> float:
-    """Seconds from now to an IMDS time such as 2026-11-24T00:02:00Z (default if unparsable)."""
-    try:
-        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return default
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - (now or datetime.now(timezone.utc))).total_seconds()
+            self.stop.wait(left if watch is None else min(left, WAKE_SECONDS))

@@ -1,23 +1,51 @@
-"""Racing a spot interruption: which uploads fit before the instance ends."""
+"""Spot interruptions: watch the metadata service, estimate the drain rate, and choose
+which files can still leave before the instance goes.
+
+A rebalance recommendation comes before the two-minute interruption notice: it
+starts the same drain, with a deadline that assumes the notice could follow at
+any moment (so it slides forward while no notice has come).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol, TypeVar
 
-from .scanner import Candidate
+from .imds import Imds, SpotNotice
 
-DRAIN_RATE = 10 * 1024 * 1024  # bytes/s assumed when racing a spot interruption
+POLL_SECONDS = 5.0
+NOTICE_SECONDS = 120.0  # AWS gives two minutes between the notice and the action
+SAFETY_SECONDS = 10.0  # kept free at the end for the last verification and deletion
 DRAIN_OVERHEAD = 5.0  # seconds per batch: CLI start, listing, verification
+DEFAULT_RATE = 4 * 1024 * 1024  # bytes/s before this process has uploaded anything
+SAMPLES = 20  # recent upload batches that make the estimate
+REBALANCE_PATH = "events/recommendations/rebalance"
+
+
+class _Sized(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+SizedT = TypeVar("SizedT", bound=_Sized)
 
 
 def fit_before_deadline(
-    files: Sequence[Candidate], seconds_left: float
-) -> tuple[list[Candidate], list[Candidate]]:
-    """Split files into those whose upload and verification fit in the time left, smallest
-    first, and those left alone (an upload cut off by the instance's end helps nobody)."""
-    budget = (seconds_left - DRAIN_OVERHEAD) * DRAIN_RATE
-    fit: list[Candidate] = []
-    left: list[Candidate] = []
+    files: Sequence[SizedT], seconds_left: float, rate: float
+) -> tuple[list[SizedT], list[SizedT]]:
+    """Split files into those whose upload and verification fit in the time left at `rate`
+    bytes/s, smallest first, and those left alone (an upload cut off by the instance's
+    end helps nobody)."""
+    budget = (seconds_left - DRAIN_OVERHEAD) * rate
+    fit: list[SizedT] = []
+    left: list[SizedT] = []
     for item in sorted(files, key=lambda f: f.size):
         if item.size <= budget:
             budget -= item.size
@@ -25,3 +53,127 @@ def fit_before_deadline(
         else:
             left.append(item)
     return fit, left
+
+
+class DrainRate:
+    """Bytes per second of this process's recent upload batches (thread-safe).
+
+    Batches that moved no bytes say nothing about the link and are not counted;
+    with no history the rate is DEFAULT_RATE, a conservative guess.
+    """
+
+    def __init__(self, default: float = DEFAULT_RATE, samples: int = SAMPLES) -> None:
+        self.default = default
+        self._samples: deque[tuple[int, float]] = deque(maxlen=samples)
+        self._lock = threading.Lock()
+
+    def record(self, size: int, seconds: float) -> None:
+        if size > 0 and seconds > 0:
+            with self._lock:
+                self._samples.append((size, seconds))
+
+    def rate(self) -> float:
+        with self._lock:
+            size = sum(s for s, _ in self._samples)
+            seconds = sum(t for _, t in self._samples)
+        return size / seconds if seconds > 0 else self.default
+
+
+def seconds_until(timestamp: str, *, default: float, now: datetime | None = None) -> float:
+    """Seconds from now to an IMDS time such as 2026-11-24T00:02:00Z (default if unparsable)."""
+    try:
+        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - (now or datetime.now(timezone.utc))).total_seconds()
+
+
+def parse_rebalance(body: str | None) -> str | None:
+    """`{"noticeTime": "2026-11-24T00:00:00Z"}` → its time; None when there is none."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "noticeTime" not in data:
+        return None
+    return str(data["noticeTime"])
+
+
+@dataclass
+class SpotWatch:
+    """Polls the spot notice and the rebalance recommendation, in a thread of its own so
+    that a notice arriving during a long upload is seen within POLL_SECONDS.
+
+    `on_deadline` receives the time.monotonic() by which uploads must be verified,
+    each time it changes; `alert` is set once a drain starts.
+    """
+
+    imds: Imds
+    log: logging.Logger
+    on_deadline: Callable[[float | None], None]
+    poll_seconds: float = POLL_SECONDS
+
+    def __post_init__(self) -> None:
+        self.alert = threading.Event()
+        self.notice: SpotNotice | None = None
+        self.rebalance: str | None = None
+        self._notice_deadline: float | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def draining(self) -> bool:
+        return self.alert.is_set()
+
+    def deadline(self, now: float | None = None) -> float | None:
+        """The notice's deadline; after a rebalance alone, the latest a notice could allow."""
+        if self._notice_deadline is not None:
+            return self._notice_deadline
+        if self.rebalance is not None:
+            return (time.monotonic() if now is None else now) + NOTICE_SECONDS - SAFETY_SECONDS
+        return None
+
+    def poll(self) -> None:
+        """Ask the metadata service once; start or tighten the drain on news."""
+        if self.notice is None:
+            notice = self.imds.spot_action()
+            if notice is not None:
+                left = seconds_until(notice.time, default=NOTICE_SECONDS) - SAFETY_SECONDS
+                self.notice, self._notice_deadline = notice, time.monotonic() + left
+                self.log.warning(
+                    "spot interruption notice (%s at %s): draining now, %.0fs for uploads",
+                    notice.action,
+                    notice.time,
+                    left,
+                )
+                self.alert.set()
+        if self.notice is None and self.rebalance is None:
+            self.rebalance = parse_rebalance(self.imds.get(REBALANCE_PATH))
+            if self.rebalance is not None:
+                self.log.warning(
+                    "spot rebalance recommendation (at %s): draining early, "
+                    "uploads limited to what fits in %.0fs",
+                    self.rebalance,
+                    NOTICE_SECONDS - SAFETY_SECONDS,
+                )
+                self.alert.set()
+        self.on_deadline(self.deadline())
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="spot-watch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.imds.timeout * 3 + 1)
+
+    def _run(self) -> None:
+        while True:
+            self.poll()
+            if self._done.wait(self.poll_seconds):
+                return

@@ -24,6 +24,7 @@ from .config import Config
 from .outcome import Kind, Outcome, of_batch, of_skip
 from .record import Recorder
 from .scanner import Candidate, SkipKind, Skipped
+from .spot import DrainRate
 from .stats import ScanObserver, Stats
 
 HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
@@ -41,6 +42,7 @@ class Uploader:
     observer: ScanObserver = field(default_factory=ScanObserver)
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
     sightings: scanner.Sightings = field(default_factory=scanner.Sightings)
+    drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
@@ -105,7 +107,13 @@ class Uploader:
                 keep_existing=self.config.if_exists == "keep",
             )
             run = BucketRun(
-                self.config, record, self.stop, self.opaque, self.open_files, self._deadline
+                self.config,
+                record,
+                self.stop,
+                self.opaque,
+                self.open_files,
+                self.drain,
+                lambda: self._deadline,
             )
             run.run(target, files)
         finally:

@@ -16,6 +16,7 @@ class ImdsState:
     v1: bool = True  # answer GETs without a token
     instance_id: str = "i-0123456789abcdef0"
     spot_action: dict[str, str] | None = None
+    rebalance: dict[str, str] | None = None
     requests: list[str] = field(default_factory=list)
 
 
@@ -50,6 +51,10 @@ def _handler(state: ImdsState) -> type[BaseHTTPRequestHandler]:
                 self._send(200, state.instance_id)
             elif self.path == "/latest/meta-data/spot/instance-action" and state.spot_action:
                 self._send(200, json.dumps(state.spot_action))
+            elif self.path == "/latest/meta-data/events/recommendations/rebalance" and (
+                state.rebalance
+            ):
+                self._send(200, json.dumps(state.rebalance))
             else:
                 self._send(404)
 

@@ -14,9 +14,7 @@ import pytest
 from fake_imds import ImdsState, fake_imds
 from helpers import REPO, Moto, free_port, run_cli, start_daemon, tree, write
 
-from awscli_uploader.daemon import seconds_until
-from awscli_uploader.scanner import Candidate
-from awscli_uploader.uploader import fit_before_deadline
+from awscli_uploader.spot import seconds_until
 
 
 def test_help_and_version() -> None:
@@ -208,23 +206,6 @@ def test_spot_notice_triggers_an_immediate_scan(tmp_path: Path, moto: Moto, root
             assert moto.get("spot-bucket", "result.png") == b"result"
             run.proc.send_signal(signal.SIGTERM)
             assert run.proc.wait(30) == 0
-
-
-def _c(size: int) -> Candidate:
-    return Candidate(Path(str(size)), "b", str(size), size, 0)
-
-
-@pytest.mark.parametrize(
-    ("sizes", "seconds", "fit"),
-    [
-        ([1, 2, 3], 60, [1, 2, 3]),
-        ([1, 10 * 2**20 * 100], 60, [1]),  # 1 GB can't make it in 55 s at 10 MiB/s
-        ([5, 1], 4, []),  # less than the per-batch overhead: start nothing
-    ],
-)
-def test_fit_before_deadline(sizes: list[int], seconds: float, fit: list[int]) -> None:
-    chosen, _ = fit_before_deadline([_c(s) for s in sizes], seconds)
-    assert [c.size for c in chosen] == fit
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from awscli_uploader.config import Config
 from awscli_uploader.daemon import Daemon
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.imds import Imds
+from awscli_uploader.spot import SpotWatch
 from awscli_uploader.stats import Stats
 
 LOG = logging.getLogger("awscli_uploader.test.daemon")
@@ -97,19 +98,18 @@ def test_stop_signal_sets_the_event_the_scan_sees(root: Path) -> None:
         signal.signal(signal.SIGINT, previous[1])
 
 
-def test_a_spot_notice_cuts_the_sleep_and_sets_a_deadline(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(daemon_module, "SPOT_POLL_SECONDS", 0.05)
+def test_a_spot_notice_cuts_the_sleep_and_sets_a_deadline(root: Path) -> None:
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 100))
     state = ImdsState(spot_action={"action": "terminate", "time": when})
     with fake_imds(state) as url:
         uploader = CountingUploader(stop_after=2)
-        daemon = Daemon(Config(root=root, interval=3600), uploader, LOG, Imds(endpoint=url))  # type: ignore[arg-type]
+        spot = SpotWatch(Imds(endpoint=url), LOG, uploader.set_deadline, poll_seconds=0.05)
+        config = Config(root=root, interval=3600)
+        daemon = Daemon(config, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
         started = time.monotonic()
         daemon.run_forever()
     assert time.monotonic() - started < 30  # not the hour's interval
     assert uploader.scans == 2
-    (deadline,) = uploader.deadlines
+    deadline = uploader.deadlines[-1]
     assert deadline is not None
     assert 60 < deadline - started < 100  # the notice's time less the safety margin

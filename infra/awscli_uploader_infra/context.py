@@ -16,6 +16,11 @@ CONTEXT_KEYS = {
     "instanceType": "instance_type",
     "maxPrice": "max_price",
     "wheelPath": "wheel_path",
+    "imageId": "image_id",
+    "interruption": "interruption",
+    "kmsKeyArns": "kms_key_arns",
+    "sessionManager": "session_manager",
+    "cloudwatch": "cloudwatch",
 }
 
 
@@ -39,6 +44,14 @@ def _number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
         raise ContextError(f"context {key} must be {what}, not {value!r}") from error
 
 
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ContextError(f"context {key} must be true or false, not {value!r}")
+
+
 def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
     """Props for SpotInstancesStack from context values; absent keys keep the defaults.
 
@@ -50,12 +63,14 @@ def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
         value = get(key)
         if value is None or value == "":
             continue
-        if prop in ("bucket_names", "extra_flags"):
+        if prop in ("bucket_names", "extra_flags", "kms_key_arns"):
             props[prop] = _words(key, value)
         elif prop == "interval":
             props[prop] = _number(key, value, int)
         elif prop in ("stability", "max_price"):
             props[prop] = _number(key, value, float)
+        elif prop in ("session_manager", "cloudwatch"):
+            props[prop] = _flag(key, value)
         else:
             props[prop] = str(value)
     if not props.get("bucket_names"):

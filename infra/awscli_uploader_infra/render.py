@@ -38,8 +38,16 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 _FLAG = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
 _PYTHON = re.compile(r"python3(\.[0-9]+)?")
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
 _S3_URL = re.compile(r"s3://[a-z0-9.-]+/[A-Za-z0-9._/+-]+")
 _UNIT_HEREDOC = re.compile(r"<<'UNIT'\n(.*?\n)UNIT\n", re.DOTALL)
+
+
+_IMAGE_ID = re.compile(r"ami-[0-9a-f]{8,17}")
+
+
+def is_image_id(value: str) -> bool:
+    return _IMAGE_ID.fullmatch(value) is not None
 
 
 class InvalidSettingsError(ValueError):
@@ -63,6 +71,7 @@ class UploaderSettings:
     extra_flags: tuple[str, ...] = ()
     python: str = DEFAULT_PYTHON
     install_dir: str = DEFAULT_INSTALL_DIR
+    kms_key_arns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,8 @@ def settings_problems(
             "give each flag as one word without spaces or quotes, e.g. '--endpoint-url=URL'",
         )
     check("python", settings.python, _PYTHON, "use an interpreter name such as 'python3.11'")
+    for arn in settings.kms_key_arns:
+        check("KMS key ARN", arn, _KMS_KEY_ARN, "use a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID")
     return problems
 
 
@@ -212,30 +223,45 @@ def unit_text(user_data: str) -> str:
     return found.group(1)
 
 
-def embed_commands(script: str) -> list[str]:
-    """User-data lines that install the bootstrap script and run it.
+def embed_commands(
+    script: str, *, path: str = BOOTSTRAP_PATH, delimiter: str = "AWSCLI_UPLOADER_BOOTSTRAP"
+) -> list[str]:
+    """User-data lines that install a bootstrap script at `path` and run it.
 
     The script runs as its own file, so its `set -euo pipefail` does not leak
     into the commands of the surrounding user data; if it fails, the user data
     stops there, before anything that relies on the uploader.
     """
-    delimiter = "AWSCLI_UPLOADER_BOOTSTRAP"
     if f"\n{delimiter}\n" in f"\n{script}\n":
         raise ValueError(f"the script may not contain the line {delimiter}")
     return [
-        f"cat > {BOOTSTRAP_PATH} <<'{delimiter}'",
+        f"cat > {path} <<'{delimiter}'",
         script.rstrip("\n"),
         delimiter,
-        f"chmod 0755 {BOOTSTRAP_PATH}",
-        f"{BOOTSTRAP_PATH} || exit 1",
+        f"chmod 0755 {path}",
+        f"{path} || exit 1",
     ]
 
 
-def policy_statements(bucket_names: Sequence[str]) -> list[dict[str, Any]]:
-    """The template's IAM statements, each with its resources for every bucket."""
+def kms_statement(kms_key_arns: Sequence[str]) -> dict[str, Any]:
+    """Use of the customer keys of SSE-KMS buckets: a data key per upload, and decrypt
+    for multipart uploads and the read-back that verifies an upload."""
+    return {
+        "Sid": "AwscliUploaderKms",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": list(kms_key_arns),
+    }
+
+
+def policy_statements(
+    bucket_names: Sequence[str], kms_key_arns: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The template's IAM statements, each with its resources for every bucket, and with
+    KMS keys, one statement for exactly those keys."""
     document = json.loads(POLICY_TEMPLATE.read_text(encoding="utf-8"))
     statements: list[dict[str, Any]] = document["Statement"]
-    return [
+    found = [
         {
             **statement,
             "Resource": [
@@ -246,9 +272,15 @@ def policy_statements(bucket_names: Sequence[str]) -> list[dict[str, Any]]:
         }
         for statement in statements
     ]
+    return [*found, kms_statement(kms_key_arns)] if kms_key_arns else found
 
 
-def policy_document(bucket_names: Sequence[str]) -> dict[str, Any]:
-    """The whole IAM policy document for these buckets."""
+def policy_document(
+    bucket_names: Sequence[str], kms_key_arns: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The whole IAM policy document for these buckets (and keys)."""
     document = json.loads(POLICY_TEMPLATE.read_text(encoding="utf-8"))
-    return {"Version": document["Version"], "Statement": policy_statements(bucket_names)}
+    return {
+        "Version": document["Version"],
+        "Statement": policy_statements(bucket_names, kms_key_arns),
+    }

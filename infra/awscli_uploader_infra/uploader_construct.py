@@ -17,8 +17,9 @@ from .wheel import resolve_wheel
 class AwscliUploader(Construct):
     """Grants `role` least privilege on the buckets and makes `user_data` run the daemon.
 
-    The role may put, read back and list objects in exactly `bucket_names`, and
-    read the one S3 object that holds the package wheel. The user data installs
+    The role may put, read back, list and abort multipart uploads in exactly
+    `bucket_names`, use exactly `kms_key_arns` (SSE-KMS buckets with customer
+    keys), and read the one S3 object that holds the package wheel. The user data installs
     the wheel into a venv, makes sure the AWS CLI v2 is there, and enables a
     systemd service that uploads `root_dir/<bucket>/<key>` every `interval`
     seconds. Members of `writer_group` (the coordinator) may write `root_dir`.
@@ -41,6 +42,7 @@ class AwscliUploader(Construct):
         python: str = render.DEFAULT_PYTHON,
         install_dir: str = render.DEFAULT_INSTALL_DIR,
         wheel_path: str | None = None,
+        kms_key_arns: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -54,6 +56,7 @@ class AwscliUploader(Construct):
             extra_flags=tuple(extra_flags),
             python=python,
             install_dir=install_dir,
+            kms_key_arns=tuple(kms_key_arns),
         )
         render.validate(self.settings, is_token=Token.is_unresolved)
 
@@ -67,7 +70,9 @@ class AwscliUploader(Construct):
                 resources=[self.wheel_asset.bucket.arn_for_objects(self.wheel_asset.s3_object_key)],
             )
         )
-        for statement in render.policy_statements(self.settings.bucket_names):
+        for statement in render.policy_statements(
+            self.settings.bucket_names, self.settings.kms_key_arns
+        ):
             role.add_to_principal_policy(iam.PolicyStatement.from_json(statement))
 
         script = render.render_user_data(

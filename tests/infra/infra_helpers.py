@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,6 +59,24 @@ def systemd_verify(unit: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def exposure(unit: Path) -> float:
+    """The unit's overall exposure from `systemd-analyze security --offline=true`."""
+    tool = require_tool("systemd-analyze", in_ci=False)
+    result = subprocess.run(
+        [tool, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "--offline" in result.stderr and "unrecognized" in result.stderr:
+        pytest.skip("systemd-analyze is too old for --offline (systemd 250 or newer)")
+    last = (result.stdout.strip().splitlines() or [""])[-1]
+    found = re.search(r"Overall exposure level for .*: ([0-9.]+) ", last)
+    assert found, result.stdout + result.stderr
+    return float(found.group(1))
 
 
 def only_resource(template: Any, resource_type: str) -> tuple[str, dict[str, Any]]:

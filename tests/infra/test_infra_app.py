@@ -16,8 +16,11 @@ from infra_helpers import require_aws_cdk
 
 require_aws_cdk()
 
+pytestmark = pytest.mark.slow  # every test here runs app.py: a wheel build or a cdk synth
+
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 STACK = "AwscliUploaderSpot"
+CONTEXT = {"rootDir": "/data/s3", "imageId": "ami-0123456789abcdef0"}
 
 
 def run_app(out_dir: Path, context: dict[str, object]) -> subprocess.CompletedProcess[str]:
@@ -37,7 +40,7 @@ def run_app(out_dir: Path, context: dict[str, object]) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out_dir = tmp_path_factory.mktemp("app") / "cdk.out"
-    result = run_app(out_dir, {"bucketNames": "sim-results,sim-logs", "rootDir": "/data/s3"})
+    result = run_app(out_dir, {**CONTEXT, "bucketNames": "sim-results,sim-logs"})
     assert result.returncode == 0, result.stderr
     return out_dir
 
@@ -65,6 +68,13 @@ def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
     assert "WHEEL_NAME='awscli_uploader-" in template
 
 
+def test_app_without_a_pinned_image_says_how_to_pin_it(tmp_path: Path) -> None:
+    result = run_app(tmp_path / "cdk.out", {"bucketNames": "sim-results"})
+    assert result.returncode == 2
+    assert "the image must be pinned: give image_id (-c imageId=ami-...)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_app_reports_bad_context_in_one_line(tmp_path: Path) -> None:
     result = run_app(tmp_path / "cdk.out", {"bucketNames": "Not_A_Bucket"})
     assert result.returncode == 2
@@ -83,7 +93,16 @@ def test_cdk_synth_works_with_the_checked_in_cdk_json(tmp_path: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(
-        [cdk, "synth", "--no-notices", "--quiet", "--output", str(tmp_path / "cdk.out")],
+        [
+            cdk,
+            "synth",
+            "--no-notices",
+            "--quiet",
+            "-c",
+            "imageId=ami-0123456789abcdef0",
+            "-o",
+            str(tmp_path / "cdk.out"),
+        ],
         cwd=INFRA_DIR,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -30,6 +30,7 @@ case "$1 ${2:-}" in
 esac
 """
 RECORDER_STUB = '#!/bin/bash\necho "$(basename "$0") $*" >> "$CALLS"\n'
+APT_CACHE_STUB = RECORDER_STUB + 'if [ -n "${NOT_PACKAGED:-}" ]; then exit 100; fi\n'
 
 NAMESPACE_SCRIPT = """set -eu
 mount --bind "$WORK/etc" /etc
@@ -75,7 +76,7 @@ class Run:
         return calls.read_text().splitlines() if calls.exists() else []
 
 
-def run_user_data(work: Path, *, fail_download: bool = False) -> Run:
+def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool = False) -> Run:
     if os.geteuid() != 0:
         pytest.skip("running the bootstrap needs root for a private mount namespace")
     for tool in ("unshare", "useradd", "setfacl"):
@@ -86,6 +87,7 @@ def run_user_data(work: Path, *, fail_download: bool = False) -> Run:
     (stubs / "aws").write_text(AWS_STUB)
     for name in ("apt-get", "systemctl"):
         (stubs / name).write_text(RECORDER_STUB)
+    (stubs / "apt-cache").write_text(APT_CACHE_STUB)
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     shutil.copytree("/etc", work / "etc", symlinks=True)
@@ -126,6 +128,8 @@ def run_user_data(work: Path, *, fail_download: bool = False) -> Run:
     }
     if fail_download:
         env["FAIL_DOWNLOAD"] = "1"
+    if not_packaged:
+        env["NOT_PACKAGED"] = "1"
     result = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
         env=env,
@@ -220,3 +224,14 @@ def test_a_failed_bootstrap_stops_the_user_data(tmp_path: Path) -> None:
     assert run.result.returncode == 1
     assert "after" not in run.result.stdout
     assert not any(call.startswith("systemctl") for call in run.calls)
+
+
+def test_a_missing_python_package_stops_with_one_clear_line(tmp_path: Path) -> None:
+    if shutil.which("dnf"):
+        pytest.skip("this machine has dnf: the apt branch can't be reached")
+    run = run_user_data(tmp_path, not_packaged=True)
+    assert run.result.returncode == 1
+    (line,) = [x for x in run.result.stderr.splitlines() if x.startswith("awscli-uploader")]
+    assert line.startswith(f"awscli-uploader bootstrap: python3.{sys.version_info.minor}-venv ")
+    assert "is not packaged on " in line and "set python= to one that is" in line
+    assert not any(call.startswith(("apt-get install", "systemctl")) for call in run.calls)

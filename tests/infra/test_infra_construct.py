@@ -85,7 +85,7 @@ def test_role_gets_the_four_actions_on_the_buckets_and_read_on_the_wheel_only(
                         {
                             "Sid": "AwscliUploaderObjects",
                             "Effect": "Allow",
-                            "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject"],
+                            "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
                             "Resource": ["arn:aws:s3:::sim-results/*", "arn:aws:s3:::sim.logs-2/*"],
                         },
                         {

@@ -33,6 +33,26 @@ from awscli_uploader_infra.context import ContextError, stack_props
             {"bucketNames": "abc", "instanceType": "m7i.large", "maxPrice": 0.1, "rootDir": ""},
             {"bucket_names": ("abc",), "instance_type": "m7i.large", "max_price": 0.1},
         ),
+        (
+            {
+                "bucketNames": "abc",
+                "imageId": "ami-0123456789abcdef0",
+                "interruption": "terminate",
+                "kmsKeyArns": "arn:aws:kms:eu-west-1:123456789012:key/k1",
+                "sessionManager": "true",
+            },
+            {
+                "bucket_names": ("abc",),
+                "image_id": "ami-0123456789abcdef0",
+                "interruption": "terminate",
+                "kms_key_arns": ("arn:aws:kms:eu-west-1:123456789012:key/k1",),
+                "session_manager": True,
+            },
+        ),
+        (
+            {"bucketNames": "abc", "sessionManager": False},
+            {"bucket_names": ("abc",), "session_manager": False},
+        ),
     ],
 )
 def test_context_becomes_props(context: dict[str, Any], props: dict[str, Any]) -> None:
@@ -49,6 +69,7 @@ def test_context_becomes_props(context: dict[str, Any], props: dict[str, Any]) -
             "context interval must be a whole number, not 'soon'",
         ),
         ({"bucketNames": {"a": 1}}, "must be a list or a comma-separated string"),
+        ({"bucketNames": "abc", "sessionManager": "yes"}, "sessionManager must be true or false"),
     ],
 )
 def test_bad_context_is_reported(context: dict[str, Any], message: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from awscli_uploader_infra import render
-from infra_helpers import heredoc, shellcheck, systemd_verify
+from infra_helpers import exposure, heredoc, shellcheck, systemd_verify
 
 SETTINGS = render.UploaderSettings(
     bucket_names=("sim-results", "sim.logs-2"),
@@ -212,6 +212,36 @@ def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert str(unit) not in result.stderr, result.stderr
 
 
+def test_rendered_unit_is_hardened_to_an_exposure_of_3_or_less(tmp_path: Path) -> None:
+    unit = tmp_path / render.SERVICE_NAME
+    text = render.unit_text(rendered())
+    unit.write_text(text)
+    assert exposure(unit) <= 3.0
+    assert "\nCapabilityBoundingSet=CAP_LEASE\n" in text
+    assert "\nAmbientCapabilities=CAP_LEASE\n" in text
+    assert f"\nReadWritePaths={SETTINGS.root_dir}\n" in text
+
+
+def test_kms_keys_get_their_own_statement_on_those_keys_only() -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    statements = render.policy_statements(["sim-results"], [key])
+    assert statements[-1] == {
+        "Sid": "AwscliUploaderKms",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": [key],
+    }
+    assert "kms" not in json.dumps(render.policy_statements(["sim-results"]))
+
+
+def test_a_kms_alias_is_refused() -> None:
+    settings = dataclasses.replace(
+        SETTINGS, kms_key_arns=("arn:aws:kms:eu-west-1:123456789012:alias/results",)
+    )
+    with pytest.raises(render.InvalidSettingsError, match="KMS key ARN"):
+        render.validate(settings)
+
+
 def test_policy_grants_exactly_the_four_actions_on_the_buckets() -> None:
     document = render.policy_document(["sim-results", "sim.logs-2"])
     assert document == {
@@ -220,7 +250,7 @@ def test_policy_grants_exactly_the_four_actions_on_the_buckets() -> None:
             {
                 "Sid": "AwscliUploaderObjects",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject"],
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
                 "Resource": ["arn:aws:s3:::sim-results/*", "arn:aws:s3:::sim.logs-2/*"],
             },
             {

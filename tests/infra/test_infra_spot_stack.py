@@ -19,11 +19,13 @@ from infra_helpers import (
 
 require_aws_cdk()
 
-from aws_cdk import App
+from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import SpotInstancesStack, render
 
 ROOT_DIR = "/data/simulation/output/s3"
+IMAGE_ID = "ami-0123456789abcdef0"
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,20 @@ def template(dummy_wheel: Path) -> Template:
         coordinator_commands=['echo "coordinator writes to $S3_ROOT_DIR"'],
         max_price=0.05,
         wheel_path=str(dummy_wheel),
+        image_id=IMAGE_ID,
+        kms_key_arns=[KMS_KEY],
+    )
+    return Template.from_stack(stack)
+
+
+def _stack(dummy_wheel: Path, app: App | None = None, **props: object) -> Template:
+    props.setdefault("image_id", IMAGE_ID)
+    stack = SpotInstancesStack(
+        app or App(),
+        "Spot",
+        bucket_names=["sim-results"],
+        wheel_path=str(dummy_wheel),
+        **props,  # type: ignore[arg-type]
     )
     return Template.from_stack(stack)
 
@@ -53,7 +69,7 @@ def test_launch_template_requires_imdsv2(template: Template) -> None:
     )
 
 
-def test_launch_template_asks_for_spot(template: Template) -> None:
+def test_launch_template_asks_for_spot_that_stops_by_default(template: Template) -> None:
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {
@@ -61,14 +77,66 @@ def test_launch_template_asks_for_spot(template: Template) -> None:
                 "InstanceMarketOptions": {
                     "MarketType": "spot",
                     "SpotOptions": {
-                        "SpotInstanceType": "one-time",
-                        "InstanceInterruptionBehavior": "terminate",
+                        "SpotInstanceType": "persistent",
+                        "InstanceInterruptionBehavior": "stop",
                         "MaxPrice": "0.05",
                     },
                 }
             }
         },
     )
+
+
+def test_interruption_terminate_is_a_one_time_request(dummy_wheel: Path) -> None:
+    _stack(dummy_wheel, interruption="terminate").has_resource_properties(
+        "AWS::EC2::LaunchTemplate",
+        {
+            "LaunchTemplateData": {
+                "InstanceMarketOptions": Match.object_like(
+                    {
+                        "SpotOptions": {
+                            "SpotInstanceType": "one-time",
+                            "InstanceInterruptionBehavior": "terminate",
+                        }
+                    }
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"interruption": "hibernate"}, "interruption 'hibernate' is invalid"),
+        ({"image_id": "latest"}, "image_id 'latest' is invalid"),
+        ({"image_id": None}, "the image must be pinned"),
+    ],
+)
+def test_bad_stack_props_are_refused(
+    dummy_wheel: Path, props: dict[str, object], message: str
+) -> None:
+    with pytest.raises(render.InvalidSettingsError, match=message):
+        _stack(dummy_wheel, **props)
+
+
+def test_instance_waits_for_the_bootstrap_signal(template: Template, user_data: str) -> None:
+    instance_id, instance = only_resource(template, "AWS::EC2::Instance")
+    assert instance["CreationPolicy"] == {"ResourceSignal": {"Count": 1, "Timeout": "PT20M"}}
+    trap = user_data[user_data.index("function exitTrap(){") : user_data.index("trap exitTrap")]
+    assert (
+        '/opt/aws/bin/cfn-signal --exit-code "$exitCode" '
+        f"--stack Spot --resource {instance_id} --region TOKEN"
+    ) in trap
+
+
+def test_session_manager_is_opt_in(template: Template, dummy_wheel: Path) -> None:
+    _, role = only_resource(template, "AWS::IAM::Role")
+    assert "ManagedPolicyArns" not in role["Properties"]
+    with_ssm = _stack(dummy_wheel, session_manager=True)
+    _, role = only_resource(with_ssm, "AWS::IAM::Role")
+    (arn,) = role["Properties"]["ManagedPolicyArns"]
+    assert arn["Fn::Join"][1][-1] == ":iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
 def test_instance_is_launched_from_the_launch_template(template: Template) -> None:
@@ -128,7 +196,11 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                         Match.object_like(
                             {
                                 "Sid": "AwscliUploaderObjects",
-                                "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject"],
+                                "Action": [
+                                    "s3:PutObject",
+                                    "s3:GetObject",
+                                    "s3:AbortMultipartUpload",
+                                ],
                                 "Resource": [
                                     "arn:aws:s3:::sim-results/*",
                                     "arn:aws:s3:::sim.logs-2/*",
@@ -142,6 +214,15 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                                 "Resource": ["arn:aws:s3:::sim-results", "arn:aws:s3:::sim.logs-2"],
                             }
                         ),
+                        Match.object_like(
+                            {
+                                "Sid": "AwscliUploaderKms",
+                                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                                "Resource": KMS_KEY,
+                            }
+                        ),
+                        Match.object_like({"Sid": "AwscliUploaderLogs"}),
+                        Match.object_like({"Sid": "AwscliUploaderMetrics"}),
                     ]
                 )
             },
@@ -149,11 +230,28 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
     )
 
 
-def test_amazon_linux_2023_is_the_default_image(template: Template) -> None:
-    parameters = template.find_parameters(
-        "*", {"Default": Match.string_like_regexp("^/aws/service/ami-amazon-linux-latest/al2023")}
+def test_the_image_is_pinned_by_id(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({"ImageId": IMAGE_ID})}
     )
-    assert len(parameters) == 1
+    assert "ami-amazon-linux" not in json.dumps(template.find_parameters("*"))
+
+
+def test_without_an_id_amazon_linux_2023_comes_from_the_context_not_from_ssm(
+    dummy_wheel: Path,
+) -> None:
+    env = Environment(account="123456789012", region="eu-west-1")
+    key = (
+        "ssm:account=123456789012:parameterName=/aws/service/ami-amazon-linux-latest/"
+        "al2023-ami-kernel-6.1-x86_64:region=eu-west-1"
+    )
+    app = App(context={key: "ami-0fedcba9876543210"})
+    template = _stack(dummy_wheel, app, image_id=None, env=env)
+    template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate",
+        {"LaunchTemplateData": Match.object_like({"ImageId": "ami-0fedcba9876543210"})},
+    )
+    assert "ami-amazon-linux" not in json.dumps(template.find_parameters("*"))
 
 
 def test_no_inbound_access(template: Template) -> None:

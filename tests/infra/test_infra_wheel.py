@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,25 @@ def test_a_build_that_makes_no_wheel_is_an_error(tmp_path: Path, fp: FakeProcess
     with pytest.raises(WheelBuildError, match="expected one wheel"):
         build_wheel(_project(tmp_path))
     assert fp.call_count([sys.executable, "-m", "pip", "wheel", fp.any()]) == 1
+
+
+def _checkout(path: Path, readme: str) -> Path:
+    path.mkdir()
+    shutil.copy2(wheel.REPO_ROOT / "pyproject.toml", path / "pyproject.toml")
+    shutil.copytree(wheel.REPO_ROOT / "awscli_uploader", path / "awscli_uploader")
+    (path / "README.md").write_text(readme)
+    (path / "notes.txt").write_text(readme)  # anything else in the checkout
+    return path
+
+
+@pytest.mark.slow
+def test_the_asset_depends_on_the_code_alone(tmp_path: Path) -> None:
+    first = build_wheel(_checkout(tmp_path / "a", "# one README\n"))
+    second = build_wheel(_checkout(tmp_path / "b", "# an edited README, another day\n"))
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        names = archive.namelist()
+        (info,) = [n for n in names if n.endswith(".dist-info/WHEEL")]
+        pinned = wheel.BUILD_CONSTRAINTS.read_text().split("setuptools==")[1].split()[0]
+        assert f"Generator: setuptools ({pinned})" in archive.read(info).decode()
+    assert all(n.startswith(("awscli_uploader/", "awscli_uploader-")) for n in names)

@@ -1,0 +1,81 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Stack, StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+
+// policy.json.tmpl, user_data.sh.tmpl and the wheel, copied from infra/ and dist/.
+const dir = path.join(__dirname, 'awscli-uploader');
+const wheelName = 'awscli_uploader-0.1.0-py3-none-any.whl';
+
+export interface SpotInstancesStackProps extends StackProps {
+  readonly buckets: string[];
+  readonly rootDir: string;
+  readonly imageId: string; // pinned: a new AMI must not replace the instance
+}
+
+export class SpotInstancesStack extends Stack {
+  constructor(scope: Construct, id: string, props: SpotInstancesStackProps) {
+    super(scope, id, props);
+    const role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+    });
+    const userData = ec2.UserData.forLinux();
+
+    // The policy: each statement of the template, its resources repeated per bucket.
+    const policy = JSON.parse(fs.readFileSync(path.join(dir, 'policy.json.tmpl'), 'utf8'));
+    for (const statement of policy.Statement) {
+      role.addToPrincipalPolicy(iam.PolicyStatement.fromJson({
+        ...statement,
+        Resource: statement.Resource.flatMap(
+          (r: string) => props.buckets.map((b) => r.replace('@BUCKET@', b))),
+      }));
+    }
+
+    // The wheel as an asset that the role may read (that one object only).
+    const wheel = new s3assets.Asset(this, 'UploaderWheel', { path: path.join(dir, wheelName) });
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'AwscliUploaderWheelAsset',
+      actions: ['s3:GetObject'],
+      resources: [wheel.bucket.arnForObjects(wheel.s3ObjectKey)],
+    }));
+
+    // The user data: fill every @NAME@ placeholder, then run the script as its own file.
+    const values: Record<string, string> = {
+      WHEEL_S3_URL: wheel.s3ObjectUrl, WHEEL_NAME: wheelName, ASSET_REGION: this.region,
+      ROOT_DIR: props.rootDir, WRITER_GROUP: 'simulation', INTERVAL: '60', STABILITY: '2',
+      REGION: this.region, EXTRA_FLAGS: '', PYTHON: 'python3.11',
+      INSTALL_DIR: '/opt/awscli-uploader',
+    };
+    const script = fs.readFileSync(path.join(dir, 'user_data.sh.tmpl'), 'utf8')
+      .replace(/@([A-Z][A-Z0-9_]*)@/g, (_m, name: string) => {
+        if (!(name in values)) throw new Error(`no value for @${name}@`);
+        return values[name];
+      });
+    userData.addCommands(
+      "cat > /usr/local/sbin/awscli-uploader-bootstrap <<'AWSCLI_UPLOADER_BOOTSTRAP'",
+      script.trimEnd(),
+      'AWSCLI_UPLOADER_BOOTSTRAP',
+      'chmod 0755 /usr/local/sbin/awscli-uploader-bootstrap',
+      '/usr/local/sbin/awscli-uploader-bootstrap || exit 1',
+    );
+
+    new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: {
+        getImage: () => ({
+          imageId: props.imageId, osType: ec2.OperatingSystemType.LINUX, userData,
+        }),
+      },
+      instanceType: new ec2.InstanceType('c6i.large'),
+      role,
+      userData,
+      requireImdsv2: true,
+      spotOptions: {
+        requestType: ec2.SpotRequestType.PERSISTENT,
+        interruptionBehavior: ec2.SpotInstanceInterruption.STOP,
+      },
+    });
+  }
+}

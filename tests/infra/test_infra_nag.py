@@ -1,0 +1,59 @@
+"""The cdk-nag AwsSolutions pack finds nothing unexplained in the example stack."""
+
+# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from infra_helpers import require_aws_cdk
+
+require_aws_cdk()
+
+from aws_cdk import App, Aspects
+from aws_cdk.assertions import Annotations, Match
+from awscli_uploader_infra import SpotInstancesStack, nag
+
+cdk_nag = pytest.importorskip("cdk_nag")
+
+
+def _findings(dummy_wheel: Path, **props: object) -> list[str]:
+    app = App()
+    stack = SpotInstancesStack(
+        app,
+        "Nag",
+        bucket_names=["sim-results", "sim.logs-2"],
+        wheel_path=str(dummy_wheel),
+        image_id="ami-0123456789abcdef0",
+        **props,  # type: ignore[arg-type]
+    )
+    Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())
+    app.synth()
+    annotations = Annotations.from_stack(stack)
+    found = [
+        *annotations.find_error("*", Match.string_like_regexp("AwsSolutions-")),
+        *annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-")),
+    ]
+    return [f"{m.id}: {m.entry.data}" for m in found]
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {},
+        {
+            "session_manager": True,
+            "kms_key_arns": ["arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"],
+        },
+    ],
+)
+def test_aws_solutions_pack_finds_nothing_unexplained(
+    dummy_wheel: Path, props: dict[str, object]
+) -> None:
+    assert _findings(dummy_wheel, **props) == []
+
+
+def test_every_suppression_has_a_one_line_reason() -> None:
+    for rule, (reason, _) in nag.REASONS.items():
+        assert rule.startswith("AwsSolutions-")
+        assert "\n" not in reason and 20 <= len(reason) <= 200, rule
