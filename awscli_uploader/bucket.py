@@ -19,10 +19,10 @@ from pathlib import Path
 from . import check, lease, proof, transfer, verify
 from .check import Target
 from .config import Config
+from .digest import FileChanged, FileUnreadable, unreadable
 from .errors import AwsCliError
 from .lease import Guard
 from .outcome import Kind, Outcome, of_batch, of_file
-from .proof import FileChanged, FileUnreadable, unreadable
 from .scanner import Candidate
 from .settle import WRITER, Proven, Trash, settle
 from .spot import DrainRate, fit_before_deadline

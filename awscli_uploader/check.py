@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 from . import proof
 from .awscli import AwsCli, classify
+from .digest import FileChanged, FileUnreadable
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_file
-from .proof import DEFAULTS, FileChanged, FileUnreadable, Fingerprint, RemoteObject, Verdict
+from .proof import DEFAULTS, Fingerprint, RemoteObject, Verdict
 from .s3settings import MultipartSettings
 from .scanner import Candidate
 from .settle import Action, Proven, decide

@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from .digest import Identity
 from .lease import Guard, broken, read_lease
 from .names import display
 from .outcome import Kind, Outcome, of_file
-from .proof import Identity, Verdict
+from .proof import Verdict
 from .scanner import Candidate
 
 

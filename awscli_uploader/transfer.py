@@ -18,9 +18,10 @@ from typing import NamedTuple
 
 from . import proof
 from .check import Target, cli_reason
+from .digest import FileChanged, FileUnreadable
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_batch, of_file
-from .proof import FileChanged, FileUnreadable, Fingerprint, RemoteObject
+from .proof import Fingerprint, RemoteObject
 from .s3settings import MultipartSettings
 from .scanner import Candidate
 

@@ -8,8 +8,8 @@ import pytest
 from helpers import write
 from layouts import C5, C7, C10M, C16, C64, C100, LAYOUTS, MIB, T5, T8, layout_id, settings
 
+from awscli_uploader.digest import FileChanged
 from awscli_uploader.proof import (
-    FileChanged,
     RemoteObject,
     Verdict,
     candidate_chunk_sizes,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from awscli_uploader.proof import Identity, Verdict
+from awscli_uploader.digest import Identity
+from awscli_uploader.proof import Verdict
 from awscli_uploader.settle import Action, decide, delete_if_unchanged
 
 

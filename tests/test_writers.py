@@ -17,8 +17,8 @@ import pytest
 from helpers import OLD, REPO, Moto, make_uploader, tree, write
 
 from awscli_uploader import lease, settle
+from awscli_uploader.digest import Identity
 from awscli_uploader.lease import Guard
-from awscli_uploader.proof import Identity
 from awscli_uploader.settle import Trash, delete_if_unchanged, restore_trash
 
 WRITER = """
