@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
 from . import __version__, log, status
-from .awscli import AwsCli, ErrorKind, classify
+from .access import validate_access
 from .config import (
     DEFAULT_INTERVAL,
     DEFAULT_REGION,
@@ -26,7 +26,7 @@ from .config import (
     Config,
 )
 from .daemon import Daemon
-from .errors import AccessError, AwsCliError, ConfigError, FatalError
+from .errors import ConfigError, FatalError
 from .filters import BucketMap, Excludes, FilterError, parse_bucket_map, parse_excludes, split_list
 from .health import CredentialWatch, WatchedCli
 from .imds import DEFAULT_ENDPOINT, Imds
@@ -355,30 +355,6 @@ def check_root(config: Config) -> None:
         raise ConfigError(f"root {root} is not a directory (set --directory or S3_ROOT_DIR)")
     if config.once and not root.exists():
         raise ConfigError(f"root {root} does not exist (set --directory or S3_ROOT_DIR)")
-
-
-_ACCESS_HINTS = {
-    ErrorKind.NO_CREDENTIALS: "no AWS credentials found: run `aws configure` "
-    "(or `aws sso login`), or pass --profile",
-    ErrorKind.BAD_CREDENTIALS: "AWS credentials are invalid or expired: run `aws configure` "
-    "(or `aws sso login`) and try again",
-    ErrorKind.UNREACHABLE: "AWS endpoint unreachable: check the network, --region and "
-    "--endpoint-url",
-}
-
-
-def validate_access(cli: AwsCli, instance: str | None, logger: logging.Logger) -> None:
-    """`aws sts get-caller-identity`: fatal on a laptop, logged and survived on EC2."""
-    try:
-        identity = cli.caller_identity()
-    except AwsCliError as exc:
-        hint = _ACCESS_HINTS.get(classify(exc.stderr), "AWS access check failed")
-        if instance:
-            logger.error("%s (%s); on EC2: going on, uploads retry", hint, exc.summary())
-            return
-        raise AccessError(f"{hint} ({exc.summary()})") from exc
-    where = f"EC2 instance {instance}, instance role" if instance else "local AWS CLI credentials"
-    logger.info("AWS access ok: %s (%s)", identity.get("Arn", "unknown identity"), where)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
