@@ -21,7 +21,7 @@ import sh
 
 from .errors import AwsCliError, AwsCliMissing
 from .proof import SHA256_METADATA, RemoteObject
-from .watchdog import Limit, Watchdog, io_bytes, upload_limit
+from .watchdog import STALL_SECONDS, Limit, Watchdog, io_bytes, upload_limit
 
 INSTALL_HINT = (
     "install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/"
@@ -30,7 +30,6 @@ INSTALL_HINT = (
 )
 API_TIMEOUT = 300.0
 MIN_RATE = 1024 * 1024  # without /proc: bytes/s below which an upload counts as hung
-STALL_SECONDS = 300.0  # an upload that did no I/O this long is hung
 
 
 class ErrorKind(enum.Enum):

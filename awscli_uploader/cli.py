@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
 from . import __version__, log, status
-from .access import validate_access
+from .access import check_endpoint_url, validate_access
 from .config import (
     DEFAULT_INTERVAL,
     DEFAULT_REGION,
@@ -129,6 +129,15 @@ _OPTIONS = (
         help="S3-compatible endpoint (moto, MinIO) for every aws call [env S3_ENDPOINT_URL].",
     ),
     click.option(
+        "--max-upload-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        envvar="S3_UPLOAD_MAX_SECONDS",
+        help="End an upload call still running after this many seconds, even one that "
+        "moves (default: never; a stalled one is ended after 5 minutes without progress) "
+        "[env S3_UPLOAD_MAX_SECONDS].",
+    ),
+    click.option(
         "--aws-cli",
         default="aws",
         show_default=True,
@@ -192,6 +201,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         delete_empty_dirs=params["delete_empty_dirs"],
         metrics_file=Path(params["metrics_file"]) if params["metrics_file"] else None,
         log_format=params["log_format"],
+        max_upload_seconds=params["max_upload_seconds"],
     )
 
 
@@ -228,6 +238,7 @@ def command(**params: Any) -> None:
     if click.get_current_context().invoked_subcommand is not None:
         return
     config = build_config(params, os.environ)
+    check_endpoint_url(config.endpoint_url)
     logger = log.setup(verbose=params["verbose"], fmt=config.log_format)
     check_root(config)
     check_metrics_file(config)
@@ -238,6 +249,8 @@ def command(**params: Any) -> None:
         endpoint_url=config.endpoint_url,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        stall_seconds=config.stall_seconds,
+        max_upload_seconds=config.max_upload_seconds,
     )
     logger.info("%s %s with %s", PROG, __version__, cli.resolve())
     if logger.isEnabledFor(logging.DEBUG):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 POLL_SECONDS = 2.0
+STALL_SECONDS = 300.0  # an upload that did no I/O this long is hung
 
 
 @dataclass(frozen=True)
