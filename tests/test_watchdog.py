@@ -70,7 +70,9 @@ def _fake_cli(tmp_path: Path, python: str) -> str:
     return str(path)
 
 
-MOVING = "end = time.time() + 4\nwhile time.time() < end:\n    open(__file__).read(); time.sleep(0.05)"
+MOVING = (
+    "end = time.time() + 4\nwhile time.time() < end:\n    open(__file__).read(); time.sleep(0.05)"
+)
 HUNG = "time.sleep(60)"
 needs_proc = pytest.mark.skipif(io_bytes(Path("/proc"), os.getpid()) is None, reason="no /proc")
 
