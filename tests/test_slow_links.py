@@ -59,7 +59,7 @@ def test_an_upload_hung_mid_body_is_ended_and_the_file_stays(
     root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
     """The proxy reads 64 KiB of the body, then nothing: the CLI's read timeout (60 s) would
-    take a minute per attempt; the stall window (3 s here) ends it."""
+    take a minute per attempt (two here: over 120 s); the stall window (3 s here) ends it."""
     moto.create_bucket("hung-link")
     data = os.urandom(MIB)
     write(root / "hung-link" / "run" / "a.bin", data)
@@ -74,7 +74,7 @@ def test_an_upload_hung_mid_body_is_ended_and_the_file_stays(
     print(f"hung upload ended after {took:.1f}s (stall window 3 s, read timeout 60 s)")
     assert stats.failed == 1
     assert (root / "hung-link" / "run" / "a.bin").read_bytes() == data
-    assert took < 30
+    assert took < 50  # a loaded machine's slow CLI start-ups included
     proxy.clear()
     uploader.scan_once()
     assert tree(root) == []

@@ -110,8 +110,6 @@ def test_without_proc_an_upload_gets_a_size_based_limit(tmp_path: Path) -> None:
         min_rate=MIB,
         stall_seconds=60,
     )
-    started = time.monotonic()
-    with pytest.raises(AwsCliError) as caught:
+    with pytest.raises(AwsCliError) as caught:  # the stand-in would finish after 4 s
         cli.run(["s3", "cp"], upload_bytes=MIB)  # 0.5 s + 1 MiB at 1 MiB/s
     assert "still running after 1.5s" in caught.value.summary()
-    assert time.monotonic() - started < 3.5
