@@ -1,19 +1,17 @@
 """The one seam to the AWS CLI: argument lists in, typed results or AwsCliError out.
 
-Every call gets connect and read timeouts and a process timeout, JSON output,
-no pager, no prompt and no tty, and runs in its own process group so that a
-signal meant for the daemon does not kill an upload half-way.
+Every call gets connect and read timeouts, a watchdog (a process timeout, or
+for uploads a stall window, see watchdog.py), JSON output, no pager, no prompt
+and no tty, and runs in its own process group so that a signal meant for the
+daemon does not kill an upload half-way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
 import os
 import shutil
-import signal
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ import sh
 
 from .errors import AwsCliError, AwsCliMissing
 from .proof import SHA256_METADATA, RemoteObject
+from .watchdog import STALL_SECONDS, Limit, Watchdog, io_bytes, upload_limit
 
 INSTALL_HINT = (
     "install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/"
@@ -30,10 +29,11 @@ INSTALL_HINT = (
     "or pass its path with --aws-cli"
 )
 API_TIMEOUT = 300.0
-MIN_RATE = 1024 * 1024  # bytes/s below which an upload counts as hung
+MIN_RATE = 1024 * 1024  # without /proc: bytes/s below which an upload counts as hung
 
 
 class ErrorKind(enum.Enum):
+    NO_PROFILE = "profile not found"
     NO_CREDENTIALS = "no credentials"
     BAD_CREDENTIALS = "invalid or expired credentials"
     UNREACHABLE = "endpoint unreachable"
@@ -43,6 +43,7 @@ class ErrorKind(enum.Enum):
 
 
 _MARKERS: tuple[tuple[ErrorKind, tuple[str, ...]], ...] = (
+    (ErrorKind.NO_PROFILE, ("The config profile (",)),
     (ErrorKind.NO_CREDENTIALS, ("Unable to locate credentials", "Partial credentials found")),
     (
         ErrorKind.BAD_CREDENTIALS,
@@ -55,7 +56,6 @@ _MARKERS: tuple[tuple[ErrorKind, tuple[str, ...]], ...] = (
             "token has expired",
             "The SSO session",
             "Error loading SSO Token",
-            "The config profile",
         ),
     ),
     (
@@ -91,6 +91,11 @@ class AwsCli:
     connect_timeout: int = 10
     read_timeout: int = 60
     env: Mapping[str, str] = field(default_factory=dict)
+    api_timeout: float = API_TIMEOUT  # list, head, sts: a fixed process timeout
+    stall_seconds: float = STALL_SECONDS
+    max_upload_seconds: float | None = None  # the operator's hard cap on one upload call
+    min_rate: float = MIN_RATE
+    proc: Path = Path("/proc")
 
     def resolve(self) -> str:
         """Absolute path of the CLI, or AwsCliMissing with how to install it."""
@@ -117,15 +122,21 @@ class AwsCli:
         return args
 
     def run(
-        self, args: Sequence[str], *, timeout: float = API_TIMEOUT, ok: Sequence[int] = (0,)
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        ok: Sequence[int] = (0,),
+        upload_bytes: int | None = None,
     ) -> Result:
-        """Run `aws ARGS`; AwsCliError unless the exit code is in `ok`."""
+        """Run `aws ARGS`; AwsCliError unless the exit code is in `ok`. A call is ended after
+        `timeout` (default `api_timeout`), an upload of `upload_bytes` only when it stalls."""
         command = [*args, *self._common()]
         env = {**os.environ, **self.env, "AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"}
-        expired = threading.Event()
+        watchdog: Watchdog | None = None
         try:
             # sh's own _timeout polls every 0.1 s and joins that poller (~0.1 s per call);
-            # a timer that kills the process group costs nothing until it fires
+            # a thread that waits on an event costs nothing until the limit is reached
             proc = sh.Command(self.resolve())(
                 *command,
                 _env=env,
@@ -138,18 +149,19 @@ class AwsCli:
                 _return_cmd=True,
                 _decode_errors="replace",
             )
-            timer = threading.Timer(timeout, _kill_group, (proc.pid, expired))
-            timer.daemon = True
-            timer.start()
+            watchdog = Watchdog(
+                proc.pid, self._limit(proc.pid, timeout, upload_bytes), proc=self.proc
+            )
+            watchdog.start()
             try:
                 proc.wait()
             finally:
-                timer.cancel()
+                watchdog.stop()
         except sh.CommandNotFound as exc:
             raise AwsCliMissing(f"AWS CLI not found ({self.executable!r}): {INSTALL_HINT}") from exc
         except sh.ErrorReturnCode as exc:  # killed by a signal: no exit code to accept
-            if expired.is_set():
-                raise AwsCliError(command, None, f"no answer within {timeout:.0f}s") from exc
+            if watchdog is not None and watchdog.reason is not None:
+                raise AwsCliError(command, None, watchdog.reason) from exc
             stderr = exc.stderr.decode("utf-8", "replace")
             raise AwsCliError(command, exc.exit_code, stderr or "killed by a signal") from exc
         except OSError as exc:
@@ -163,6 +175,18 @@ class AwsCli:
             raise AwsCliError(command, result.exit_code, result.stderr)
         return result
 
+    def _limit(self, pid: int, timeout: float | None, upload_bytes: int | None) -> Limit:
+        if upload_bytes is None:
+            return Limit(hard=self.api_timeout if timeout is None else timeout)
+        return upload_limit(
+            upload_bytes,
+            watchable=io_bytes(self.proc, pid) is not None,
+            stall=self.stall_seconds,
+            max_seconds=self.max_upload_seconds,
+            base=self.api_timeout,
+            min_rate=self.min_rate,
+        )
+
     def version(self) -> str:
         return self.run(["--version"]).stdout.strip() or "unknown"
 
@@ -170,6 +194,12 @@ class AwsCli:
         """`aws sts get-caller-identity` as a dict (Account, Arn, UserId)."""
         data = json.loads(self.run(["sts", "get-caller-identity"]).stdout or "{}")
         return data if isinstance(data, dict) else {}
+
+    def list_buckets(self) -> list[str]:
+        """`aws s3api list-buckets`: the bucket names these credentials can see."""
+        data = json.loads(self.run(["s3api", "list-buckets"]).stdout or "{}")
+        buckets = data.get("Buckets") if isinstance(data, dict) else None
+        return [str(b.get("Name")) for b in buckets or [] if isinstance(b, dict)]
 
     def list_objects(self, bucket: str, prefix: str) -> dict[str, RemoteObject]:
         """Every object whose key starts with `prefix`, by key (the CLI paginates)."""
@@ -219,8 +249,8 @@ class AwsCli:
                 str(source),
                 f"s3://{bucket}/",
             ],
-            timeout=upload_timeout(total_bytes),
             ok=(0, 1, 2),
+            upload_bytes=total_bytes,
         )
 
     def upload_file(
@@ -230,15 +260,4 @@ class AwsCli:
         args = ["s3", "cp", "--only-show-errors", str(source), f"s3://{bucket}/{key}"]
         if sha256 is not None:
             args += ["--metadata", f"{SHA256_METADATA}={sha256}"]
-        self.run(args, timeout=upload_timeout(size))
-
-
-def _kill_group(pid: int, expired: threading.Event) -> None:
-    expired.set()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def upload_timeout(total_bytes: int) -> float:
-    """Long enough for a slow but moving upload; a hung one is ended."""
-    return API_TIMEOUT + total_bytes / MIN_RATE
+        self.run(args, upload_bytes=size)

@@ -43,6 +43,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         log_format=params["log_format"],
         verbose=params["verbose"],
         if_exists=params["if_exists"],
+        max_upload_seconds=params["max_upload_seconds"],
         multipart=read_settings(environ, params["profile"] or None),
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .filters import BucketMap, Excludes
 from .s3settings import MultipartSettings
+from .watchdog import STALL_SECONDS
 
 PROG = "awscli-uploader"
 DEFAULT_INTERVAL = 60.0
@@ -31,6 +32,8 @@ class Config:
     imds_disabled: bool = False
     connect_timeout: int = 10
     read_timeout: int = 60
+    stall_seconds: float = STALL_SECONDS  # an upload with no I/O this long is ended
+    max_upload_seconds: float | None = None  # the operator's hard cap on one upload call
     excludes: Excludes = field(default_factory=Excludes)
     bucket_map: BucketMap = field(default_factory=BucketMap)
     delete_empty_dirs: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 
 
@@ -48,8 +49,25 @@ class AwsCliError(Exception):
 
     def summary(self) -> str:
         """The most useful single line of stderr (the CLI prints a blank line first)."""
+        name = f"`aws {' '.join(self.command[:2])}`"
         if self.timed_out:
-            return f"`aws {' '.join(self.command[:2])}` timed out"
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-        detail = lines[-1] if lines else "no error output"
-        return f"`aws {' '.join(self.command[:2])}` exited {self.exit_code}: {detail}"
+            return f"{name} timed out" + (f": {self.stderr}" if self.stderr else "")
+        return f"{name} exited {self.exit_code}: {last_line(self.stderr)}"
+
+
+def last_line(stderr: str) -> str:
+    """The last non-blank line; an answer botocore could not parse, which it prints as a
+    bytes literal (`b'Not Found'`) under "invalid XML received", as that answer's text."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no error output"
+    line = lines[-1]
+    if line[:2] in ("b'", 'b"') and len(lines) > 1 and "Unable to parse response" in lines[-2]:
+        try:
+            body = ast.literal_eval(line)
+        except (ValueError, SyntaxError):
+            return line
+        if isinstance(body, bytes):
+            text = " ".join(body.decode("utf-8", "replace").split())[:200]
+            return f"an answer that is not XML: {text or '(empty)'}"
+    return line

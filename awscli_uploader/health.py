@@ -11,10 +11,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .awscli import API_TIMEOUT, AwsCli, ErrorKind, Result, classify
+from .awscli import AwsCli, ErrorKind, Result, classify
 from .errors import AwsCliError
 
-CREDENTIAL_ERRORS = frozenset({ErrorKind.NO_CREDENTIALS, ErrorKind.BAD_CREDENTIALS})
+CREDENTIAL_ERRORS = frozenset(
+    {ErrorKind.NO_PROFILE, ErrorKind.NO_CREDENTIALS, ErrorKind.BAD_CREDENTIALS}
+)
 
 
 def credentials_verdict(args: Sequence[str], exit_code: int, stderr: str) -> bool | None:
@@ -44,10 +46,15 @@ class WatchedCli(AwsCli):
     watch: CredentialWatch = field(default_factory=CredentialWatch)
 
     def run(
-        self, args: Sequence[str], *, timeout: float = API_TIMEOUT, ok: Sequence[int] = (0,)
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        ok: Sequence[int] = (0,),
+        upload_bytes: int | None = None,
     ) -> Result:
         try:
-            result = super().run(args, timeout=timeout, ok=ok)
+            result = super().run(args, timeout=timeout, ok=ok, upload_bytes=upload_bytes)
         except AwsCliError as exc:
             if exc.exit_code is not None:
                 self.watch.record(credentials_verdict(args, exc.exit_code, exc.stderr))

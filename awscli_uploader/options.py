@@ -104,6 +104,15 @@ _OPTIONS = (
         help="S3-compatible endpoint (moto, MinIO) for every aws call [env S3_ENDPOINT_URL].",
     ),
     click.option(
+        "--max-upload-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        envvar="S3_UPLOAD_MAX_SECONDS",
+        help="End an upload call still running after this many seconds, even one that "
+        "moves (default: never; a stalled one is ended after 5 minutes without progress) "
+        "[env S3_UPLOAD_MAX_SECONDS].",
+    ),
+    click.option(
         "--aws-cli",
         default="aws",
         show_default=True,

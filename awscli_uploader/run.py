@@ -6,7 +6,7 @@ import logging
 import sys
 
 from . import __version__, lease, log
-from .access import validate_access
+from .access import check_endpoint_url, validate_access
 from .config import PROG, Config
 from .daemon import Daemon
 from .errors import ConfigError
@@ -23,6 +23,7 @@ def run(config: Config) -> int:
 
     Returns the exit code: 1 when a `--once` scan failed a file, else 0.
     """
+    check_endpoint_url(config.endpoint_url)
     logger = log.setup(verbose=config.verbose, fmt=config.log_format)
     check_root(config)
     check_metrics_file(config)
@@ -33,6 +34,8 @@ def run(config: Config) -> int:
         endpoint_url=config.endpoint_url,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        stall_seconds=config.stall_seconds,
+        max_upload_seconds=config.max_upload_seconds,
     )
     logger.info("%s %s with %s", PROG, __version__, cli.resolve())
     lease.ignore_break_signal()

@@ -331,7 +331,7 @@ def idle(b: Bench) -> None:
             case,
             "aws processes in the scan",
             None,
-            f"{scan_calls} (+{startup_calls} at start-up: the sts check)",
+            f"{scan_calls} (+{startup_calls} at start-up: the access check)",
             Target(0, True, ""),
             scan_calls,
         )

@@ -33,7 +33,8 @@ MIB = 1024 * 1024
 PER_DIR = 100  # files per directory in generated trees
 AGE = 3600.0  # generated files are this old, so every contender sees them as finished
 PROCESS_TIMEOUT = 1800.0
-STARTUP_KINDS = frozenset({"--version", "sts get-caller-identity"})
+# the access check: sts on AWS, an S3 listing with --endpoint-url (as here, on moto)
+STARTUP_KINDS = frozenset({"--version", "sts get-caller-identity", "s3api list-buckets"})
 
 _POOL = random.Random(20261124).randbytes(2 * MAX_SIZE)
 _SCAN_LINE = re.compile(

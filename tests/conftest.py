@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
+from helpers import CLI_PATHS, IN_CI, REGION, Moto, S3rver, free_port, wait_http
 
 from awscli_uploader import lease
 
@@ -86,6 +87,42 @@ def moto_server() -> Iterator[Moto]:
 def moto(moto_server: Moto) -> Moto:
     moto_server.reset()
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def s3rver_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
+    """npm s3rver on a free loopback port: a second S3, so that moto's quirks hide nothing."""
+    executable = shutil.which("s3rver")
+    if executable is None:
+        message = "s3rver is not installed (npm install -g s3rver@3)"
+        if IN_CI:
+            pytest.fail(message + " (CI must run it)")
+        pytest.skip(message)
+    port = free_port()
+    data = tmp_path_factory.mktemp("s3rver")
+    log = open(data.parent / "s3rver.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [executable, "-d", str(data), "-a", "127.0.0.1", "-p", str(port), "-s"],
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/", deadline=30)
+        yield S3rver(url)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def s3rver(s3rver_server: S3rver, monkeypatch: pytest.MonkeyPatch) -> S3rver:
+    """An empty s3rver, and the keys it knows in the environment."""
+    s3rver_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3rver_server.key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3rver_server.key)
+    return s3rver_server
 
 
 @pytest.fixture(params=["v1", "v2"])

@@ -27,6 +27,7 @@ FAULTS = (
     "reset-after",  # S3 stores the object, the client sees a reset
     "corrupt",  # one body byte flipped in transit; moto stores it
     "hang",  # accept and never answer
+    "stall-body",  # read the first 64 KiB of the body, then neither read nor answer
     "opaque-etag",  # forwarded; ETags rewritten as under SSE-KMS (hex, but not the MD5)
     "hook",  # call `hook(method, path)` first, then forward
 )
@@ -82,6 +83,7 @@ class FaultProxy:
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    rate: float | None = None  # bytes/s: request bodies are read no faster than this
 
     def add(self, fault: str, **kwargs: object) -> Rule:
         assert fault in FAULTS, fault
@@ -114,6 +116,20 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
+        def _read(self, size: int) -> bytes:
+            """`size` body bytes, no faster than the proxy's rate (a slow uplink)."""
+            if proxy.rate is None:
+                return self.rfile.read(size)
+            data = b""
+            while len(data) < size:
+                started = time.monotonic()
+                piece = self.rfile.read(min(16384, size - len(data)))
+                if not piece:
+                    break
+                data += piece
+                time.sleep(max(0.0, len(piece) / proxy.rate - (time.monotonic() - started)))
+            return data
+
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 data = b""
@@ -123,9 +139,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                             pass
                         return data
-                    data += self.rfile.read(size)
+                    data += self._read(size)
                     self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return self._read(int(self.headers.get("Content-Length") or 0))
 
         def _reset(self) -> None:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -144,8 +160,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _any(self) -> None:
-            body = self._body()
             rule = proxy.pick(self.command, self.path)
+            if rule is not None and rule.fault == "stall-body":
+                self.rfile.read(min(65536, int(self.headers.get("Content-Length") or 65536)))
+                proxy.stopping.wait(600)
+                self._reset()
+                return
+            body = self._body()
             fault = rule.fault if rule else None
             if fault in _ERRORS:
                 self._error(*_ERRORS[fault])

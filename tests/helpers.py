@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def wait_http(url: str, deadline: float) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
+        except urllib.error.HTTPError:
+            return  # it answers, if only with an error (s3rver without credentials: 403)
         except OSError:
             if time.monotonic() > end:
                 raise
@@ -41,6 +44,8 @@ def wait_http(url: str, deadline: float) -> None:
 
 
 class Moto:
+    key = "testing"  # access key id and secret the server accepts
+
     def __init__(self, url: str) -> None:
         self.url = url
 
@@ -51,8 +56,8 @@ class Moto:
             "s3",
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=self.key,
+            aws_secret_access_key=self.key,
         )
 
     def reset(self) -> None:
@@ -78,6 +83,19 @@ class Moto:
     def head(self, bucket: str, key: str) -> dict[str, object]:
         data: dict[str, object] = self._client().head_object(Bucket=bucket, Key=key)
         return data
+
+
+class S3rver(Moto):
+    """A second S3 implementation (npm s3rver): no STS, its own quirks, keys S3RVER."""
+
+    key = "S3RVER"
+
+    def reset(self) -> None:
+        client = self._client()
+        for bucket in client.list_buckets().get("Buckets", []):
+            for key in self.keys(bucket["Name"]):
+                client.delete_object(Bucket=bucket["Name"], Key=key)
+            client.delete_bucket(Bucket=bucket["Name"])
 
 
 def _cli_paths() -> dict[str, str | None]:

@@ -9,7 +9,7 @@ import pytest
 from helpers import Moto
 
 from awscli_uploader.awscli import AwsCli, ErrorKind, classify
-from awscli_uploader.errors import AwsCliError, AwsCliMissing
+from awscli_uploader.errors import AwsCliError, AwsCliMissing, last_line
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,7 @@ from awscli_uploader.errors import AwsCliError, AwsCliMissing
             "An error occurred (AccessDenied) when calling the ListObjectsV2 operation",
             ErrorKind.ACCESS_DENIED,
         ),
+        ("The config profile (nosuchprofile) could not be found", ErrorKind.NO_PROFILE),
         ("something else", ErrorKind.OTHER),
     ],
 )
@@ -112,3 +113,29 @@ def test_cli_killed_by_a_signal_is_a_typed_error(tmp_path: Path) -> None:
         cli.run(["s3", "cp"])
     assert caught.value.exit_code == -9
     assert "exited -9" in caught.value.summary()
+
+
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        (
+            "\nAn error occurred (NoSuchBucket) when calling ...\n",
+            "An error occurred (NoSuchBucket) when calling ...",
+        ),
+        ("", "no error output"),
+        # botocore prints an answer it can't parse (here s3rver's to STS) as a bytes literal
+        (
+            "\nUnable to parse response (syntax error: line 1, column 0), invalid XML received. "
+            "Further retries may succeed:\nb'Not Found'\n",
+            "an answer that is not XML: Not Found",
+        ),
+        (
+            "Unable to parse response (...), invalid XML received:\nb'<html>\\n<b>502</b>'",
+            "an answer that is not XML: <html> <b>502</b>",
+        ),
+        ("Unable to parse response (...):\nb''", "an answer that is not XML: (empty)"),
+        ("b'a file named like a bytes literal'", "b'a file named like a bytes literal'"),
+    ],
+)
+def test_last_line_of_stderr(stderr: str, line: str) -> None:
+    assert last_line(stderr) == line

@@ -101,6 +101,7 @@ def test_merge_backlog_of_two_directories_with_one_bucket_label() -> None:
         (["--version"], 0, "", None),
         (["s3api", "list-objects-v2"], 254, "An error occurred (InvalidAccessKeyId) ...", False),
         (["sts", "get-caller-identity"], 253, "Unable to locate credentials.", False),
+        (["s3api", "list-buckets"], 255, "The config profile (x) could not be found", False),
         (["s3api", "list-objects-v2"], 254, "An error occurred (NoSuchBucket) ...", None),
         (["s3api", "list-objects-v2"], 255, 'Could not connect to the endpoint URL: "x"', None),
         (["s3", "cp"], 1, "upload failed: ... (AccessDenied)", None),

@@ -1,0 +1,124 @@
+"""When an aws process is ended: API calls after a fixed time, uploads only when they stall.
+
+A slow upload that moves must never be killed (a 2 GiB file on a 4 Mbit/s uplink takes over
+an hour), while a hung one must be. Progress is the I/O the process does: rchar + wchar in
+/proc/PID/io count the bytes it reads from the files it uploads and, over HTTPS, the TLS
+stream it writes (OpenSSL uses read()/write() on the socket). Where /proc can't tell (macOS),
+a generous size-based limit stands in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+POLL_SECONDS = 2.0
+STALL_SECONDS = 300.0  # an upload that did no I/O this long is hung
+
+
+@dataclass(frozen=True)
+class Limit:
+    """End the process `hard` seconds after it started, or once it did no I/O for `stall`
+    seconds; None means no such limit."""
+
+    hard: float | None = None
+    stall: float | None = None
+
+
+def upload_limit(
+    total_bytes: int,
+    *,
+    watchable: bool,
+    stall: float,
+    max_seconds: float | None,
+    base: float,
+    min_rate: float,
+) -> Limit:
+    """A watched upload is ended only when it stalls; an unwatchable one after a time that a
+    transfer at `min_rate` would need. An operator's `max_seconds` caps both."""
+    if watchable:
+        return Limit(hard=max_seconds, stall=stall)
+    by_size = base + total_bytes / min_rate
+    return Limit(hard=by_size if max_seconds is None else min(by_size, max_seconds))
+
+
+def overdue(limit: Limit, *, running: float, idle: float) -> str | None:
+    """Why a process running this long, without I/O for `idle` seconds, must end; else None."""
+    if limit.hard is not None and running >= limit.hard:
+        return f"still running after {limit.hard:g}s"
+    if limit.stall is not None and idle >= limit.stall:
+        return f"no progress for {idle:.0f}s"
+    return None
+
+
+def io_bytes(proc: Path, pid: int) -> int | None:
+    """rchar + wchar of `pid` and its descendants; None when /proc has no io file for it."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            text = (proc / str(current) / "io").read_text()
+        except OSError:
+            if current == pid:
+                return None
+            continue
+        counts = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        total += int(counts.get("rchar", 0)) + int(counts.get("wchar", 0))
+        todo += _children(proc, current)
+    return total
+
+
+def _children(proc: Path, pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in (proc / str(pid) / "task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+class Watchdog(threading.Thread):
+    """Kills the process group `pid` when `overdue` says so; `reason` then says why.
+    Call `stop()` once the process has ended."""
+
+    def __init__(self, pid: int, limit: Limit, *, proc: Path) -> None:
+        super().__init__(name=f"watchdog-{pid}", daemon=True)
+        self.pid, self.limit, self.proc = pid, limit, proc
+        self.reason: str | None = None
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def run(self) -> None:
+        start = moved = time.monotonic()
+        seen = io_bytes(self.proc, self.pid) if self.limit.stall is not None else None
+        while True:
+            if self._done.wait(self._wait(time.monotonic() - start)):
+                return
+            now = time.monotonic()
+            if self.limit.stall is not None:
+                current = io_bytes(self.proc, self.pid)
+                if current is not None and current != seen:
+                    seen, moved = current, now
+            reason = overdue(self.limit, running=now - start, idle=now - moved)
+            if reason is not None and not self._done.is_set():
+                self.reason = reason
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                return
+
+    def _wait(self, running: float) -> float:
+        left = None if self.limit.hard is None else max(0.0, self.limit.hard - running)
+        if self.limit.stall is None:
+            return 86400.0 if left is None else left
+        poll = min(POLL_SECONDS, self.limit.stall / 4)
+        return poll if left is None else min(poll, left)
