@@ -1,0 +1,101 @@
+"""The transfer phase: include patterns, staging, and files that can't be linked."""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+from pathlib import Path
+
+import pytest
+from helpers import Moto, make_uploader, tree, write
+
+from awscli_uploader import transfer
+from awscli_uploader.filters import parse_excludes
+from awscli_uploader.scanner import Candidate
+from awscli_uploader.transfer import filter_groups, include_pattern, stage
+
+ODD = ["a[1].txt", "b*.txt", "?.txt", "plain.txt", "dir/[x]/y?.bin", "sp ace#%.txt"]
+
+
+@pytest.mark.parametrize("key", ODD)
+def test_an_include_pattern_matches_its_key_and_nothing_else(key: str) -> None:
+    pattern = include_pattern(key)
+    others = [k for k in ODD if k != key] + ["a1.txt", "bx.txt", "x.txt", "dir/x/yz.bin"]
+    assert fnmatch.fnmatchcase(key, pattern)
+    assert not [k for k in others if fnmatch.fnmatchcase(k, pattern)]
+
+
+def test_filter_groups_stay_under_the_command_line_limit() -> None:
+    keys = [f"run-{n:05d}/" + "x" * 200 for n in range(1000)]
+    groups = filter_groups(keys)
+    assert len(groups) > 1
+    assert [p for g in groups for p in g] == [include_pattern(k) for k in keys]
+    assert all(sum(len(p) for p in g) <= transfer.MAX_FILTER_CHARS for g in groups)
+
+
+def _candidate(root: Path, key: str) -> Candidate:
+    path = write(root / "b-1" / key, key.encode())
+    return Candidate(path, "b-1", key, path.stat().st_size, 0)
+
+
+def test_stage_pins_each_file_by_a_hard_link(root: Path) -> None:
+    files = [_candidate(root, "x/1.txt"), _candidate(root, "2.txt")]
+    staged, direct, problem = stage(files, root / ".state" / "staging")
+    assert (direct, problem) == ([], None)
+    for item, link in staged:
+        assert os.stat(link).st_ino == os.stat(item.path).st_ino
+
+
+def test_no_room_for_links_leaves_the_rest_direct(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [_candidate(root, f"{n}.txt") for n in range(3)]
+    real_link = os.link
+    calls: list[object] = []
+
+    def full_after_one(src: object, dst: object, **kwargs: object) -> None:
+        calls.append(src)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_link(src, dst, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer.os, "link", full_after_one)
+    staged, direct, problem = stage(files, root / ".state" / "staging")
+    assert [i.key for i, _ in staged] == ["0.txt"]
+    assert [i.key for i in direct] == ["1.txt", "2.txt"]
+    assert problem == "No space left on device"
+
+
+def test_unlinkable_files_go_in_one_batch_from_their_directory(
+    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protected hard links (another owner's files) refuse the link: the files go in one
+    `cp --recursive` with include lists, odd names too, and are proven by the listing."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(transfer.os, "link", refused)
+    moto.create_bucket("b-1")
+    for key in ODD:
+        write(root / "b-1" / key, f"bytes of {key}".encode())
+    write(root / "b-1" / ".hidden.txt", b"excluded: not in the batch")
+    calls: list[list[str]] = []
+    uploader = make_uploader(root, moto, aws_cli, excludes=parse_excludes([".*"]))
+    real_run = uploader.cli.run
+
+    def counted(args: list[str], **kwargs: object) -> object:
+        calls.append(list(args))
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uploader, "cli", uploader.cli)
+    object.__setattr__(uploader.cli, "run", counted)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (len(ODD), 0)
+    assert sorted(moto.keys("b-1")) == sorted(ODD)
+    for key in ODD:
+        assert moto.get("b-1", key) == f"bytes of {key}".encode()
+    assert tree(root) == ["b-1/.hidden.txt"]
+    copies = [c for c in calls if c[:2] == ["s3", "cp"]]
+    assert len(copies) == 1 and "--recursive" in copies[0]
