@@ -66,12 +66,18 @@ def test_directories_vanish_and_appear_mid_scan(root: Path) -> None:
     walk = scan(root, now_ns=int(OLD + 100) * NS, stability=2)
     first = next(walk)
     assert isinstance(first, Candidate)
-    for name in ("a", "b", "c"):  # whatever the walk has not reached yet disappears
-        if name not in first.key:
-            shutil.rmtree(root / "mid-bucket" / name)
-    write(root / "mid-bucket" / "new" / "g.txt", b"y")
-    rest = list(walk)  # no exception: vanished directories are passed over
-    assert all(isinstance(i, Candidate) for i in rest)
+    gone, later = sorted({"a", "b", "c"} - {first.key.split("/")[0]})
+    shutil.rmtree(root / "mid-bucket" / gone)  # vanishes before the walk reaches it
+    write(root / "mid-bucket" / later / "g.txt", b"y")  # appears where the walk has yet to go
+    write(root / "mid-bucket" / "new" / "h.txt", b"z")  # appears where it has already looked
+    rest = list(walk)  # no exception: the vanished directory is passed over
+    assert sorted(i.key for i in rest if isinstance(i, Candidate)) == [
+        f"{later}/f.txt",
+        f"{later}/g.txt",
+    ]
+    assert len(rest) == 2
+    again = scan(root, now_ns=int(OLD + 100) * NS, stability=2)
+    assert "new/h.txt" in [i.key for i in again if isinstance(i, Candidate)]  # the next scan
 
 
 def test_many_files_in_one_directory_stream_without_aws_calls(root: Path) -> None:
