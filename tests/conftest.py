@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fault_proxy import FaultProxy, fault_proxy
 from helpers import CLI_PATHS, IN_CI, REGION, Moto, free_port, wait_http
 
 _KEEP = {"AWS_CA_BUNDLE"}
@@ -77,6 +78,16 @@ def moto_server() -> Iterator[Moto]:
 def moto(moto_server: Moto) -> Moto:
     moto_server.reset()
     return moto_server
+
+
+@pytest.fixture
+def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The fault proxy between the AWS CLI and moto; the aws processes these tests start
+    (daemons too) retry once, as the CLI's own retry logic is not under test."""
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    with fault_proxy(moto.url) as running:
+        yield running
 
 
 @pytest.fixture(params=["v1", "v2"])

@@ -71,9 +71,10 @@ def test_render_is_valid_prometheus_text() -> None:
     assert value(samples, "last_scan_start_time_seconds") == 1_800_000_000.5
     assert value(samples, "last_scan_duration_seconds") == 1.25
     assert value(samples, "credentials_valid") == 1
-    for line in text.splitlines():
-        if line.startswith("# TYPE") and line.endswith("counter"):
-            assert line.split()[2].endswith("_total")
+    types_lines = [line.split() for line in text.splitlines() if line.startswith("# TYPE")]
+    counters = [name for _, _, name, kind in types_lines if kind == "counter"]
+    assert len(counters) == 5
+    assert [name for name in counters if not name.endswith("_total")] == []
 
 
 @pytest.mark.parametrize(("valid", "sample"), [(True, 1), (False, 0), (None, 0)])
