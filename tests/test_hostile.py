@@ -80,6 +80,7 @@ def test_directories_vanish_and_appear_mid_scan(root: Path) -> None:
     assert "new/h.txt" in [i.key for i in again if isinstance(i, Candidate)]  # the next scan
 
 
+@pytest.mark.slow
 def test_many_files_in_one_directory_stream_without_aws_calls(root: Path) -> None:
     directory = root / "wide-bucket" / "d"
     directory.mkdir(parents=True)

@@ -16,6 +16,8 @@ from infra_helpers import require_aws_cdk
 
 require_aws_cdk()
 
+pytestmark = pytest.mark.slow  # a real wheel build, and `cdk synth` through the cdk CLI
+
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 STACK = "AwscliUploaderSpot"
 
