@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_cli import daemon
 
 from awscli_uploader.backlog import Backlog
-from awscli_uploader.health import credentials_verdict
 from awscli_uploader.metrics import Totals, merge_backlog, render
 from awscli_uploader.scanner import NS
 from awscli_uploader.uploader import BucketTally, Stats
@@ -93,24 +92,6 @@ def test_merge_backlog_of_two_directories_with_one_bucket_label() -> None:
     assert list(merged) == ["a-b"]
     assert (merged["a-b"].files, merged["a-b"].bytes, merged["a-b"].unstable) == (3, 5, 1)
     assert merged["a-b"].oldest_mtime_ns == 3
-
-
-@pytest.mark.parametrize(
-    ("args", "exit_code", "stderr", "valid"),
-    [
-        (["sts", "get-caller-identity"], 0, "", True),
-        (["--version"], 0, "", None),
-        (["s3api", "list-objects-v2"], 254, "An error occurred (InvalidAccessKeyId) ...", False),
-        (["sts", "get-caller-identity"], 253, "Unable to locate credentials.", False),
-        (["s3api", "list-objects-v2"], 254, "An error occurred (NoSuchBucket) ...", None),
-        (["s3api", "list-objects-v2"], 255, 'Could not connect to the endpoint URL: "x"', None),
-        (["s3", "cp"], 1, "upload failed: ... (AccessDenied)", None),
-    ],
-)
-def test_credentials_verdict(
-    args: list[str], exit_code: int, stderr: str, valid: bool | None
-) -> None:
-    assert credentials_verdict(args, exit_code, stderr) is valid
 
 
 def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, aws_cli: str) -> None:
