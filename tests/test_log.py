@@ -90,6 +90,3 @@ def test_text_is_the_default(root: Path, moto: Moto) -> None:
     lines = result.stdout.splitlines()
     assert "] INFO scan: " in lines[-1]
     assert [line for line in lines if not TEXT_LINE.match(line)] == []
-    bad = run_cli("--log-format", "xml")
-    assert bad.returncode == 2
-    assert "--log-format" in bad.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import Moto, run_cli, write
+from helpers import Moto, run_cli, run_in_process, write
 from prometheus_client.parser import text_string_to_metric_families
 from test_cli import daemon
 
@@ -198,7 +198,7 @@ def test_credentials_gauge_drops_on_ec2_without_credentials(
 )
 def test_bad_metrics_file_exits_2(tmp_path: Path, where: str, message: str) -> None:
     (tmp_path / "root" / "bucket-one").mkdir(parents=True)
-    result = run_cli(
+    result = run_in_process(
         "--once", "-d", str(tmp_path / "root"), "--metrics-file", str(tmp_path / where)
     )
     assert result.returncode == 2
