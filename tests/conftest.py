@@ -103,6 +103,16 @@ def aws_cli(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def one_cli() -> str:
+    """One AWS CLI (v1, else v2) for tests of this program's own logic, where which CLI
+    runs underneath is not what is tested; the CLI's own behaviour is tested with `aws_cli`."""
+    path = CLI_PATHS["v1"] or CLI_PATHS["v2"]
+    if path is None:
+        pytest.fail("no AWS CLI installed")
+    return path
+
+
+@pytest.fixture
 def root(tmp_path: Path) -> Path:
     path = tmp_path / "s3"
     path.mkdir()

@@ -18,7 +18,7 @@ from awscli_uploader.scanner import NS, Candidate, Skipped, scan
 def test_refused_delete_is_a_warning_and_retried(
     root: Path,
     moto: Moto,
-    aws_cli: str,
+    one_cli: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -33,7 +33,7 @@ def test_refused_delete_is_a_warning_and_retried(
         real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(uploader_module.os, "unlink", refuse)
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
     assert stats.failed == 1

@@ -94,7 +94,7 @@ def test_merge_backlog_of_two_directories_with_one_bucket_label() -> None:
     assert merged["a-b"].oldest_mtime_ns == 3
 
 
-def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, aws_cli: str) -> None:
+def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("distributed-colony")
     moto.put("distributed-colony", "present.txt", b"here")
     write(root / "distributed_colony" / "a.png", b"a" * 1000)
@@ -112,7 +112,7 @@ def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, aw
         "--endpoint-url",
         moto.url,
         "--aws-cli",
-        aws_cli,
+        one_cli,
         "--metrics-file",
         str(path),
         "--exclude",
