@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 OLD = time.time() - 3600
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def project_version() -> str:
+    """The version pyproject.toml declares, which the program must report."""
+    match = re.search(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert match is not None
+    return match.group(1)
 
 
 def free_port() -> int:

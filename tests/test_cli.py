@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -13,23 +12,28 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import REPO, Moto, free_port, run_cli, run_in_process, start_daemon, tree, write
+from helpers import (
+    REPO,
+    Moto,
+    free_port,
+    project_version,
+    run_cli,
+    run_in_process,
+    start_daemon,
+    tree,
+    write,
+)
 
 from awscli_uploader.daemon import seconds_until
 from awscli_uploader.scanner import Candidate
 from awscli_uploader.uploader import fit_before_deadline
 
 
-def _pyproject_version() -> str:
-    match = re.search(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
-    assert match is not None
-    return match.group(1)
-
-
 def test_help_and_version() -> None:
     helped = run_in_process("--help")
     assert helped.returncode == 0
-    for flag in (
+    shown = " ".join(helped.stdout.split())  # however the terminal's width wrapped it
+    for text in (
         "--interval",
         "--directory",
         "--region",
@@ -40,11 +44,23 @@ def test_help_and_version() -> None:
         "--endpoint-url",
         "--aws-cli",
         "S3_UPLOAD_INTERVAL",
+        "--exclude PATTERN",
+        "--bucket-map DIR=BUCKET",
+        "--delete-empty-dirs",
+        "--metrics-file PATH",
+        "--log-format [text|json]",
+        "S3_UPLOAD_EXCLUDE",
+        "S3_BUCKET_MAP",
+        "status",
     ):
-        assert flag in helped.stdout
+        assert text in shown
+    status = run_in_process("status", "--help")
+    assert status.returncode == 0
+    assert "--json" in status.stdout
+    assert "takes no lock" in " ".join(status.stdout.split())
     version = run_in_process("--version")
     assert version.returncode == 0
-    assert version.stdout == f"awscli-uploader, version {_pyproject_version()}\n"
+    assert version.stdout == f"awscli-uploader, version {project_version()}\n"
 
 
 @pytest.mark.parametrize(
@@ -267,27 +283,6 @@ def test_seconds_until(text: str, seconds: float) -> None:
 
     now = datetime(2026, 11, 24, tzinfo=timezone.utc)
     assert seconds_until(text, default=99.0, now=now) == seconds
-
-
-def test_help_lists_the_operator_controls() -> None:
-    helped = run_in_process("--help")
-    assert helped.returncode == 0
-    shown = " ".join(helped.stdout.split())  # however the terminal's width wrapped it
-    for text in (
-        "--exclude PATTERN",
-        "--bucket-map DIR=BUCKET",
-        "--delete-empty-dirs",
-        "--metrics-file PATH",
-        "--log-format [text|json]",
-        "S3_UPLOAD_EXCLUDE",
-        "S3_BUCKET_MAP",
-        "status",
-    ):
-        assert text in shown
-    status = run_in_process("status", "--help")
-    assert status.returncode == 0
-    assert "--json" in status.stdout
-    assert "takes no lock" in " ".join(status.stdout.split())
 
 
 def test_state_directory_others_can_write_is_refused(root: Path, moto: Moto) -> None:
