@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fault_proxy import FaultProxy, fault_proxy
 from helpers import CLI_PATHS, IN_CI, REGION, Moto, S3rver, free_port, wait_http
 
 from awscli_uploader import lease
@@ -125,6 +126,16 @@ def s3rver(s3rver_server: S3rver, monkeypatch: pytest.MonkeyPatch) -> S3rver:
     return s3rver_server
 
 
+@pytest.fixture
+def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The fault proxy between the AWS CLI and moto; the aws processes these tests start
+    (daemons too) retry once, as the CLI's own retry logic is not under test."""
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    with fault_proxy(moto.url) as running:
+        yield running
+
+
 @pytest.fixture(params=["v1", "v2"])
 def aws_cli(request: pytest.FixtureRequest) -> str:
     """Each integration test runs with AWS CLI v1 (PyPI) and v2 (Debian)."""
@@ -134,6 +145,16 @@ def aws_cli(request: pytest.FixtureRequest) -> str:
         if IN_CI:
             pytest.fail(message + " (CI must run both)")
         pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def one_cli() -> str:
+    """One AWS CLI (v1, else v2) for tests of this program's own logic, where which CLI
+    runs underneath is not what is tested; the CLI's own behaviour is tested with `aws_cli`."""
+    path = CLI_PATHS["v1"] or CLI_PATHS["v2"]
+    if path is None:
+        pytest.fail("no AWS CLI installed")
     return path
 
 

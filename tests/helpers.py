@@ -1,19 +1,26 @@
-"""Test helpers: moto access, files with old mtimes, running the CLI."""
+"""Test helpers: moto access, files with old mtimes, running the program, nothing lost."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from awscli_uploader.awscli import AwsCli
+from awscli_uploader.cli import main
 from awscli_uploader.config import Config
 from awscli_uploader.uploader import Uploader
 
@@ -21,6 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 OLD = time.time() - 3600
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def project_version() -> str:
+    """The version pyproject.toml declares, which the program must report."""
+    match = re.search(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert match is not None
+    return match.group(1)
 
 
 def free_port() -> int:
@@ -127,10 +141,34 @@ def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:
     return path
 
 
-def make_uploader(root: Path, moto: Moto, aws_cli: str, **overrides: object) -> Uploader:
+def make_uploader(
+    root: Path,
+    moto: Moto,
+    aws_cli: str,
+    *,
+    endpoint: str | None = None,
+    connect_timeout: int = 10,
+    read_timeout: int = 60,
+    **overrides: object,
+) -> Uploader:
+    """An uploader whose aws calls go to moto, or through `endpoint` (the fault proxy)."""
     settings: dict[str, object] = {"stability": 2, **overrides}
-    config = Config(root=root, endpoint_url=moto.url, aws_cli=aws_cli, region=REGION, **settings)  # type: ignore[arg-type]
-    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    config = Config(
+        root=root,
+        endpoint_url=endpoint or moto.url,
+        aws_cli=aws_cli,
+        region=REGION,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        **settings,  # type: ignore[arg-type]
+    )
+    cli = AwsCli(
+        executable=aws_cli,
+        region=REGION,
+        endpoint_url=config.endpoint_url,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     return Uploader(config, cli, logging.getLogger("awscli_uploader.test"))
 
 
@@ -146,6 +184,43 @@ def run_cli(
         env={**os.environ, **(env or {})},
         cwd=REPO,
     )
+
+
+def run_once(
+    root: Path, endpoint: str, aws_cli: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One `--once` scan of `root` by the real program against `endpoint` (moto or the proxy)."""
+    common = ["--once", "-d", str(root), "--endpoint-url", endpoint, "--aws-cli", aws_cli]
+    return run_cli(*common, *args, env=env)
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_in_process(*args: str, env: Mapping[str, str | None] | None = None) -> Ran:
+    """The program's entry point run in this process through click's CliRunner: for flags,
+    environment and exit codes that need no real process. Signal handlers and the package
+    logger are put back afterwards."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logger = logging.getLogger("awscli_uploader")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    code = 0
+    try:
+        with CliRunner().isolation(env=env) as (out, err, _):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        logger.handlers[:], logger.level, logger.propagate = saved
+    return Ran(code, stdout, stderr)
 
 
 def start_daemon(
@@ -169,6 +244,37 @@ def tree(root: Path) -> list[str]:
         for p in root.rglob("*")
         if (p.is_file() or p.is_symlink()) and ".awscli-uploader" not in p.parts
     )
+
+
+Files = dict[tuple[str, str], bytes]  # (bucket, key): the bytes written
+
+
+def put_files(root: Path, files: Files) -> Files:
+    """Each file written under root/<bucket>/<key>, old enough to be stable."""
+    for (bucket, key), data in files.items():
+        write(root / bucket / key, data)
+    return files
+
+
+def assert_nothing_lost(root: Path, moto: Moto, files: Files) -> int:
+    """Each file is either still local and intact, or byte-equal in S3. Returns how many left."""
+    left = 0
+    for (bucket, key), data in files.items():
+        local = root / bucket / key
+        if local.exists():
+            assert local.read_bytes() == data, f"{bucket}/{key} changed locally"
+            left += 1
+        else:
+            assert moto.get(bucket, key) == data, f"{bucket}/{key} deleted but S3 differs"
+    return left
+
+
+def assert_drained(root: Path, moto: Moto, files: Files) -> None:
+    """Nothing left: every file byte-equal in S3, no staging link behind."""
+    assert tree(root) == []
+    assert assert_nothing_lost(root, moto, files) == 0
+    staging = root / ".awscli-uploader" / "staging"
+    assert not staging.exists() or list(staging.rglob("*")) == []
 
 
 def dump(data: object) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import CLI_PATHS, REPO
 
+pytestmark = pytest.mark.slow
+
 SMALLEST = ("--cases", "small", "--files", "20", "--sample", "3", "--repeat", "1", "--cli", "v1")
 
 

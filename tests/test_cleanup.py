@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -68,14 +69,15 @@ def test_symlinked_directory_is_not_removed(root: Path, tmp_path: Path) -> None:
     assert (tmp_path / "target").is_dir()
 
 
-def test_per_bucket_tallies(root: Path, moto: Moto, aws_cli: str) -> None:
+def test_per_bucket_tallies(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     moto.put("bucket-one", "present.txt", b"here")
     write(root / "bucket-one" / "present.txt", b"here")
     write(root / "bucket-one" / "new.txt", b"new!")
     write(root / "missing-bucket" / "kept.txt", b"kept")
     write(root / "bad_name" / "kept.txt", b"kept")
-    stats = make_uploader(root, moto, aws_cli).scan_once()
+    before = time.time()
+    stats = make_uploader(root, moto, one_cli).scan_once()
     tallies = {
         b: (t.uploaded, t.uploaded_bytes, t.present, t.failed) for b, t in stats.buckets.items()
     }
@@ -84,10 +86,10 @@ def test_per_bucket_tallies(root: Path, moto: Moto, aws_cli: str) -> None:
         "missing-bucket": (0, 0, 0, 1),
         "bad_name": (0, 0, 0, 1),
     }
-    assert stats.started > 0
+    assert before <= stats.started <= before + stats.seconds + 1  # when this scan started
 
 
-def test_delete_empty_dirs_through_the_cli(root: Path, moto: Moto, aws_cli: str) -> None:
+def test_delete_empty_dirs_through_the_cli(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "run1" / "images" / "a.png", b"a")
     write(root / "bucket-one" / "run1" / "logs" / "l.txt", b"l")
@@ -96,7 +98,7 @@ def test_delete_empty_dirs_through_the_cli(root: Path, moto: Moto, aws_cli: str)
     write(root / "bucket-one" / "top.txt", b"t")
     (root / "bucket-one" / "prepared").mkdir()  # made by the coordinator: not ours to remove
     (root / "empty-bucket").mkdir()
-    common = ["--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", aws_cli]
+    common = ["--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", one_cli]
     result = run_cli(*common, "--exclude", "*.part", "--delete-empty-dirs")
     assert result.returncode == 0, result.stdout + result.stderr
     assert tree(root) == ["bucket-one/run2/b.png.part"]

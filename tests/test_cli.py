@@ -12,15 +12,26 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import REPO, Moto, free_port, run_cli, start_daemon, tree, write
+from helpers import (
+    REPO,
+    Moto,
+    free_port,
+    project_version,
+    run_cli,
+    run_in_process,
+    start_daemon,
+    tree,
+    write,
+)
 
 from awscli_uploader.spot import seconds_until
 
 
 def test_help_and_version() -> None:
-    helped = run_cli("--help")
+    helped = run_in_process("--help")
     assert helped.returncode == 0
-    for flag in (
+    shown = " ".join(helped.stdout.split())  # however the terminal's width wrapped it
+    for text in (
         "--interval",
         "--directory",
         "--region",
@@ -31,11 +42,23 @@ def test_help_and_version() -> None:
         "--endpoint-url",
         "--aws-cli",
         "S3_UPLOAD_INTERVAL",
+        "--exclude PATTERN",
+        "--bucket-map DIR=BUCKET",
+        "--delete-empty-dirs",
+        "--metrics-file PATH",
+        "--log-format [text|json]",
+        "S3_UPLOAD_EXCLUDE",
+        "S3_BUCKET_MAP",
+        "status",
     ):
-        assert flag in helped.stdout
-    version = run_cli("--version")
+        assert text in shown
+    status = run_in_process("status", "--help")
+    assert status.returncode == 0
+    assert "--json" in status.stdout
+    assert "takes no lock" in " ".join(status.stdout.split())
+    version = run_in_process("--version")
     assert version.returncode == 0
-    assert "0.1.0" in version.stdout
+    assert version.stdout == f"awscli-uploader, version {project_version()}\n"
 
 
 @pytest.mark.parametrize(
@@ -45,34 +68,59 @@ def test_help_and_version() -> None:
         (["--stability", "-1"], "--stability"),
         (["--interval", "soon"], "--interval"),
         (["--no-such-flag"], "No such option"),
+        (["--log-format", "xml"], "--log-format"),
+        (["statsu"], "No such command"),
     ],
 )
 def test_bad_flags_are_one_line_exit_2(args: list[str], message: str) -> None:
-    result = run_cli(*args)
+    result = run_in_process(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert result.stderr.startswith("awscli-uploader: error: ")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # click names the flag, not the variable it read
+        ({"S3_UPLOAD_INTERVAL": "0"}, "--interval"),
+        ({"FILE_STABILITY_SECONDS": "soon"}, "--stability"),
+        ({"S3_UPLOAD_LOG_FORMAT": "xml"}, "--log-format"),
+        ({"S3_UPLOAD_EXCLUDE": "/"}, "S3_UPLOAD_EXCLUDE"),
+        ({"S3_BUCKET_MAP": "no-equals-sign"}, "S3_BUCKET_MAP"),
+    ],
+)
+def test_bad_environment_is_one_line_exit_2(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    result = run_in_process("--once", "-d", str(tmp_path), env=env)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert message in result.stderr
 
 
 def test_root_problems_exit_2(tmp_path: Path) -> None:
-    missing = run_cli("--once", "-d", str(tmp_path / "missing"))
+    missing = run_in_process("--once", "-d", str(tmp_path / "missing"))
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
     afile = write(tmp_path / "file", b"")
-    notdir = run_cli("-d", str(afile))
+    notdir = run_in_process("-d", str(afile))
     assert notdir.returncode == 2
     assert "not a directory" in notdir.stderr
 
 
 def test_missing_cli_exits_3(root: Path) -> None:
-    result = run_cli("--once", "-d", str(root), "--aws-cli", "/nonexistent/aws")
+    result = run_in_process("--once", "-d", str(root), "--aws-cli", "/nonexistent/aws")
     assert result.returncode == 3
     assert "install AWS CLI" in result.stderr
+    through_env = run_in_process("--once", "-d", str(root), env={"AWS_CLI": "/nonexistent/aws"})
+    assert through_env.returncode == 3
 
 
 def test_no_credentials_exit_4(root: Path, moto: Moto, aws_cli: str) -> None:
-    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
-    result = run_cli(
+    env: dict[str, str | None] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+    result = run_in_process(
         "--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", aws_cli, env=env
     )
     assert result.returncode == 4
@@ -82,27 +130,26 @@ def test_no_credentials_exit_4(root: Path, moto: Moto, aws_cli: str) -> None:
 
 def test_unreachable_endpoint_exit_4(root: Path, aws_cli: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", url, "--aws-cli", aws_cli)
+    result = run_in_process("--once", "-d", str(root), "--endpoint-url", url, "--aws-cli", aws_cli)
     assert result.returncode == 4
     assert "unreachable" in result.stderr
 
 
-def test_once_with_environment_variables(root: Path, moto: Moto, aws_cli: str) -> None:
+def test_once_with_environment_variables(root: Path, moto: Moto) -> None:
     moto.create_bucket("env-bucket")
     write(root / "env-bucket" / "a.txt", b"a")
     env = {
         "S3_ROOT_DIR": str(root),
         "S3_ENDPOINT_URL": moto.url,
-        "AWS_CLI": aws_cli,
         "FILE_STABILITY_SECONDS": "1",
         "AWS_REGION": "eu-west-1",
     }
-    result = run_cli("--once", env=env)
+    result = run_in_process("--once", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert moto.keys("env-bucket") == ["a.txt"]
     assert "uploaded 1 " in result.stdout
     failing = write(root / "no-such-bucket" / "b.txt", b"b")
-    result = run_cli("--once", env=env)
+    result = run_in_process("--once", env=env)
     assert result.returncode == 1
     assert failing.exists()
 
@@ -219,43 +266,11 @@ def test_seconds_until(text: str, seconds: float) -> None:
     assert seconds_until(text, default=99.0, now=now) == seconds
 
 
-def test_help_lists_the_operator_controls() -> None:
-    helped = run_cli("--help")
-    assert helped.returncode == 0
-    for text in (
-        "--exclude PATTERN",
-        "--bucket-map DIR=BUCKET",
-        "--delete-empty-dirs",
-        "--metrics-file PATH",
-        "--log-format [text|json]",
-        "S3_UPLOAD_EXCLUDE",
-        "S3_BUCKET_MAP",
-        "status",
-    ):
-        assert text in helped.stdout
-    status = run_cli("status", "--help")
-    assert status.returncode == 0
-    assert "--json" in status.stdout
-    assert "takes no lock" in status.stdout
-
-
-@pytest.mark.parametrize(("value", "kept"), [("true", False), ("1", False), ("false", True)])
-def test_delete_empty_dirs_from_the_environment(
-    root: Path, moto: Moto, value: str, kept: bool
-) -> None:
-    moto.create_bucket("bucket-one")
-    write(root / "bucket-one" / "run" / "a.txt", b"a")
-    env = {"S3_UPLOAD_DELETE_EMPTY_DIRS": value}
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (root / "bucket-one" / "run").is_dir() is kept
-
-
 def test_state_directory_others_can_write_is_refused(root: Path, moto: Moto) -> None:
     state = root / ".awscli-uploader"
     state.mkdir()
     state.chmod(0o777)
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url)
+    result = run_in_process("--once", "-d", str(root), "--endpoint-url", moto.url)
     assert result.returncode == 2
     assert "writable by others" in result.stderr
     assert not (state / "lock").exists()

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from helpers import run_cli
+from helpers import run_in_process
 
 VAR = "_AWSCLI_UPLOADER_COMPLETE"
 
@@ -17,7 +17,7 @@ VAR = "_AWSCLI_UPLOADER_COMPLETE"
      ("zsh", "#compdef awscli-uploader")],
 )  # fmt: skip
 def test_completion_scripts(shell: str, marker: str) -> None:
-    result = run_cli(env={VAR: f"{shell}_source"})
+    result = run_in_process(env={VAR: f"{shell}_source"})
     assert result.returncode == 0, result.stderr
     assert marker in result.stdout
 
@@ -35,7 +35,7 @@ def test_completion_scripts(shell: str, marker: str) -> None:
 def test_bash_completes_words(words: str, expected: list[str]) -> None:
     cword = str(len(words.split()) - (0 if words.endswith(" ") else 1))
     env = {VAR: "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
-    result = run_cli(env=env)
+    result = run_in_process(env=env)
     assert result.returncode == 0, result.stderr
     values = [line.split(",", 1)[1] for line in result.stdout.splitlines()]
     assert values == expected
@@ -43,7 +43,7 @@ def test_bash_completes_words(words: str, expected: list[str]) -> None:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_bash_accepts_the_script() -> None:
-    script = run_cli(env={VAR: "bash_source"}).stdout
+    script = run_in_process(env={VAR: "bash_source"}).stdout
     result = subprocess.run(
         ["bash", "-c", f"{script}\ncomplete -p awscli-uploader"],
         capture_output=True,

@@ -7,30 +7,34 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy, fault_proxy
-from helpers import Moto, run_cli, start_daemon, tree, write
+from fault_proxy import FaultProxy
+from helpers import (
+    Files,
+    Moto,
+    assert_drained,
+    assert_nothing_lost,
+    put_files,
+    run_once,
+    start_daemon,
+)
 
 COUNT = 8
 
 
 @pytest.fixture
-def slow_proxy(moto: Moto) -> Iterator[FaultProxy]:
+def slow_proxy(proxy: FaultProxy) -> FaultProxy:
     """Every PUT waits half a second, so a kill lands mid-batch."""
-    with fault_proxy(moto.url) as proxy:
-        proxy.add("hook", method="PUT", hook=lambda method, path: time.sleep(0.5))
-        yield proxy
+    proxy.add("hook", method="PUT", hook=lambda method, path: time.sleep(0.5))
+    return proxy
 
 
-def _backlog(root: Path, moto: Moto) -> dict[str, bytes]:
+def _backlog(root: Path, moto: Moto) -> Files:
     moto.create_bucket("crash-bucket")
-    files = {f"part/{i}.bin": os.urandom(2000 + i) for i in range(COUNT)}
-    for key, data in files.items():
-        write(root / "crash-bucket" / key, data)
-    return files
+    files = {("crash-bucket", f"part/{i}.bin"): os.urandom(2000 + i) for i in range(COUNT)}
+    return put_files(root, files)
 
 
 def _start(root: Path, url: str, aws_cli: str, log: Path) -> subprocess.Popen[bytes]:
@@ -50,22 +54,11 @@ def _wait_for_put(proxy: FaultProxy, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def _check_and_drain(root: Path, moto: Moto, files: dict[str, bytes], aws_cli: str) -> None:
-    for key, data in files.items():
-        local = root / "crash-bucket" / key
-        if local.exists():
-            assert local.read_bytes() == data
-        else:
-            assert moto.get("crash-bucket", key) == data
-    again = run_cli(
-        "--once", "-d", str(root), "-s", "0", "--endpoint-url", moto.url, "--aws-cli", aws_cli
-    )
+def _check_and_drain(root: Path, moto: Moto, files: Files, aws_cli: str) -> None:
+    assert_nothing_lost(root, moto, files)
+    again = run_once(root, moto.url, aws_cli, "-s", "0")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert tree(root) == []
-    for key, data in files.items():
-        assert moto.get("crash-bucket", key) == data
-    staging = root / ".awscli-uploader" / "staging"
-    assert not staging.exists() or list(staging.rglob("*")) == []
+    assert_drained(root, moto, files)
 
 
 def _reap(pids: list[int]) -> None:
@@ -100,7 +93,9 @@ def test_sigkill_of_the_aws_child(
     daemon = _start(root, slow_proxy.url, aws_cli, log)
     try:
         _wait_for_put(slow_proxy)
-        for child in _children(daemon.pid):
+        children = _children(daemon.pid)
+        assert children, "no aws child to kill"
+        for child in children:
             os.kill(child, signal.SIGKILL)
         deadline = time.monotonic() + 60
         while "scan:" not in log.read_text():

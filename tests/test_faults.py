@@ -3,71 +3,45 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy, fault_proxy
-from helpers import Moto, make_uploader, tree, write
+from fault_proxy import FaultProxy
+from helpers import (
+    Files,
+    Moto,
+    assert_drained,
+    assert_nothing_lost,
+    make_uploader,
+    put_files,
+)
 
-from awscli_uploader.awscli import AwsCli
 from awscli_uploader.uploader import Uploader
 
-Files = dict[tuple[str, str], bytes]
 
-
-@pytest.fixture
-def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    # fewer retries keep the suite fast; the CLI's retry logic is not under test here
-    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    with fault_proxy(moto.url) as running:
-        yield running
-
-
-def via(proxy: FaultProxy, root: Path, moto: Moto, aws_cli: str, **timeouts: int) -> Uploader:
-    uploader = make_uploader(root, moto, aws_cli)
-    uploader.cli = AwsCli(
-        executable=aws_cli,
-        region="eu-west-1",
-        endpoint_url=proxy.url,
-        connect_timeout=timeouts.get("connect", 2),
-        read_timeout=timeouts.get("read", 5),
+def via(proxy: FaultProxy, root: Path, moto: Moto, aws_cli: str, read: int = 5) -> Uploader:
+    return make_uploader(
+        root, moto, aws_cli, endpoint=proxy.url, connect_timeout=2, read_timeout=read
     )
-    return uploader
 
 
-def backlog(root: Path, moto: Moto, count: int = 6, big: int = 0) -> Files:
+def backlog(root: Path, moto: Moto, count: int = 2, big: int = 0) -> Files:
+    """`count` files in each of two buckets: every file that S3 fails to match costs its own
+    head-object, so a few show the behaviour as well as many."""
     files: Files = {}
     for bucket in ("fault-a", "fault-b"):
         moto.create_bucket(bucket)
         for i in range(count):
-            key = f"run/{i:03d}.bin"
-            files[bucket, key] = os.urandom(1000 + i)
+            files[bucket, f"run/{i:03d}.bin"] = os.urandom(1000 + i)
     if big:
         files["fault-a", "run/big.bin"] = os.urandom(big)
-    for (bucket, key), data in files.items():
-        write(root / bucket / key, data)
-    return files
-
-
-def assert_nothing_lost(root: Path, moto: Moto, files: Files) -> int:
-    """Each file is either still local and intact, or byte-equal in S3. Returns how many left."""
-    left = 0
-    for (bucket, key), data in files.items():
-        local = root / bucket / key
-        if local.exists():
-            assert local.read_bytes() == data
-            left += 1
-        else:
-            assert moto.get(bucket, key) == data, f"{bucket}/{key} deleted but S3 differs"
-    return left
+    return put_files(root, files)
 
 
 def drain(uploader: Uploader, root: Path, moto: Moto, files: Files) -> None:
+    """Once the faults stop, the next scan moves everything."""
     uploader.scan_once()
-    assert tree(root) == []
-    assert assert_nothing_lost(root, moto, files) == 0
+    assert_drained(root, moto, files)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +89,7 @@ def test_intermittent_faults_heal(
 def test_endpoint_that_never_answers(
     root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
-    files = backlog(root, moto, count=2)
+    files = backlog(root, moto)
     uploader = via(proxy, root, moto, aws_cli, read=1)
     proxy.add("hang", method="PUT")
     stats = uploader.scan_once()
@@ -129,14 +103,9 @@ def test_endpoint_that_is_down_then_back(
     root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    files = backlog(root, moto, count=2)
-    uploader = make_uploader(root, moto, aws_cli)
-    live = uploader.cli
-    uploader.cli = AwsCli(
-        executable=aws_cli, region="eu-west-1", endpoint_url="http://127.0.0.1:9", connect_timeout=1
-    )
-    stats = uploader.scan_once()
+    files = backlog(root, moto)
+    down = make_uploader(root, moto, aws_cli, endpoint="http://127.0.0.1:9", connect_timeout=1)
+    stats = down.scan_once()
     assert stats.failed == len(files)
     assert assert_nothing_lost(root, moto, files) == len(files)
-    uploader.cli = live
-    drain(uploader, root, moto, files)
+    drain(make_uploader(root, moto, aws_cli), root, moto, files)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import Moto, run_cli, tree, write
+from helpers import Moto, run_in_process, tree, write
 
 from awscli_uploader.filters import (
     FilterError,
@@ -155,7 +155,7 @@ def test_bad_bucket_maps(entries: list[str], message: str) -> None:
 def test_bad_filters_exit_2_with_one_line(
     root: Path, args: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = run_cli("--once", "-d", str(root), *args, env=env)
+    result = run_in_process("--once", "-d", str(root), *args, env=env)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert message in result.stderr
@@ -172,11 +172,11 @@ def _writer_tree(root: Path) -> None:
     write(root / ".DS_Store", b"finder")
 
 
-def test_excludes_and_bucket_map_through_the_cli(root: Path, moto: Moto, aws_cli: str) -> None:
+def test_excludes_and_bucket_map_through_the_cli(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("distributed-colony")
     moto.create_bucket("simulation-logs")
     _writer_tree(root)
-    args = ["--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", aws_cli]
+    args = ["--once", "-v", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", one_cli]
     filters = [
         "--exclude",
         "*.part",
@@ -187,7 +187,7 @@ def test_excludes_and_bucket_map_through_the_cli(root: Path, moto: Moto, aws_cli
         "--bucket-map",
         "distributed_colony=distributed-colony",
     ]
-    result = run_cli(*args, *filters)
+    result = run_in_process(*args, *filters)
     assert result.returncode == 0, result.stdout + result.stderr
     assert moto.keys("distributed-colony") == ["images_shots/frame 0001.png"]
     assert moto.keys("simulation-logs") == ["coordinator.log"]
@@ -202,33 +202,13 @@ def test_excludes_and_bucket_map_through_the_cli(root: Path, moto: Moto, aws_cli
     assert "failed 0" in result.stdout
     assert "WARN" not in result.stdout
     assert "ERROR" not in result.stdout
-    verbose = run_cli(*args, *filters, "-v")
-    assert "DEBUG" in verbose.stdout
-    assert "excluded by '*.part'" in verbose.stdout
-
-
-def test_filters_from_the_environment(root: Path, moto: Moto) -> None:
-    moto.create_bucket("distributed-colony")
-    _writer_tree(root)
-    env = {
-        "S3_UPLOAD_EXCLUDE": "*.part,.*\nsimulation-logs",
-        "S3_BUCKET_MAP": "distributed_colony=distributed-colony",
-    }
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert moto.keys("distributed-colony") == ["images_shots/frame 0001.png"]
-    assert "simulation-logs/coordinator.log" in tree(root)
-    # flags replace the environment's list rather than adding to it
-    result = run_cli(
-        "--once", "-d", str(root), "--endpoint-url", moto.url, "--exclude", "nothing", env=env
-    )
-    assert result.returncode == 1  # simulation-logs is back, and has no bucket
-    assert ".cache/index" in moto.keys("distributed-colony")
+    assert "DEBUG" in result.stdout
+    assert "excluded by '*.part'" in result.stdout
 
 
 def test_unmapped_invalid_directory_keeps_the_clear_error(root: Path, moto: Moto) -> None:
     write(root / "distributed_colony" / "kept.txt", b"kept")
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url)
+    result = run_in_process("--once", "-d", str(root), "--endpoint-url", moto.url)
     assert result.returncode == 1
     assert "distributed_colony: invalid bucket name" in result.stdout
     assert "--bucket-map distributed_colony=" in result.stdout
@@ -239,7 +219,7 @@ def test_directory_named_like_a_mapping_target_is_refused(root: Path, moto: Moto
     moto.create_bucket("distributed-colony")
     write(root / "distributed_colony" / "same.txt", b"from the mapped directory")
     write(root / "distributed-colony" / "same.txt", b"from the other one")
-    result = run_cli(
+    result = run_in_process(
         "--once",
         "-d",
         str(root),

@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy, fault_proxy
-from helpers import Moto, make_uploader, tree, write
+from fault_proxy import FaultProxy
+from helpers import Moto, assert_drained, make_uploader, put_files, tree, write
 
-from awscli_uploader.awscli import AwsCli
 from awscli_uploader.proof import SHA256_METADATA
 from awscli_uploader.uploader import Uploader
 
@@ -20,33 +18,28 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def kms(moto: Moto) -> Iterator[FaultProxy]:
+def kms(moto: Moto, proxy: FaultProxy) -> FaultProxy:
     """moto keeps MD5 ETags under KMS; the proxy makes them opaque as real S3 does."""
     moto.create_bucket("kms-bucket")
-    with fault_proxy(moto.url) as proxy:
-        proxy.add("opaque-etag", path=r"^/kms-bucket")
-        yield proxy
+    proxy.add("opaque-etag", path=r"^/kms-bucket")
+    return proxy
 
 
 def _uploader(root: Path, moto: Moto, aws_cli: str, proxy: FaultProxy) -> Uploader:
-    uploader = make_uploader(root, moto, aws_cli)
-    uploader.cli = AwsCli(executable=aws_cli, region="eu-west-1", endpoint_url=proxy.url)
-    return uploader
+    return make_uploader(root, moto, aws_cli, endpoint=proxy.url)
 
 
 def test_kms_upload_is_proven_by_sha256(
     root: Path, moto: Moto, kms: FaultProxy, aws_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     files = {"a.txt": b"alpha", "big.bin": os.urandom(9 * MIB), "empty": b""}
-    for key, data in files.items():
-        write(root / "kms-bucket" / key, data)
+    put_files(root, {("kms-bucket", key): data for key, data in files.items()})
     uploader = _uploader(root, moto, aws_cli, kms)
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (3, 0)
-    assert tree(root) == []
+    assert_drained(root, moto, {("kms-bucket", key): data for key, data in files.items()})
     for key, data in files.items():
-        assert moto.get("kms-bucket", key) == data
         stored = moto.head("kms-bucket", key)["Metadata"]
         assert stored == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}  # type: ignore[comparison-overlap]
     assert "kms-bucket" in uploader.opaque

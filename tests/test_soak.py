@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_proxy import fault_proxy
-from helpers import Moto, start_daemon, tree
+from fault_proxy import FaultProxy
+from helpers import Files, Moto, assert_drained, start_daemon, tree
 
 FAULT_PLAN = ("500", "503", "403-expired", "reset-before", "reset-after", "corrupt")
 
 
-def _writer(root: Path, stop: threading.Event, written: dict[str, bytes], seed: int) -> None:
+def _writer(root: Path, stop: threading.Event, written: Files, seed: int) -> None:
     """Files grow in chunks a tenth of a second apart, then are closed and left alone."""
     rng = random.Random(seed)
     n = 0
@@ -37,7 +37,7 @@ def _writer(root: Path, stop: threading.Event, written: dict[str, bytes], seed: 
                 handle.flush()
                 data += chunk
                 time.sleep(0.1)
-        written[f"{path.parent.relative_to(root).parts[0]}/{key}"] = data
+        written[path.relative_to(root).parts[0], key] = data
 
 
 def _sample(pid: int) -> tuple[int, int]:
@@ -46,52 +46,55 @@ def _sample(pid: int) -> tuple[int, int]:
     return rss_kb, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+@pytest.mark.slow
 def test_soak(
-    tmp_path: Path, root: Path, moto: Moto, aws_cli: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    root: Path,
+    moto: Moto,
+    proxy: FaultProxy,
+    aws_cli: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     seconds = float(request.config.getoption("--soak-seconds"))
     moto.create_bucket("soak-a")
     moto.create_bucket("soak-b")
-    written: dict[str, bytes] = {}
+    written: Files = {}
     stop = threading.Event()
     rng = random.Random(7)
     samples: list[tuple[int, int]] = []
-    with fault_proxy(moto.url) as proxy:
-        log = tmp_path / "daemon.log"
-        args = ["-d", str(root), "-i", "1", "-s", "1", "--endpoint-url", proxy.url]
-        daemon = start_daemon(*args, "--aws-cli", aws_cli, log=log, env={"AWS_MAX_ATTEMPTS": "2"})
-        writers = [
-            threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
-        ]
-        try:
-            for thread in writers:
-                thread.start()
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                proxy.add(rng.choice(FAULT_PLAN), method=rng.choice(["PUT", "GET"]), times=2)
-                samples.append(_sample(daemon.pid))
-                time.sleep(1)
-            stop.set()
-            for thread in writers:
-                thread.join()
-            proxy.clear()
-            deadline = time.monotonic() + 120
-            while tree(root):
-                assert daemon.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, f"not drained: {tree(root)[:5]}"
-                time.sleep(0.5)
+    log = tmp_path / "daemon.log"
+    args = ["-d", str(root), "-i", "1", "-s", "1", "--endpoint-url", proxy.url]
+    daemon = start_daemon(*args, "--aws-cli", aws_cli, log=log)  # the proxy's retry settings
+    writers = [
+        threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
+    ]
+    try:
+        for thread in writers:
+            thread.start()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            proxy.add(rng.choice(FAULT_PLAN), method=rng.choice(["PUT", "GET"]), times=2)
             samples.append(_sample(daemon.pid))
-            daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(60) == 0
-        finally:
-            stop.set()
-            if daemon.poll() is None:
-                daemon.kill()
+            time.sleep(1)
+        stop.set()
+        for thread in writers:
+            thread.join()
+        proxy.clear()
+        deadline = time.monotonic() + 120
+        while tree(root):
+            assert daemon.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"not drained: {tree(root)[:5]}"
+            time.sleep(0.5)
+        samples.append(_sample(daemon.pid))
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0
+    finally:
+        stop.set()
+        if daemon.poll() is None:
+            daemon.kill()
     assert proxy.injected > 0
     assert len(written) > 10
-    for name, data in written.items():
-        bucket, key = name.split("/", 1)
-        assert moto.get(bucket, key) == data, name
+    assert_drained(root, moto, written)
     third = max(1, len(samples) // 3)
     early_rss = max(rss for rss, _ in samples[:third])
     late_rss = max(rss for rss, _ in samples[-third:])
