@@ -12,8 +12,9 @@ import enum
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -133,49 +134,13 @@ class AwsCli:
         `timeout` (default `api_timeout`), an upload of `upload_bytes` only when it stalls."""
         command = [*args, *self._common()]
         env = {**os.environ, **self.env, "AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"}
-        watchdog: Watchdog | None = None
-        try:
-            # sh's own _timeout polls every 0.1 s and joins that poller (~0.1 s per call);
-            # a thread that waits on an event costs nothing until the limit is reached
-            proc = sh.Command(self.resolve())(
-                *command,
-                _env=env,
-                _bg=True,
-                _bg_exc=False,
-                _ok_code=list(range(256)),
-                _tty_in=False,
-                _tty_out=False,
-                _new_group=True,
-                _return_cmd=True,
-                _decode_errors="replace",
-            )
-            watchdog = Watchdog(
-                proc.pid, self._limit(proc.pid, timeout, upload_bytes), proc=self.proc
-            )
-            watchdog.start()
-            try:
-                proc.wait()
-            finally:
-                watchdog.stop()
-        except sh.CommandNotFound as exc:
-            raise AwsCliMissing(f"AWS CLI not found ({self.executable!r}): {INSTALL_HINT}") from exc
-        except sh.ErrorReturnCode as exc:  # killed by a signal: no exit code to accept
-            if watchdog is not None and watchdog.reason is not None:
-                raise AwsCliError(command, None, watchdog.reason) from exc
-            stderr = exc.stderr.decode("utf-8", "replace")
-            raise AwsCliError(command, exc.exit_code, stderr or "killed by a signal") from exc
-        except OSError as exc:
-            raise AwsCliError(command, 126, str(exc)) from exc
-        result = Result(
-            proc.exit_code,
-            proc.stdout.decode("utf-8", "replace"),
-            proc.stderr.decode("utf-8", "replace"),
-        )
+        limit = partial(self._limit, timeout=timeout, upload_bytes=upload_bytes)
+        result = execute(self.resolve(), command, env, limit, self.proc)
         if result.exit_code not in ok:
             raise AwsCliError(command, result.exit_code, result.stderr)
         return result
 
-    def _limit(self, pid: int, timeout: float | None, upload_bytes: int | None) -> Limit:
+    def _limit(self, pid: int, *, timeout: float | None, upload_bytes: int | None) -> Limit:
         if upload_bytes is None:
             return Limit(hard=self.api_timeout if timeout is None else timeout)
         return upload_limit(
@@ -261,3 +226,50 @@ class AwsCli:
         if sha256 is not None:
             args += ["--metadata", f"{SHA256_METADATA}={sha256}"]
         self.run(args, upload_bytes=size)
+
+
+def execute(
+    executable: str,
+    command: list[str],
+    env: dict[str, str],
+    limit: Callable[[int], Limit],
+    proc_root: Path,
+) -> Result:
+    """Run the CLI in its own process group under a watchdog with the `limit` for its pid;
+    AwsCliError when it could not run or was killed."""
+    watchdog: Watchdog | None = None
+    try:
+        # sh's own _timeout polls every 0.1 s and joins that poller (~0.1 s per call);
+        # a thread that waits on an event costs nothing until the limit is reached
+        proc = sh.Command(executable)(
+            *command,
+            _env=env,
+            _bg=True,
+            _bg_exc=False,
+            _ok_code=list(range(256)),
+            _tty_in=False,
+            _tty_out=False,
+            _new_group=True,
+            _return_cmd=True,
+            _decode_errors="replace",
+        )
+        watchdog = Watchdog(proc.pid, limit(proc.pid), proc=proc_root)
+        watchdog.start()
+        try:
+            proc.wait()
+        finally:
+            watchdog.stop()
+    except sh.CommandNotFound as exc:
+        raise AwsCliMissing(f"AWS CLI not found ({executable!r}): {INSTALL_HINT}") from exc
+    except sh.ErrorReturnCode as exc:  # killed by a signal: no exit code to accept
+        if watchdog is not None and watchdog.reason is not None:
+            raise AwsCliError(command, None, watchdog.reason) from exc
+        stderr = exc.stderr.decode("utf-8", "replace")
+        raise AwsCliError(command, exc.exit_code, stderr or "killed by a signal") from exc
+    except OSError as exc:
+        raise AwsCliError(command, 126, str(exc)) from exc
+    return Result(
+        proc.exit_code,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
