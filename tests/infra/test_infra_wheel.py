@@ -137,9 +137,7 @@ def test_a_failed_download_carries_pips_output(tmp_path: Path, fp: FakeProcess) 
     assert raised.value.returncode == 1
 
 
-def test_a_prebuilt_wheel_gets_the_pinned_dependencies(
-    dummy_wheel: Path, fp: FakeProcess
-) -> None:
+def test_a_prebuilt_wheel_gets_the_pinned_dependencies(dummy_wheel: Path, fp: FakeProcess) -> None:
     fp.register([*PIP_DOWNLOAD, fp.any()], callback=_fake_downloads)
     asset = resolve_asset(str(dummy_wheel))
     assert (asset / dummy_wheel.name).read_bytes() == dummy_wheel.read_bytes()
