@@ -158,6 +158,17 @@ def test_a_prebuilt_asset_directory_must_hold_every_pinned_wheel(
         resolve_asset(str(tmp_path / "asset"))
 
 
+def test_every_dependency_of_the_package_is_pinned_within_its_range() -> None:
+    requirements = pytest.importorskip("packaging.requirements")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and newer
+    project = tomllib.loads((wheel.REPO_ROOT / "pyproject.toml").read_text())["project"]
+    pins = pinned_requirements()
+    dependencies = [requirements.Requirement(d) for d in project["dependencies"]]
+    assert sorted(d.name.lower().replace("-", "_") for d in dependencies) == sorted(pins)
+    for dependency in dependencies:
+        assert dependency.specifier.contains(pins[dependency.name.lower()]), dependency
+
+
 @pytest.mark.slow
 def test_the_pinned_wheels_are_downloaded_as_pinned(tmp_path: Path) -> None:
     download_dependencies(tmp_path)
