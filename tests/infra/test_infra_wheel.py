@@ -78,8 +78,11 @@ def test_a_build_that_makes_no_wheel_is_an_error(tmp_path: Path, fp: FakeProcess
 PIP_DOWNLOAD = [sys.executable, "-m", "pip", "download"]
 
 
-def _option(args: list[str], option: str) -> Path:
-    return Path(args[args.index(option) + 1])
+def _option(args: object, option: str) -> Path:
+    """The value after `option` in a (fake) command line."""
+    assert isinstance(args, (list, tuple))
+    words = [str(arg) for arg in args]
+    return Path(words[words.index(option) + 1])
 
 
 def _fake_downloads(process: FakePopen) -> None:
@@ -105,10 +108,11 @@ def test_the_asset_holds_the_package_wheel_and_the_pinned_dependencies(
         ["awscli_uploader-0-py3-none-any.whl"]
         + [f"{name}-{version}-py3-none-any.whl" for name, version in pins.items()]
     )
-    (download,) = [call for call in fp.calls if list(call)[:4] == PIP_DOWNLOAD]
+    calls = [[str(word) for word in call] for call in fp.calls]
+    (download,) = [call for call in calls if call[:4] == PIP_DOWNLOAD]
     # wheels only, not their dependencies, each one checked against its pinned hash
     assert {"--only-binary=:all:", "--no-deps", "--require-hashes"} <= set(download)
-    assert _option(list(download), "-r") == wheel.RUNTIME_REQUIREMENTS
+    assert _option(download, "-r") == wheel.RUNTIME_REQUIREMENTS
 
 
 def test_a_hung_download_is_ended_with_a_clear_error(
