@@ -8,6 +8,7 @@ dependencies (infra/runtime-requirements.txt): the instance installs them with
 from __future__ import annotations
 
 import atexit
+import fnmatch
 import functools
 import os
 import shutil
@@ -120,13 +121,24 @@ def pinned_requirements(path: Path = RUNTIME_REQUIREMENTS) -> dict[str, str]:
     return pins
 
 
-def _missing_wheels(directory: Path, *, package: bool = True) -> list[str]:
-    """The wheel file names (as globs) that an asset directory lacks: one per pin, and
-    the package's own, each exactly once."""
+def _wanted(*, package: bool = True) -> list[str]:
+    """The wheel file names (as globs) of an asset: one per pin, and the package's own."""
     wanted = [f"{name}-{version}-*.whl" for name, version in pinned_requirements().items()]
-    if package:
-        wanted.insert(0, f"{PACKAGE}-*.whl")
-    return [pattern for pattern in wanted if len(list(directory.glob(pattern))) != 1]
+    return [f"{PACKAGE}-*.whl", *wanted] if package else wanted
+
+
+def _missing_wheels(directory: Path, *, package: bool = True) -> list[str]:
+    """The wanted wheels that a directory does not hold exactly once."""
+    return [p for p in _wanted(package=package) if len(list(directory.glob(p))) != 1]
+
+
+def _unpinned_wheels(directory: Path) -> list[str]:
+    """Wheels that are no pin's (another version of one, say): pip could pick them."""
+    return sorted(
+        found.name
+        for found in directory.glob("*.whl")
+        if not any(fnmatch.fnmatch(found.name, pattern) for pattern in _wanted())
+    )
 
 
 def download_dependencies(out_dir: Path) -> None:
@@ -185,9 +197,11 @@ def resolve_asset(wheel_path: str | None) -> Path:
         return build_asset()
     path = Path(wheel_path)
     if path.is_dir():
-        missing = _missing_wheels(path)
+        missing, unpinned = _missing_wheels(path), _unpinned_wheels(path)
         if missing:
             raise FileNotFoundError(f"wheel_path {wheel_path!r} lacks the wheels {missing}")
+        if unpinned:
+            raise FileNotFoundError(f"wheel_path {wheel_path!r} has unpinned wheels {unpinned}")
         return path
     return asset_with(resolve_wheel(wheel_path))
 

@@ -173,6 +173,16 @@ def test_every_dependency_of_the_package_is_pinned_within_its_range() -> None:
         assert dependency.specifier.contains(pins[dependency.name.lower()]), dependency
 
 
+def test_a_prebuilt_asset_directory_may_hold_no_other_version(
+    tmp_path: Path, dummy_asset: Path
+) -> None:
+    # pip would install the newest of two wheels of sh: the one that is not pinned
+    shutil.copytree(dummy_asset, tmp_path / "asset")
+    (tmp_path / "asset" / "sh-9.0.0-py3-none-any.whl").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"unpinned wheels \['sh-9\.0\.0-py3"):
+        resolve_asset(str(tmp_path / "asset"))
+
+
 @pytest.mark.slow
 def test_the_pinned_wheels_are_downloaded_as_pinned(tmp_path: Path) -> None:
     download_dependencies(tmp_path)
