@@ -76,7 +76,8 @@ class UploaderSettings:
 
 @dataclass(frozen=True)
 class WheelSource:
-    """Where the instance fetches the package from: an S3 object and its file name."""
+    """Where the instance fetches the package from: the S3 object (a zip of the package's
+    wheel and its dependencies' wheels) and the file name of the package's wheel in it."""
 
     s3_url: str
     name: str

@@ -66,7 +66,7 @@ class SpotInstancesStack(Stack):
     set up with `S3_ROOT_DIR` exported to the same path. Without `vpc`, the
     stack makes a small VPC with public subnets only (no NAT gateway); without
     `subnet`, the instance goes into the VPC's first public (else private) subnet,
-    which must reach S3, PyPI and the OS package mirrors.
+    which must reach S3 and the OS package mirrors (the asset carries every wheel).
     """
 
     def __init__(

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from . import render
-from .wheel import resolve_wheel
+from .wheel import daemon_wheel, resolve_asset
 
 
 class AwscliUploader(Construct):
@@ -19,8 +19,9 @@ class AwscliUploader(Construct):
 
     The role may put, read back, list and abort multipart uploads in exactly
     `bucket_names`, use exactly `kms_key_arns` (SSE-KMS buckets with customer
-    keys), and read the one S3 object that holds the package wheel. The user data installs
-    the wheel into a venv, makes sure the AWS CLI v2 is there, and enables a
+    keys), and read the one S3 object (a zip) that holds the package's wheel and its
+    dependencies' pinned wheels. The user data installs them into a venv with
+    `pip install --no-index`, makes sure the AWS CLI v2 is there, and enables a
     systemd service that uploads `root_dir/<bucket>/<key>` every `interval`
     seconds. Members of `writer_group` (the coordinator) may write `root_dir`.
     """
@@ -60,8 +61,9 @@ class AwscliUploader(Construct):
         )
         render.validate(self.settings, is_token=Token.is_unresolved)
 
-        wheel = resolve_wheel(wheel_path)
-        self.wheel_asset = s3_assets.Asset(self, "Wheel", path=str(wheel))
+        # A directory asset (one zip in S3): the package's wheel and its dependencies'.
+        asset_dir = resolve_asset(wheel_path)
+        self.wheel_asset = s3_assets.Asset(self, "Wheel", path=str(asset_dir))
         # Only the one object, not the whole bootstrap bucket that asset.grant_read opens.
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -78,7 +80,9 @@ class AwscliUploader(Construct):
         script = render.render_user_data(
             self.settings,
             render.WheelSource(
-                s3_url=self.wheel_asset.s3_object_url, name=wheel.name, region=stack.region
+                s3_url=self.wheel_asset.s3_object_url,
+                name=daemon_wheel(asset_dir).name,
+                region=stack.region,
             ),
             is_token=Token.is_unresolved,
         )

@@ -1,4 +1,4 @@
-"""Infra tests: infra/ on sys.path, a quiet jsii runtime, and a stand-in wheel."""
+"""Infra tests: infra/ on sys.path, a quiet jsii runtime, and stand-in wheels."""
 
 from __future__ import annotations
 
@@ -22,4 +22,17 @@ def dummy_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file with a wheel's name: enough for an asset, and no build to wait for."""
     path = tmp_path_factory.mktemp("wheel") / "awscli_uploader-0.0.0-py3-none-any.whl"
     path.write_bytes(b"stand-in wheel for synth tests\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dummy_asset(tmp_path_factory: pytest.TempPathFactory, dummy_wheel: Path) -> Path:
+    """A prebuilt asset directory of stand-in wheels, named as the pins say: synth tests
+    use it as it is, with no build and no download."""
+    from awscli_uploader_infra.wheel import pinned_requirements
+
+    path = tmp_path_factory.mktemp("asset")
+    (path / dummy_wheel.name).write_bytes(dummy_wheel.read_bytes())
+    for name, version in pinned_requirements().items():
+        (path / f"{name}-{version}-py3-none-any.whl").write_bytes(b"stand-in dependency\n")
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from awscli_uploader_infra import render
+from awscli_uploader_infra.wheel import pinned_requirements
 from infra_helpers import require_aws_cdk
 
 require_aws_cdk()
@@ -54,7 +55,7 @@ def test_app_synthesizes_the_stack(assembly: Path) -> None:
 
 
 def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
-    (wheel,) = assembly.glob("asset.*.whl")
+    (wheel,) = assembly.glob("asset.*/awscli_uploader-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         assert "awscli_uploader/__init__.py" in names
@@ -66,6 +67,61 @@ def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     template = (assembly / f"{STACK}.template.json").read_text()
     assert "WHEEL_NAME='awscli_uploader-" in template
+
+
+def test_app_ships_the_pinned_dependencies_next_to_it(assembly: Path) -> None:
+    (asset,) = [path for path in assembly.glob("asset.*") if path.is_dir()]
+    assert sorted(path.name for path in asset.iterdir()) == sorted(
+        [next(asset.glob("awscli_uploader-*.whl")).name]
+        + [f"{name}-{version}-py3-none-any.whl" for name, version in pinned_requirements().items()]
+    )
+    manifest = json.loads((assembly / f"{STACK}.assets.json").read_text())
+    (entry,) = [a for a in manifest["files"].values() if a["source"]["path"] == asset.name]
+    assert entry["source"]["packaging"] == "zip"  # one S3 object, unpacked at boot
+
+
+def test_a_second_synth_gives_the_same_asset_and_template(assembly: Path, tmp_path: Path) -> None:
+    """A redeploy without code changes: a new build and download in a new process, the
+    same asset hash, so the same launch template, so the instance stays."""
+    again = tmp_path / "cdk.out"
+    result = run_app(again, {**CONTEXT, "bucketNames": "sim-results,sim-logs"})
+    assert result.returncode == 0, result.stderr
+    template = f"{STACK}.template.json"
+    assert (again / template).read_text() == (assembly / template).read_text()
+    assert sorted(p.name for p in again.glob("asset.*")) == sorted(
+        p.name for p in assembly.glob("asset.*")
+    )
+
+
+def test_the_asset_installs_into_a_venv_offline(assembly: Path, tmp_path: Path) -> None:
+    """What the instance does at boot: pip with no index at all, the asset's wheels alone."""
+    (asset,) = [path for path in assembly.glob("asset.*") if path.is_dir()]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
+    (wheel,) = asset.glob("awscli_uploader-*.whl")
+    command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-input", "--quiet"]
+    command += ["--no-index", "--find-links", str(asset), str(wheel)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    freeze = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "freeze", "--all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.lower()
+    for name, version in pinned_requirements().items():
+        assert f"{name}=={version}" in freeze.splitlines()
+    run = subprocess.run(
+        [str(venv / "bin" / "awscli-uploader"), "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
 
 
 def test_app_without_a_pinned_image_says_how_to_pin_it(tmp_path: Path) -> None:

@@ -2,22 +2,29 @@
 
 /etc, /opt and /usr/local/sbin are bind-mounted copies, so the machine keeps
 its own; only the package managers, the AWS CLI and systemctl are stand-ins.
+The real pip installs the asset's stand-in wheels; its index is a local server
+that records every request, and must see none (`--no-index`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from awscli_uploader_infra import render
+from awscli_uploader_infra.wheel import pinned_requirements
 
 WHEEL_NAME = "awscli_uploader-0.0.0-py3-none-any.whl"
 
@@ -46,17 +53,16 @@ def _record_line(archive: zipfile.ZipFile, name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def make_wheel(path: Path) -> None:
-    """A dependency-free wheel whose `awscli-uploader` prints a version and exits."""
-    dist_info = "awscli_uploader-0.0.0.dist-info"
+def make_wheel(path: Path, files: dict[str, bytes], metadata: str = "") -> None:
+    """A wheel named as `path` says, of `files`, with more METADATA lines."""
+    name, version = path.name.split("-")[:2]
+    dist_info = f"{name}-{version}.dist-info"
     files = {
-        "awscli_uploader/__init__.py": b"",
-        "awscli_uploader/cli.py": b"def main() -> None:\n    print('stand-in 0.0.0')\n",
-        f"{dist_info}/METADATA": b"Metadata-Version: 2.1\nName: awscli-uploader\nVersion: 0.0.0\n",
+        **files,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        f"{metadata}".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
-        f"{dist_info}/entry_points.txt": b"[console_scripts]\n"
-        b"awscli-uploader = awscli_uploader.cli:main\n",
     }
     with zipfile.ZipFile(path, "w") as archive:
         records = [_record_line(archive, name, data) for name, data in files.items()]
@@ -64,11 +70,59 @@ def make_wheel(path: Path) -> None:
         archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
 
 
+def make_asset(path: Path) -> None:
+    """The asset as S3 holds it: a zip of a stand-in daemon wheel whose `awscli-uploader`
+    prints a version and exits, and stand-ins of the pinned dependencies' wheels, which
+    it requires."""
+    pins = pinned_requirements()
+    wheels = path.parent / "wheels"
+    wheels.mkdir()
+    make_wheel(
+        wheels / WHEEL_NAME,
+        {
+            "awscli_uploader/__init__.py": b"",
+            "awscli_uploader/cli.py": b"def main() -> None:\n    print('stand-in 0.0.0')\n",
+            "awscli_uploader-0.0.0.dist-info/entry_points.txt": b"[console_scripts]\n"
+            b"awscli-uploader = awscli_uploader.cli:main\n",
+        },
+        "".join(f"Requires-Dist: {name}=={version}\n" for name, version in pins.items()),
+    )
+    for name, version in pins.items():
+        make_wheel(wheels / f"{name}-{version}-py3-none-any.whl", {f"{name}.py": b""})
+    with zipfile.ZipFile(path, "w") as archive:
+        for wheel in sorted(wheels.iterdir()):
+            archive.write(wheel, wheel.name)
+
+
+@contextmanager
+def recording_index() -> Iterator[tuple[str, list[str]]]:
+    """A package index on loopback that answers 404 and records every path asked for."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass(frozen=True)
 class Run:
     result: subprocess.CompletedProcess[str]
     work: Path
     root_dir: Path
+    index_requests: list[str]
 
     @property
     def calls(self) -> list[str]:
@@ -93,7 +147,7 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
     shutil.copytree("/etc", work / "etc", symlinks=True)
     (work / "opt").mkdir()
     (work / "sbin").mkdir()
-    make_wheel(work / WHEEL_NAME)
+    make_asset(work / "asset.zip")
 
     python = f"python3.{sys.version_info.minor}"
     root_dir = work / "data" / "output" / "s3"
@@ -106,7 +160,7 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
         python=python,
     )
     wheel = render.WheelSource(
-        s3_url="s3://cdk-assets-bucket/0123abcd.whl", name=WHEEL_NAME, region="eu-west-1"
+        s3_url="s3://cdk-assets-bucket/0123abcd.zip", name=WHEEL_NAME, region="eu-west-1"
     )
     lines = render.embed_commands(render.render_user_data(settings, wheel))
     (work / "user-data.sh").write_text("#!/bin/bash\n" + "\n".join([*lines, "echo after"]) + "\n")
@@ -120,28 +174,30 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
         ),
         "HOME": str(work),
         "WORK": str(work),
-        "WHEEL": str(work / WHEEL_NAME),
+        "WHEEL": str(work / "asset.zip"),
         "CALLS": str(work / "calls.log"),
-        "PIP_NO_INDEX": "1",
         "PIP_CONFIG_FILE": os.devnull,
+        "PIP_RETRIES": "0",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     if fail_download:
         env["FAIL_DOWNLOAD"] = "1"
     if not_packaged:
         env["NOT_PACKAGED"] = "1"
-    result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    with recording_index() as (index_url, requests):
+        env["PIP_INDEX_URL"] = index_url  # pip asks here unless told --no-index
+        result = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     if result.returncode != 0 and "unshare failed" in result.stderr:
         pytest.skip(f"no private mount namespace here: {result.stderr.strip()}")
-    return Run(result, work, root_dir)
+    return Run(result, work, root_dir, requests)
 
 
 @pytest.fixture(scope="module")
@@ -168,9 +224,29 @@ def test_bootstrap_installs_the_wheel_into_the_venv(run: Run) -> None:
     ).stdout
     assert output == "stand-in 0.0.0\n"
     assert (
-        "aws s3 cp --only-show-errors --region eu-west-1 s3://cdk-assets-bucket/0123abcd.whl "
-        f"/opt/awscli-uploader/dist/{WHEEL_NAME}"
+        "aws s3 cp --only-show-errors --region eu-west-1 s3://cdk-assets-bucket/0123abcd.zip "
+        "/opt/awscli-uploader/dist/wheels.zip"
     ) in run.calls
+
+
+def test_bootstrap_installs_the_pinned_dependencies_from_the_asset_alone(run: Run) -> None:
+    venv = run.work / "opt" / "awscli-uploader"
+    versions = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-I",
+            "-c",
+            "import importlib.metadata as m, sys; "
+            "print(*(f'{n}=={m.version(n)}' for n in sys.argv[1:]))",
+            *pinned_requirements(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert versions == [f"{n}=={v}" for n, v in pinned_requirements().items()]
+    assert run.index_requests == []  # --no-index: not one look at an index
 
 
 def test_bootstrap_writes_the_environment_file(run: Run) -> None:

@@ -21,7 +21,7 @@ from infra_helpers import heredoc, only_resource, require_aws_cdk, shellcheck, u
 from awscli_uploader.backlog import Backlog
 from awscli_uploader.metrics import Totals, render
 from awscli_uploader.scanner import NS
-from awscli_uploader.uploader import BucketTally, Stats
+from awscli_uploader.stats import BucketTally, Stats
 
 NAMESPACE = "AwscliUploaderTest"
 
@@ -178,7 +178,7 @@ def test_bad_names_are_refused(changes: dict[str, str], message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def template(dummy_wheel: Path) -> Any:
+def template(dummy_asset: Path) -> Any:
     require_aws_cdk()
     from aws_cdk import App
     from aws_cdk.assertions import Template
@@ -188,7 +188,7 @@ def template(dummy_wheel: Path) -> Any:
         App(),
         "Spot",
         bucket_names=["sim-results"],
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
         image_id="ami-0123456789abcdef0",
         coordinator_commands=["run-the-simulation"],
     )
@@ -257,7 +257,7 @@ def test_cloudwatch_bootstrap_runs_after_the_uploader_and_before_the_coordinator
     assert order == sorted(order)
 
 
-def test_cloudwatch_is_optional(dummy_wheel: Path) -> None:
+def test_cloudwatch_is_optional(dummy_asset: Path) -> None:
     require_aws_cdk()
     from aws_cdk import App
     from aws_cdk.assertions import Template
@@ -267,7 +267,7 @@ def test_cloudwatch_is_optional(dummy_wheel: Path) -> None:
         App(),
         "Plain",
         bucket_names=["sim-results"],
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
         image_id="ami-0123456789abcdef0",
         cloudwatch=False,
     )

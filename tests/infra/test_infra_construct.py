@@ -31,7 +31,7 @@ def bare_stack() -> tuple[Stack, iam.Role, ec2.UserData]:
 
 
 @pytest.fixture(scope="module")
-def template(dummy_wheel: Path) -> Template:
+def template(dummy_asset: Path) -> Template:
     stack, role, user_data = bare_stack()
     user_data.add_commands("echo existing commands stay first")
     AwscliUploader(
@@ -46,7 +46,7 @@ def template(dummy_wheel: Path) -> Template:
         region="eu-central-1",
         extra_flags=["--dry-run"],
         writer_group="simulation",
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
     )
     return Template.from_stack(stack)
 
@@ -105,7 +105,7 @@ def test_wheel_grant_is_the_one_asset_object(template: Template) -> None:
     wheel = next(s for s in statements(template) if s["Sid"] == "AwscliUploaderWheelAsset")
     arn = json.dumps(wheel["Resource"])
     assert "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}" in arn
-    assert arn.endswith('.whl"]]}')
+    assert arn.endswith('.zip"]]}')  # the asset directory, zipped
 
 
 def test_no_policy_is_wider_than_its_buckets(template: Template) -> None:
@@ -151,7 +151,7 @@ def test_user_data_carries_the_props(user_data: str, line: str) -> None:
     assert f"\n{line}\n" in user_data
 
 
-def test_region_defaults_to_the_stack_region(dummy_wheel: Path) -> None:
+def test_region_defaults_to_the_stack_region(dummy_asset: Path) -> None:
     stack, role, user_data = bare_stack()
     AwscliUploader(
         stack,
@@ -160,13 +160,13 @@ def test_region_defaults_to_the_stack_region(dummy_wheel: Path) -> None:
         user_data=user_data,
         bucket_names=["sim-results"],
         root_dir="/data/output/s3",
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
     )
     rendered = json.dumps(stack.resolve(user_data.render()))
     assert 'REGION=\'", {"Ref": "AWS::Region"}' in rendered
 
 
-def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_wheel: Path) -> None:
+def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_asset: Path) -> None:
     stack, role, user_data = bare_stack()
     bucket = s3.Bucket(stack, "Results")
     AwscliUploader(
@@ -176,7 +176,7 @@ def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_wheel: Path) ->
         user_data=user_data,
         bucket_names=[bucket.bucket_name],
         root_dir="/data/output/s3",
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
     )
     bucket_id, _ = only_resource(Template.from_stack(stack), "AWS::S3::Bucket")
     Template.from_stack(stack).has_resource_properties(
@@ -198,7 +198,7 @@ def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_wheel: Path) ->
     )
 
 
-def test_an_imported_role_gets_its_own_policy(dummy_wheel: Path) -> None:
+def test_an_imported_role_gets_its_own_policy(dummy_asset: Path) -> None:
     stack = Stack(App(), "Existing")
     role = iam.Role.from_role_name(stack, "Role", "simulation-instance-role")
     AwscliUploader(
@@ -208,7 +208,7 @@ def test_an_imported_role_gets_its_own_policy(dummy_wheel: Path) -> None:
         user_data=ec2.UserData.for_linux(),
         bucket_names=["sim-results"],
         root_dir="/data/output/s3",
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
     )
     Template.from_stack(stack).has_resource_properties(
         "AWS::IAM::Policy", {"Roles": ["simulation-instance-role"]}
@@ -227,13 +227,13 @@ def test_an_imported_role_gets_its_own_policy(dummy_wheel: Path) -> None:
     ],
 )
 def test_invalid_props_fail_at_synth_with_a_clear_error(
-    props: dict[str, Any], message: str, dummy_wheel: Path
+    props: dict[str, Any], message: str, dummy_asset: Path
 ) -> None:
     stack, role, user_data = bare_stack()
     arguments: dict[str, Any] = {
         "bucket_names": ["sim-results"],
         "root_dir": "/data/output/s3",
-        "wheel_path": str(dummy_wheel),
+        "wheel_path": str(dummy_asset),
         **props,
     }
     with pytest.raises(render.InvalidSettingsError, match=message):

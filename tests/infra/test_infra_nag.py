@@ -17,13 +17,13 @@ from awscli_uploader_infra import SpotInstancesStack, nag
 cdk_nag = pytest.importorskip("cdk_nag")
 
 
-def _findings(dummy_wheel: Path, **props: object) -> list[str]:
+def _findings(dummy_asset: Path, **props: object) -> list[str]:
     app = App()
     stack = SpotInstancesStack(
         app,
         "Nag",
         bucket_names=["sim-results", "sim.logs-2"],
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
         image_id="ami-0123456789abcdef0",
         **props,  # type: ignore[arg-type]
     )
@@ -48,9 +48,9 @@ def _findings(dummy_wheel: Path, **props: object) -> list[str]:
     ],
 )
 def test_aws_solutions_pack_finds_nothing_unexplained(
-    dummy_wheel: Path, props: dict[str, object]
+    dummy_asset: Path, props: dict[str, object]
 ) -> None:
-    assert _findings(dummy_wheel, **props) == []
+    assert _findings(dummy_asset, **props) == []
 
 
 def test_every_suppression_has_a_one_line_reason() -> None:

@@ -29,7 +29,7 @@ KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 
 @pytest.fixture(scope="module")
-def template(dummy_wheel: Path) -> Template:
+def template(dummy_asset: Path) -> Template:
     stack = SpotInstancesStack(
         App(),
         "Spot",
@@ -38,20 +38,20 @@ def template(dummy_wheel: Path) -> Template:
         writer_group="simulation",
         coordinator_commands=['echo "coordinator writes to $S3_ROOT_DIR"'],
         max_price=0.05,
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
         image_id=IMAGE_ID,
         kms_key_arns=[KMS_KEY],
     )
     return Template.from_stack(stack)
 
 
-def _stack(dummy_wheel: Path, app: App | None = None, **props: object) -> Template:
+def _stack(dummy_asset: Path, app: App | None = None, **props: object) -> Template:
     props.setdefault("image_id", IMAGE_ID)
     stack = SpotInstancesStack(
         app or App(),
         "Spot",
         bucket_names=["sim-results"],
-        wheel_path=str(dummy_wheel),
+        wheel_path=str(dummy_asset),
         **props,  # type: ignore[arg-type]
     )
     return Template.from_stack(stack)
@@ -87,8 +87,8 @@ def test_launch_template_asks_for_spot_that_stops_by_default(template: Template)
     )
 
 
-def test_interruption_terminate_is_a_one_time_request(dummy_wheel: Path) -> None:
-    _stack(dummy_wheel, interruption="terminate").has_resource_properties(
+def test_interruption_terminate_is_a_one_time_request(dummy_asset: Path) -> None:
+    _stack(dummy_asset, interruption="terminate").has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {
             "LaunchTemplateData": {
@@ -114,10 +114,10 @@ def test_interruption_terminate_is_a_one_time_request(dummy_wheel: Path) -> None
     ],
 )
 def test_bad_stack_props_are_refused(
-    dummy_wheel: Path, props: dict[str, object], message: str
+    dummy_asset: Path, props: dict[str, object], message: str
 ) -> None:
     with pytest.raises(render.InvalidSettingsError, match=message):
-        _stack(dummy_wheel, **props)
+        _stack(dummy_asset, **props)
 
 
 def test_instance_waits_for_the_bootstrap_signal(template: Template, user_data: str) -> None:
@@ -130,10 +130,10 @@ def test_instance_waits_for_the_bootstrap_signal(template: Template, user_data: 
     ) in trap
 
 
-def test_session_manager_is_opt_in(template: Template, dummy_wheel: Path) -> None:
+def test_session_manager_is_opt_in(template: Template, dummy_asset: Path) -> None:
     _, role = only_resource(template, "AWS::IAM::Role")
     assert "ManagedPolicyArns" not in role["Properties"]
-    with_ssm = _stack(dummy_wheel, session_manager=True)
+    with_ssm = _stack(dummy_asset, session_manager=True)
     _, role = only_resource(with_ssm, "AWS::IAM::Role")
     (arn,) = role["Properties"]["ManagedPolicyArns"]
     assert arn["Fn::Join"][1][-1] == ":iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -238,7 +238,7 @@ def test_the_image_is_pinned_by_id(template: Template) -> None:
 
 
 def test_without_an_id_amazon_linux_2023_comes_from_the_context_not_from_ssm(
-    dummy_wheel: Path,
+    dummy_asset: Path,
 ) -> None:
     env = Environment(account="123456789012", region="eu-west-1")
     key = (
@@ -246,7 +246,7 @@ def test_without_an_id_amazon_linux_2023_comes_from_the_context_not_from_ssm(
         "al2023-ami-kernel-6.1-x86_64:region=eu-west-1"
     )
     app = App(context={key: "ami-0fedcba9876543210"})
-    template = _stack(dummy_wheel, app, image_id=None, env=env)
+    template = _stack(dummy_asset, app, image_id=None, env=env)
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {"LaunchTemplateData": Match.object_like({"ImageId": "ami-0fedcba9876543210"})},

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from awscli_uploader_infra import render
+from awscli_uploader_infra.wheel import pinned_requirements
 from infra_helpers import IN_CI
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
@@ -63,7 +64,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     copied.mkdir(exist_ok=True)
     shutil.copy2(render.POLICY_TEMPLATE, copied / "policy.json.tmpl")
     shutil.copy2(render.USER_DATA_TEMPLATE, copied / "user_data.sh.tmpl")
-    (copied / WHEEL_NAME).write_bytes(b"stand-in wheel\n")
+    wheels = copied / "wheels"  # as wheel.py writes it
+    wheels.mkdir()
+    (wheels / WHEEL_NAME).write_bytes(b"stand-in wheel\n")
+    for name, version in pinned_requirements().items():
+        (wheels / f"{name}-{version}-py3-none-any.whl").write_bytes(b"stand-in dependency\n")
     _run(["node", str(modules / "typescript" / "bin" / "tsc"), "-p", str(app)], app, {})
     context = {"bucketNames": "sim-results,sim-logs", "rootDir": "/data/s3"}
     out = app / "cdk.out"
@@ -73,6 +78,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         {"CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps(context)},
     )
     data: dict[str, Any] = json.loads((out / "AwscliUploaderTs.template.json").read_text())
+    data["assets"] = json.loads((out / "AwscliUploaderTs.assets.json").read_text())["files"]
     return data
 
 
@@ -98,6 +104,17 @@ def test_typescript_stack_grants_the_plain_policy(template: dict[str, Any]) -> N
 
 
 @pytest.mark.slow
+def test_typescript_stack_ships_the_wheels_directory_as_one_zip(template: dict[str, Any]) -> None:
+    (asset,) = [
+        a
+        for a in template["assets"].values()
+        if a["source"]["path"] != ("AwscliUploaderTs.template.json")
+    ]
+    assert asset["source"]["packaging"] == "zip"
+    assert all(d["objectKey"].endswith(".zip") for d in asset["destinations"].values())
+
+
+@pytest.mark.slow
 def test_typescript_stack_runs_the_rendered_bootstrap(template: dict[str, Any]) -> None:
     (launch_template,) = _resources(template, "AWS::EC2::LaunchTemplate")
     data = launch_template["LaunchTemplateData"]
@@ -106,6 +123,7 @@ def test_typescript_stack_runs_the_rendered_bootstrap(template: dict[str, Any]) 
     assert "<<'AWSCLI_UPLOADER_BOOTSTRAP'\n" in text
     assert "\nROOT_DIR='/data/s3'\n" in text
     assert f"\nWHEEL_NAME='{WHEEL_NAME}'\n" in text
+    assert "pip install --no-input --quiet --no-index" in text
     assert not re.search(r"@[A-Z][A-Z0-9_]*@", text)
     assert render.unit_text(text) == render.unit_text(
         render.USER_DATA_TEMPLATE.read_text()

@@ -6,9 +6,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 
-// policy.json.tmpl, user_data.sh.tmpl and the wheel, copied from infra/ and dist/.
+// policy.json.tmpl and user_data.sh.tmpl copied from infra/templates/, and wheels/: the
+// package's wheel and its dependencies' pinned wheels, as infra/.../wheel.py writes them.
 const dir = path.join(__dirname, 'awscli-uploader');
-const wheelName = 'awscli_uploader-0.1.0-py3-none-any.whl';
+const wheelName = 'awscli_uploader-0.1.0-py3-none-any.whl'; // the package's, in wheels/
 
 export interface SpotInstancesStackProps extends StackProps {
   readonly buckets: string[];
@@ -34,8 +35,8 @@ export class SpotInstancesStack extends Stack {
       }));
     }
 
-    // The wheel as an asset that the role may read (that one object only).
-    const wheel = new s3assets.Asset(this, 'UploaderWheel', { path: path.join(dir, wheelName) });
+    // The wheels as one asset (a zip) that the role may read (that one object only).
+    const wheel = new s3assets.Asset(this, 'UploaderWheel', { path: path.join(dir, 'wheels') });
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'AwscliUploaderWheelAsset',
       actions: ['s3:GetObject'],
