@@ -97,7 +97,8 @@ class Daemon:
         """Undo what a killed run left: staging links, and files renamed into the trash."""
         if problem is not None:
             self.log.warning(
-                "%s; going on without it: files are uploaded one by one, status is not recorded",
+                "%s; going on without it: files are uploaded from where they are, unpinned, "
+                "and the status is not recorded",
                 problem,
             )
             return

@@ -77,7 +77,7 @@ def test_a_first_start_on_a_disk_out_of_inodes_drains_it(
     result = _once(full_fs, moto, aws_cli)
     assert result.returncode == 0, result.stderr
     assert "No space left on device; going on without it" in result.stdout
-    assert "uploading" in result.stdout and "one by one" in result.stdout
+    assert "uploading" in result.stdout and "from where they are, unpinned" in result.stdout
     assert sorted(moto.keys("full-bucket")) == sorted(names)
     assert tree(full_fs) == []
 
