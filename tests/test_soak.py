@@ -99,9 +99,11 @@ def test_soak(
     early_rss = max(rss for rss, _ in samples[:third])
     late_rss = max(rss for rss, _ in samples[-third:])
     early_fds = max(fds for _, fds in samples[:third])
-    late_fds = max(fds for _, fds in samples[-third:])
+    # a leak outlives the work: the sample after the drain (no aws process, no lease open)
+    # against the busiest early moment
+    late_fds = samples[-1][1]
     assert late_rss <= early_rss * 1.25 + 8_000, (early_rss, late_rss)
-    assert late_fds <= early_fds + 4, (early_fds, late_fds)
+    assert late_fds <= early_fds + 2, (early_fds, late_fds)
     print(
         f"soak: {seconds:.0f}s, {len(written)} files, {proxy.injected} faults injected, "
         f"RSS {early_rss}->{late_rss} kB, fds {early_fds}->{late_fds}"
