@@ -73,15 +73,15 @@ class BucketRun:
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
-    def _note(self, target: Target, outcomes: list[Outcome], record: Record) -> Target:
+    def _note(self, target: Target, outcomes: list[Outcome]) -> Target:
         """Record a phase's outcomes; a bucket found to have opaque ETags is remembered."""
-        record(outcomes)
+        self.record(outcomes)
         if any(o.kind is Kind.OPAQUE for o in outcomes):
             self.opaque.add(target.bucket)
             return target._replace(opaque=True)
         return target
 
-    def _settle(self, proven: Iterable[Proven], record: Record) -> None:
+    def _settle(self, proven: Iterable[Proven]) -> None:
         trash = Trash(self.config.root, self.config.state_dir / "trash")
         for p in proven:
             outcome = once_open(
@@ -89,45 +89,45 @@ class BucketRun:
             )
             if outcome.kind is Kind.UPLOADED:
                 self._uploaded += outcome.size
-            record([outcome])
+            self.record([outcome])
 
     def run(self, target: Target, files: list[Candidate]) -> None:
         """The bucket's files through check, transfer, verify and settle."""
-        record = self.record
         files, guarded = writer_guard(files, self.open_files)
-        record(guarded)
+        self.record(guarded)
         if not files:
             return
         try:
             remote = check.list_remote(target.cli, target.bucket, [f.key for f in files])
         except AwsCliError as exc:
-            record([of_batch(Kind.LIST_FAILED, target.bucket, len(files), check.cli_reason(exc))])
+            self.record(
+                [of_batch(Kind.LIST_FAILED, target.bucket, len(files), check.cli_reason(exc))]
+            )
             return
         checked = check.check(target, files, remote)
-        target = self._note(target, checked.outcomes, record)
-        self._settle(checked.proven, record)
+        target = self._note(target, checked.outcomes)
+        self._settle(checked.proven)
         pending = checked.upload + checked.single
         if not pending:
             return
         if self.config.dry_run:
-            record(of_file(Kind.WOULD_UPLOAD, item) for item in pending)
+            self.record(of_file(Kind.WOULD_UPLOAD, item) for item in pending)
             return
         if self.stop.is_set():
-            record([of_batch(Kind.STOPPED, target.bucket, len(pending))])
+            self.record([of_batch(Kind.STOPPED, target.bucket, len(pending))])
             return
         deadline = self.deadline()
         if deadline is not None:
             left = deadline - time.monotonic()
             pending, late = fit_before_deadline(pending, left, self.drain.rate())
-            record(of_file(Kind.LATE, item) for item in late)
+            self.record(of_file(Kind.LATE, item) for item in late)
         if pending:
-            self._transfer(target, pending, record, single=set(checked.single))
+            self._transfer(target, pending, single=set(checked.single))
 
     def _transfer(
         self,
         target: Target,
         files: Sequence[Candidate],
-        record: Record,
         *,
         single: set[Candidate],
     ) -> None:
@@ -142,7 +142,7 @@ class BucketRun:
                     f"{problem}; uploading {len(direct)} files from where they are, "
                     "unpinned (the proof after the upload still decides every delete)"
                 )
-                record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
+                self.record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
             loose = [(item, item.path) for item in direct]
             if target.opaque:
                 single = set(files)
@@ -153,12 +153,12 @@ class BucketRun:
             )
             for source, batch in batches:
                 if batch and not self.stop.is_set():
-                    target, unprovable = self._batch(target, source, batch, record)
+                    target, unprovable = self._batch(target, source, batch)
                     one_by_one += unprovable
             for item, path in one_by_one:
                 if self.stop.is_set():
                     break
-                self._single(target, item, path, record)
+                self._single(target, item, path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             self.drain.record(self._uploaded - before, time.monotonic() - started)
@@ -168,7 +168,6 @@ class BucketRun:
         target: Target,
         source: Path,
         staged: list[tuple[Candidate, Path]],
-        record: Record,
     ) -> tuple[Target, list[tuple[Candidate, Path]]]:
         """Upload the files in one call (staged links from `source`, or, when `source` is
         the bucket directory, the files themselves), hashing them meanwhile; verify and
@@ -180,35 +179,35 @@ class BucketRun:
             known = hasher.submit(transfer.fingerprints, paths, target.multipart)
             ran, outcomes = transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned)
             prints = known.result()
-        record(outcomes)
+        self.record(outcomes)
         if not ran:
             return target, []
         try:
             remote = check.list_remote(target.cli, target.bucket, [i.key for i, _ in staged])
         except AwsCliError as exc:
             reason = check.cli_reason(exc)
-            record([of_batch(Kind.LIST_FAILED, target.bucket, len(staged), reason)])
+            self.record([of_batch(Kind.LIST_FAILED, target.bucket, len(staged), reason)])
             return target, []
         verified = verify.verify(target, staged, remote, prints)
-        target = self._note(target, verified.outcomes, record)
-        self._settle(verified.proven, record)
+        target = self._note(target, verified.outcomes)
+        self._settle(verified.proven)
         return target, verified.unprovable
 
-    def _single(self, target: Target, item: Candidate, path: Path, record: Record) -> None:
+    def _single(self, target: Target, item: Candidate, path: Path) -> None:
         head, ended = transfer.upload_single(target, item, path)
         if ended is not None or head is None:
-            record([ended or of_file(Kind.MISSING, item)])
+            self.record([ended or of_file(Kind.MISSING, item)])
             return
         try:
             checked = proof.prove(path, head, item.size, None, target.multipart)
         except FileUnreadable as exc:
-            record([of_file(Kind.UNREADABLE, item, str(exc))])
+            self.record([of_file(Kind.UNREADABLE, item, str(exc))])
             return
         except FileChanged as exc:
-            record([of_file(Kind.CHANGED, item, str(exc))])
+            self.record([of_file(Kind.CHANGED, item, str(exc))])
             return
         judged = verify.judge_upload(item, checked)
         if isinstance(judged, Proven):
-            self._settle([judged], record)
+            self._settle([judged])
         else:
-            record([judged])
+            self.record([judged])
