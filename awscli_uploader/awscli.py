@@ -166,11 +166,23 @@ class AwsCli:
         buckets = data.get("Buckets") if isinstance(data, dict) else None
         return [str(b.get("Name")) for b in buckets or [] if isinstance(b, dict)]
 
-    def list_objects(self, bucket: str, prefix: str) -> dict[str, RemoteObject]:
-        """Every object whose key starts with `prefix`, by key (the CLI paginates)."""
+    def list_objects(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        start_after: str | None = None,
+        max_items: int | None = None,
+    ) -> dict[str, RemoteObject]:
+        """The objects whose keys start with `prefix`, by key, in key order: those after
+        `start_after` when given, the first `max_items` when given (the CLI paginates)."""
         args = ["s3api", "list-objects-v2", "--bucket", bucket]
-        if prefix:
-            args += ["--prefix", prefix]
+        if prefix:  # `=`: a value may start with "-"
+            args.append(f"--prefix={prefix}")
+        if start_after:
+            args.append(f"--start-after={start_after}")
+        if max_items is not None:
+            args += ["--max-items", str(max_items)]
         args += ["--query", "Contents[].[Key, Size, ETag]"]
         rows = json.loads(self.run(args).stdout or "null") or []
         return {key: RemoteObject(key, int(size), str(etag)) for key, size, etag in rows}

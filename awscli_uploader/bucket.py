@@ -71,6 +71,7 @@ class BucketRun:
     open_files: set[Path]  # files reported open for writing, kept across scans
     drain: DrainRate  # this process's recent upload rate
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
+    suspects: set[tuple[str, str]]  # (bucket, key) S3 may hold already: checked before upload
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
     def _note(self, target: Target, outcomes: list[Outcome]) -> Target:
@@ -89,6 +90,8 @@ class BucketRun:
             )
             if outcome.kind is Kind.UPLOADED:
                 self._uploaded += outcome.size
+            if outcome.kind in (Kind.UPLOADED, Kind.PRESENT):
+                self.suspects.discard((p.item.bucket, p.item.key))
             self.record([outcome])
 
     def run(self, target: Target, files: list[Candidate]) -> None:
@@ -97,17 +100,12 @@ class BucketRun:
         self.record(guarded)
         if not files:
             return
-        try:
-            remote = check.list_remote(target.cli, target.bucket, [f.key for f in files])
-        except AwsCliError as exc:
-            self.record(
-                [of_batch(Kind.LIST_FAILED, target.bucket, len(files), check.cli_reason(exc))]
-            )
-            return
-        checked = check.check(target, files, remote)
+        every = self.config.dry_run or target.keep_existing
+        first = {f for f in files if check.needs_check(f, self.suspects, every=every)}
+        checked = self._check(target, [f for f in files if f in first])
         target = self._note(target, checked.outcomes)
         self._settle(checked.proven)
-        pending = checked.upload + checked.single
+        pending = [f for f in files if f not in first] + checked.upload + checked.single
         if not pending:
             return
         if self.config.dry_run:
@@ -122,7 +120,22 @@ class BucketRun:
             pending, late = fit_before_deadline(pending, left, self.drain.rate())
             self.record(of_file(Kind.LATE, item) for item in late)
         if pending:
+            self.suspects.update((item.bucket, item.key) for item in pending)
             self._transfer(target, pending, single=set(checked.single))
+
+    def _check(self, target: Target, files: list[Candidate]) -> check.Checked:
+        """What S3 already holds of the files that may be there; when the listing fails,
+        those files wait for the next scan."""
+        if not files:
+            return check.Checked([], [], [], [])
+        try:
+            remote = check.list_remote(target.cli, target.bucket, [f.key for f in files])
+        except AwsCliError as exc:
+            reason = check.cli_reason(exc)
+            return check.Checked(
+                [], [], [of_batch(Kind.LIST_FAILED, target.bucket, len(files), reason)], []
+            )
+        return check.check(target, files, remote)
 
     def _transfer(
         self,

@@ -8,7 +8,7 @@ that makes an ETag opaque).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +23,11 @@ from .s3settings import MultipartSettings
 from .scanner import Candidate
 from .settle import Action, Proven, decide
 
-MAX_LISTINGS = 4  # per bucket and phase, run in parallel
+MAX_LISTINGS = 4  # per bucket and phase, run in parallel (head-object calls too)
+FIRST_PAGE = 1000  # objects the first listing of a batch's key range reads: one request
+LIST_CHUNK = 10_000  # objects per listing process after the first page (bounds its memory)
+MAX_HEADS = 16  # keys left past the first page that are asked about one by one
+CHECK_FIRST_BYTES = 8 * 1024 * 1024  # files this big are looked up before their upload
 
 
 def listing_prefixes(keys: Iterable[str]) -> list[str]:
@@ -43,15 +47,61 @@ def listing_prefixes(keys: Iterable[str]) -> list[str]:
     return sorted(os.path.commonprefix(group) for group in groups.values())  # noqa: RUF071
 
 
-def list_remote(cli: AwsCli, bucket: str, keys: Sequence[str]) -> dict[str, RemoteObject]:
-    """What S3 holds under the keys' listing prefixes. Raises AwsCliError."""
-    prefixes = listing_prefixes(keys)
-    if len(prefixes) == 1:
-        return cli.list_objects(bucket, prefixes[0])
+class Listing(NamedTuple):
+    found: dict[str, RemoteObject]  # the batch's keys S3 holds, as listed
+    unlisted: list[str]  # keys past the listing: to ask about one by one
+
+
+def just_below(key: str) -> str:
+    """A StartAfter that lists `key` itself and hardly anything before it."""
+    return key[:-1]
+
+
+def list_range(cli: AwsCli, bucket: str, prefix: str, keys: Sequence[str]) -> Listing:
+    """List only the keys' range: from just below the smallest, one page first; when keys
+    remain past it, few are left to head-object, many make the listing go on in bounded
+    chunks (the CLI holds a whole listing in memory) until past the largest."""
+    ordered = sorted(keys)
+    wanted = set(ordered)
     found: dict[str, RemoteObject] = {}
-    with ThreadPoolExecutor(len(prefixes), thread_name_prefix="list") as pool:
-        for part in pool.map(lambda p: cli.list_objects(bucket, p), prefixes):
-            found.update(part)
+    below = just_below(ordered[0])
+    start, cap = (below if len(below) > len(prefix) else ""), FIRST_PAGE
+    while True:
+        part = cli.list_objects(bucket, prefix, start_after=start or None, max_items=cap)
+        found.update((k, o) for k, o in part.items() if k in wanted)
+        if len(part) < cap:
+            return Listing(found, [])
+        last = max(part)
+        rest = [k for k in ordered if k > last]
+        if len(rest) <= MAX_HEADS:
+            return Listing(found, rest)
+        start, cap = last, LIST_CHUNK
+
+
+def head_each(cli: AwsCli, bucket: str, keys: Sequence[str]) -> dict[str, RemoteObject]:
+    """head-object of each key, a few at a time: what S3 holds of them."""
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(min(MAX_LISTINGS, len(keys)), thread_name_prefix="head") as pool:
+        heads = list(pool.map(lambda k: cli.head_object(bucket, k), keys))
+    return {key: head for key, head in zip(keys, heads, strict=True) if head is not None}
+
+
+def list_remote(cli: AwsCli, bucket: str, keys: Sequence[str]) -> dict[str, RemoteObject]:
+    """What S3 holds of the keys: a range listing per listing prefix, then head-object of
+    the keys past it. Raises AwsCliError."""
+    groups: dict[str, list[str]] = {p: [] for p in listing_prefixes(keys)}
+    for key in keys:
+        groups[max(p for p in groups if key.startswith(p))].append(key)
+    listed = [(prefix, group) for prefix, group in groups.items() if group]
+    if not listed:
+        return {}
+    with ThreadPoolExecutor(len(listed), thread_name_prefix="list") as pool:
+        listings = list(pool.map(lambda pg: list_range(cli, bucket, *pg), listed))
+    found: dict[str, RemoteObject] = {}
+    for listing in listings:
+        found.update(listing.found)
+    found.update(head_each(cli, bucket, [k for li in listings for k in li.unlisted]))
     return found
 
 
@@ -98,6 +148,14 @@ def prove_file(
         return proof.prove(path, head, item.size, None, target.multipart), notes
     except FileChanged as exc:
         return None, [*notes, of_file(Kind.CHANGED, item, str(exc))]
+
+
+def needs_check(item: Candidate, suspects: Container[tuple[str, str]], *, every: bool) -> bool:
+    """Whether S3 may already hold the file's key, so that it is looked up before the
+    upload: a big file (never uploaded twice), a key an earlier attempt left unsettled, or
+    `every` key (--if-exists keep, --dry-run). Any other file is new: it is uploaded
+    straight away, and the proof after the upload decides its delete as always."""
+    return every or item.size >= CHECK_FIRST_BYTES or (item.bucket, item.key) in suspects
 
 
 class Checked(NamedTuple):

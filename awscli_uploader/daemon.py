@@ -17,6 +17,7 @@ from types import FrameType
 
 from .config import Config
 from .errors import ConfigError
+from .filters import bucket_for
 from .imds import Imds
 from .lock import root_lock
 from .names import display
@@ -102,9 +103,12 @@ class Daemon:
                 problem,
             )
             return
-        clean_staging(self.config.state_dir)
+        self.uploader.suspect(clean_staging(self.config.state_dir))
         for path in restore_trash(Trash(self.config.root, self.config.state_dir / "trash")):
             self.log.warning("%s: restored from an interrupted delete", display(path))
+            directory, *key = path.relative_to(self.config.root).parts
+            bucket, _ = bucket_for(directory, self.config.bucket_map)
+            self.uploader.suspect([(bucket, "/".join(key))])
 
     def _wait_for_root(self) -> bool:
         warned = False

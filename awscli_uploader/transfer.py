@@ -156,6 +156,15 @@ def upload_single(
     return head, None
 
 
-def clean_staging(state_dir: Path) -> None:
-    """Remove hard links a killed run left behind (the originals stay in place)."""
-    shutil.rmtree(state_dir / "staging", ignore_errors=True)
+def clean_staging(state_dir: Path) -> set[tuple[str, str]]:
+    """Remove hard links a killed run left behind (the originals stay in place); the
+    (bucket, key) of each, which S3 may hold already."""
+    staging = state_dir / "staging"
+    left: set[tuple[str, str]] = set()
+    for directory, _, names in os.walk(staging):
+        parts = Path(directory).relative_to(staging).parts
+        if parts:  # staging/<bucket>-<pid>/<key>
+            bucket, prefix = parts[0].rpartition("-")[0], "/".join(parts[1:])
+            left.update((bucket, f"{prefix}/{n}" if prefix else n) for n in names)
+    shutil.rmtree(staging, ignore_errors=True)
+    return left

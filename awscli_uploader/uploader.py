@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,23 @@ from .stats import ScanObserver, Stats
 HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
 MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
 PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
+MAX_CHUNK_FILES = 10_000  # a bucket's batch goes through its phases in chunks this big,
+MAX_CHUNK_BYTES = 10 * 1024**3  # each verified and settled before the next starts
+
+
+def chunked(files: list[Candidate], max_files: int, max_bytes: int) -> list[list[Candidate]]:
+    """The files in key order, cut into chunks of at most `max_files` files and `max_bytes`
+    bytes (a bigger file is a chunk of its own): a failed or timed-out upload costs one
+    chunk, and a chunk's keys span a narrow range to list."""
+    chunks: list[list[Candidate]] = []
+    size = 0
+    for item in sorted(files, key=lambda f: f.key):
+        if not chunks or len(chunks[-1]) >= max_files or size + item.size > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += item.size
+    return chunks
 
 
 @dataclass
@@ -43,12 +61,17 @@ class Uploader:
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
     sightings: scanner.Sightings = field(default_factory=scanner.Sightings)
     drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
+    suspects: set[tuple[str, str]] = field(default_factory=set)  # (bucket, key) S3 may hold
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
     def set_deadline(self, when: float | None) -> None:
         """Uploads from now on must be verified by `when` (time.monotonic())."""
         self._deadline = when
+
+    def suspect(self, keys: Iterable[tuple[str, str]]) -> None:
+        """S3 may already hold these (bucket, key): look them up before their upload."""
+        self.suspects.update(keys)
 
     def scan_once(self) -> Stats:
         """Scan the root once and move every ready file; errors are recorded, not raised."""
@@ -114,8 +137,15 @@ class Uploader:
                 self.open_files,
                 self.drain,
                 lambda: self._deadline,
+                self.suspects,
             )
-            run.run(target, files)
+            chunks = chunked(files, MAX_CHUNK_FILES, MAX_CHUNK_BYTES)
+            for number, chunk in enumerate(chunks):
+                if self.stop.is_set():
+                    left = sum(len(c) for c in chunks[number:])
+                    record([of_batch(Kind.STOPPED, bucket, left)])
+                    break
+                run.run(target, chunk)
         finally:
             if self.config.delete_empty_dirs and not self.config.dry_run:
                 emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}

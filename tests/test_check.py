@@ -1,10 +1,18 @@
-"""The check phase's pure parts: which prefixes to list for a batch of keys."""
+"""The check phase: which prefixes and key ranges to list for a batch, what to look up."""
 
 from __future__ import annotations
 
-import pytest
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import pytest
+from helpers import REGION, Moto
+
+from awscli_uploader import check
+from awscli_uploader.awscli import AwsCli
 from awscli_uploader.check import listing_prefixes
+from awscli_uploader.scanner import Candidate
 
 
 @pytest.mark.parametrize(
@@ -19,3 +27,93 @@ from awscli_uploader.check import listing_prefixes
 )
 def test_listing_prefixes(keys: list[str], prefixes: list[str]) -> None:
     assert listing_prefixes(keys) == prefixes
+
+
+@pytest.mark.parametrize(
+    ("key", "below"), [("a/b.png", "a/b.pn"), ("x", ""), ("-dash", "-das"), ("é", "")]
+)
+def test_just_below_lists_the_key_itself(key: str, below: str) -> None:
+    assert check.just_below(key) == below
+    assert below < key
+
+
+HISTORY = [f"h/{i:03d}" for i in range(100)]  # 100 objects already there
+
+
+@pytest.fixture
+def history(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """A bucket holding HISTORY; pages of 10 objects, chunks of 30, at most 3 heads."""
+    moto.create_bucket("hist")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: moto.put("hist", k, k.encode()), HISTORY))
+    monkeypatch.setattr(check, "FIRST_PAGE", 10)
+    monkeypatch.setattr(check, "LIST_CHUNK", 30)
+    monkeypatch.setattr(check, "MAX_HEADS", 3)
+    return moto
+
+
+def _spied(moto: Moto, aws_cli: str) -> tuple[AwsCli, list[str]]:
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    calls: list[str] = []
+    real_run = cli.run
+
+    def run(args: list[str], **kwargs: Any) -> Any:
+        kept = ("--prefix", "--start-after", "head-object")
+        calls.append(" ".join(a for a in args[1:] if a.startswith(kept)))
+        return real_run(args, **kwargs)
+
+    object.__setattr__(cli, "run", run)
+    return cli, calls
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected_calls"),
+    [
+        # within the first page from just below the smallest key: one listing
+        # (the new key past the history, h/zzz-new, is asked about by head-object)
+        (["h/040", "h/045", "h/049"], ["--prefix=h/ --start-after=h/04", "head-object"]),
+        # keys past the first page, few: asked about one by one
+        (["h/040", "h/080", "h/095"], ["--prefix=h/ --start-after=h/04", *["head-object"] * 3]),
+        # many past it: the listing goes on in chunks and stops past the largest key
+        (
+            [f"h/{i:03d}" for i in range(20, 90, 10)],
+            [
+                "--prefix=h/ --start-after=h/02",
+                "--prefix=h/ --start-after=h/029",
+                "--prefix=h/ --start-after=h/059",
+                "head-object",
+            ],
+        ),
+    ],
+)
+def test_only_the_batch_key_range_is_listed(
+    history: Moto, aws_cli: str, keys: list[str], expected_calls: list[str]
+) -> None:
+    cli, calls = _spied(history, aws_cli)
+    wanted = [*keys, "h/0405-new", "h/zzz-new"]  # two keys S3 doesn't hold
+    found = check.list_remote(cli, "hist", wanted)
+    assert sorted(found) == sorted(keys)
+    assert all(found[k].size == len(k) for k in keys)
+    assert sorted(calls) == sorted(expected_calls)
+
+
+def test_a_short_listing_proves_absence_without_heads(history: Moto, aws_cli: str) -> None:
+    cli, calls = _spied(history, aws_cli)
+    found = check.list_remote(cli, "hist", ["h/099", "h/0995", "i/1"])
+    assert list(found) == ["h/099"]
+    assert sorted(calls) == ["--prefix=h/099", "--prefix=i/1"]
+
+
+@pytest.mark.parametrize(
+    ("size", "suspect", "every", "checked"),
+    [
+        (100, False, False, False),  # new and small: uploaded straight away
+        (check.CHECK_FIRST_BYTES, False, False, True),  # big: never uploaded twice
+        (100, True, False, True),  # an earlier attempt left it unsettled
+        (100, False, True, True),  # --if-exists keep, --dry-run
+    ],
+)
+def test_needs_check(size: int, suspect: bool, every: bool, checked: bool) -> None:
+    item = Candidate(Path("/r/b/k"), "b", "k", size, 0)
+    suspects = {("b", "k")} if suspect else set()
+    assert check.needs_check(item, suspects, every=every) is checked

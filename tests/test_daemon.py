@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class CountingUploader:
     scans: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     deadlines: list[float | None] = field(default_factory=list)
+    suspects: set[tuple[str, str]] = field(default_factory=set)
+
+    def suspect(self, keys: Iterable[tuple[str, str]]) -> None:
+        self.suspects.update(keys)
 
     def scan_once(self) -> Stats:
         self.scans += 1
@@ -59,13 +64,14 @@ def test_scans_until_the_stop_event(root: Path, caplog: pytest.LogCaptureFixture
 
 
 def test_run_once_cleans_staging_and_holds_the_lock(root: Path) -> None:
-    stale = root / ".awscli-uploader" / "staging" / "b-1" / "k"
+    stale = root / ".awscli-uploader" / "staging" / "my-bucket-41" / "run" / "k"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left by a killed run")
     uploader = CountingUploader()
     _daemon(root, uploader).run_once()
     assert uploader.scans == 1
     assert not stale.exists()
+    assert uploader.suspects == {("my-bucket", "run/k")}  # S3 may hold it: checked first
     assert (root / ".awscli-uploader" / "lock").read_text().strip() == str(os.getpid())
 
 

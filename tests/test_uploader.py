@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import Moto, make_uploader, tree, write
 
+from awscli_uploader import check
+from awscli_uploader import uploader as uploader_module
 from awscli_uploader.proof import SHA256_METADATA
+from awscli_uploader.scanner import Candidate
 
 MIB = 1024 * 1024
 
@@ -42,17 +45,54 @@ def test_unstable_file_is_kept(root: Path, moto: Moto, one_cli: str) -> None:
     assert moto.keys("bucket-one") == []
 
 
-def test_already_present_is_deleted_without_upload(root: Path, moto: Moto, aws_cli: str) -> None:
+@pytest.mark.parametrize("why", ["big", "suspect"])
+def test_already_present_is_deleted_without_upload(
+    root: Path, moto: Moto, aws_cli: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key S3 may hold already (a big file, a key an earlier attempt left) is looked up
+    before the upload: the same content there means delete, no upload."""
     moto.create_bucket("bucket-one")
     moto._client().put_object(
         Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
     )
     write(root / "bucket-one" / "done.txt", b"same")
-    stats = make_uploader(root, moto, aws_cli).scan_once()
+    uploader = make_uploader(root, moto, aws_cli)
+    if why == "big":
+        monkeypatch.setattr(check, "CHECK_FIRST_BYTES", 4)
+    else:
+        uploader.suspect([("bucket-one", "done.txt")])
+    stats = uploader.scan_once()
     assert (stats.present, stats.uploaded) == (1, 0)
     assert tree(root) == []
     # a re-upload would have replaced the object and dropped its metadata
     assert moto.head("bucket-one", "done.txt")["Metadata"] == {"marker": "original"}
+    assert uploader.suspects == set()
+
+
+def test_a_new_small_file_is_uploaded_without_a_lookup(
+    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file no attempt has touched can't be in S3 but by chance: no listing before
+    its upload, one after (the proof); an identical object there is simply replaced."""
+    moto.create_bucket("bucket-one")
+    moto._client().put_object(
+        Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
+    )
+    write(root / "bucket-one" / "done.txt", b"same")
+    uploader = make_uploader(root, moto, aws_cli)
+    calls: list[str] = []
+    real_run = uploader.cli.run
+
+    def counted(args: list[str], **kwargs: object) -> object:
+        calls.append(" ".join(args[:2]))
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+
+    object.__setattr__(uploader.cli, "run", counted)
+    stats = uploader.scan_once()
+    assert (stats.present, stats.uploaded) == (0, 1)
+    assert tree(root) == []
+    assert calls == ["s3 cp", "s3api list-objects-v2"]
+    assert moto.head("bucket-one", "done.txt")["Metadata"] == {}
 
 
 def test_same_size_rewrite_is_uploaded_not_deleted(root: Path, moto: Moto, aws_cli: str) -> None:
@@ -127,7 +167,10 @@ def test_an_object_with_other_content_is_overwritten_loudly_or_kept(
     moto.create_bucket("shared-bucket")
     moto.put("shared-bucket", "state.json", b'{"from": "another instance"}')
     write(root / "shared-bucket" / "state.json", b'{"v": 2}')
-    stats = make_uploader(root, moto, aws_cli, if_exists=policy).scan_once()
+    uploader = make_uploader(root, moto, aws_cli, if_exists=policy)
+    if policy == "overwrite":  # a new small key is looked up only under --if-exists keep
+        uploader.suspect([("shared-bucket", "state.json")])
+    stats = uploader.scan_once()
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if "state.json" in r.getMessage()]
     sizes = "S3 28 bytes, local 8 bytes"
     if policy == "overwrite":
@@ -218,3 +261,48 @@ def test_dry_run_changes_nothing(root: Path, moto: Moto, one_cli: str) -> None:
     assert tree(root) == ["bucket-one/new.txt", "bucket-one/present.txt"]
     assert moto.keys("bucket-one") == ["present.txt"]
     assert not (root / ".awscli-uploader").exists()
+
+
+def _item(key: str, size: int) -> Candidate:
+    return Candidate(Path("/r/b") / key, "b", key, size, 0)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_files", "max_bytes", "chunks"),
+    [
+        ([1, 1, 1, 1, 1], 2, 100, [2, 2, 1]),
+        ([60, 30, 20, 5], 10, 100, [2, 2]),  # 60+30, then 20+5
+        ([500, 1, 1], 10, 100, [1, 2]),  # a file over the byte cap is a chunk of its own
+        ([], 10, 100, []),
+    ],
+)
+def test_chunked(sizes: list[int], max_files: int, max_bytes: int, chunks: list[int]) -> None:
+    files = [_item(f"k{i}", size) for i, size in enumerate(sizes)]
+    done = uploader_module.chunked(list(reversed(files)), max_files, max_bytes)
+    assert [len(c) for c in done] == chunks
+    assert [i for c in done for i in c] == files  # in key order
+
+
+def test_a_backlog_drains_chunk_by_chunk(
+    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is uploaded, verified and deleted before the next one is uploaded."""
+    monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
+    moto.create_bucket("backlog")
+    for i in range(5):
+        write(root / "backlog" / f"f{i}.txt", f"file {i}".encode())
+    uploader = make_uploader(root, moto, aws_cli)
+    seen: list[tuple[str, int]] = []
+    real_run = uploader.cli.run
+
+    def watched(args: list[str], **kwargs: object) -> object:
+        seen.append((" ".join(args[:2]), len(tree(root))))
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+
+    object.__setattr__(uploader.cli, "run", watched)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (5, 0)
+    assert tree(root) == []
+    # cp and its proof per chunk; each cp starts with the earlier chunks gone
+    assert [n for what, n in seen if what == "s3 cp"] == [5, 3, 1]
+    assert [what for what, _ in seen].count("s3api list-objects-v2") == 3
