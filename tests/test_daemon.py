@@ -67,11 +67,16 @@ def test_run_once_cleans_staging_and_holds_the_lock(root: Path) -> None:
     stale = root / ".awscli-uploader" / "staging" / "my-bucket-41" / "run" / "k"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left by a killed run")
+    trashed = root / ".awscli-uploader" / "trash" / "other-bucket" / "d" / "proven.txt"
+    trashed.parent.mkdir(parents=True)
+    trashed.write_bytes(b"proven, renamed, never unlinked")
     uploader = CountingUploader()
     _daemon(root, uploader).run_once()
     assert uploader.scans == 1
     assert not stale.exists()
-    assert uploader.suspects == {("my-bucket", "run/k")}  # S3 may hold it: checked first
+    assert (root / "other-bucket" / "d" / "proven.txt").exists()
+    # S3 may hold both: they are looked up before any upload
+    assert uploader.suspects == {("my-bucket", "run/k"), ("other-bucket", "d/proven.txt")}
     assert (root / ".awscli-uploader" / "lock").read_text().strip() == str(os.getpid())
 
 
