@@ -270,7 +270,8 @@ def can_link(path: Path) -> bool:
     """Whether the daemon (root without capabilities) may hard-link `path`."""
     code = "import os, sys; os.link(sys.argv[1], sys.argv[2]); os.unlink(sys.argv[2])"
     link = f"{path}.link"
-    done = subprocess.run([*NO_CAPS, sys.executable, "-c", code, str(path), link], check=False)
+    args = [*NO_CAPS, sys.executable, "-c", code, str(path), link]
+    done = subprocess.run(args, capture_output=True, check=False)
     return done.returncode == 0
 
 
