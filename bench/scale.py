@@ -78,66 +78,74 @@ def rss_rows(case: str, where: str, runs: Sequence[UploaderRun], limit: float) -
     ]
 
 
+def new_files(bucket: str, tag: str) -> list[FileSpec]:
+    """The history case's batch: BATCH files with hashed names, seeded by `tag`."""
+    rng = random.Random(tag)
+    index = int(hashlib.sha1(tag.encode()).hexdigest()[:6], 16)
+    return [
+        FileSpec(bucket, hashed(tag, i), rng.randint(1, MAX_SIZE), index + i) for i in range(BATCH)
+    ]
+
+
+def history_runs(b: Bench, h: int, *, peer: bool) -> dict[str, list[Any]]:
+    """With H objects held: the empty-bucket runs, the held-bucket runs, s5cmd (`peer`)."""
+
+    def empty(run: int) -> UploaderRun:
+        name = f"hist-empty-{h}-{run:03d}"
+        tree = b.tree(new_files(name, f"new-{h}-{run}"), buckets=[name], reset=False)
+        return b.uploaded("history/empty", tree)
+
+    def full(run: int) -> UploaderRun:
+        tree = b.tree(new_files(HISTORY_BUCKET, f"new-{h}-{run}"), buckets=[], reset=False)
+        return b.uploaded(f"history/{h}", tree, listing=False)
+
+    def s5cmd(run: int) -> float:
+        tree = b.tree(new_files(HISTORY_BUCKET, f"s5-{h}-{run}"), buckets=[], reset=False)
+        return b.s5cmd("history/s5cmd", tree, listing=False)
+
+    contenders: dict[str, Callable[[int], Any]] = {"empty": empty, "held": full}
+    if peer:
+        contenders["s5cmd"] = s5cmd
+    return b.interleave(f"history {h:,}", contenders)
+
+
 def history(b: Bench) -> None:
-    """10 new files with hashed names into a prefix already holding H objects, per H."""
+    """10 new files with hashed names into a prefix already holding H objects, per H;
+    each H is measured beside its own empty-bucket runs."""
     sizes = sorted(set(b.settings.history))
     b.tools.moto.reset()
     b.tools.moto.create_buckets([HISTORY_BUCKET])
     case = f"history ({BATCH} new files, hashed names)"
-    held, empty_runs = 0, []
+    held, empties, rows = 0, [], []
     for h in sizes:
         b.progress(f"history: putting {h - held:,} objects under images/ (not timed)")
         old = [(hashed("old", i), i % 97) for i in range(held, h)]
         b.tools.moto.put_direct(HISTORY_BUCKET, old)
         held = h
-
-        def batch(bucket: str, tag: str) -> list[FileSpec]:
-            rng = random.Random(tag)
-            index = int(hashlib.sha1(tag.encode()).hexdigest()[:6], 16)
-            return [
-                FileSpec(bucket, hashed(tag, i), rng.randint(1, MAX_SIZE), index + i)
-                for i in range(BATCH)
-            ]
-
-        def empty(run: int, h: int = h) -> UploaderRun:
-            name = f"hist-empty-{h}-{run:03d}"
-            tree = b.tree(batch(name, f"new-{h}-{run}"), buckets=[name], reset=False)
-            return b.uploaded("history/empty", tree)
-
-        def full(run: int, h: int = h) -> UploaderRun:
-            tree = b.tree(batch(HISTORY_BUCKET, f"new-{h}-{run}"), buckets=[], reset=False)
-            return b.uploaded(f"history/{h}", tree, listing=False)
-
-        def s5cmd(run: int, h: int = h) -> float:
-            tree = b.tree(batch(HISTORY_BUCKET, f"s5-{h}-{run}"), buckets=[], reset=False)
-            return b.s5cmd("history/s5cmd", tree, listing=False)
-
-        contenders: dict[str, Callable[[int], Any]] = {"empty": empty, f"holding {h}": full}
-        if h == sizes[-1] and b.with_s5cmd:
-            contenders["s5cmd"] = s5cmd
-        results = b.interleave(f"history {h:,}", contenders)
-        empties, fulls = results["empty"], results[f"holding {h}"]
-        empty_runs += empties
-        e, f = median([r.seconds for r in empties]), median([r.seconds for r in fulls])
-        if h == sizes[0]:
-            b.rows.append(Row(case, "uploader --once, empty bucket", e, scan_figure(empties[0])))
-        limit = 1.3 if h <= 30_000 else 1.5
-        b.rows.append(
+        results = history_runs(b, h, peer=h == sizes[-1] and b.with_s5cmd)
+        fulls = results["held"]
+        empties += results["empty"]
+        e, f = median([r.seconds for r in results["empty"]]), median([r.seconds for r in fulls])
+        target = Target(1.3 if h <= 30_000 else 1.5, True)
+        rows.append(
             Row(
                 case,
                 f"uploader --once, images/ holding {h:,} objects",
                 f,
                 f"{f / e:.2f}x empty (measured beside it)",
-                Target(limit, True),
+                target,
                 f / e,
             )
         )
-        b.rows.append(Row(case, f"  its scan at {h:,}", None, scan_figure(median_run(fulls))))
-        b.explain(case, f"uploader, images/ holding {h:,}", fulls)
+        rows.append(Row(case, f"  its scan at {h:,}", None, scan_figure(median_run(fulls))))
         if "s5cmd" in results:
-            b.rows.append(s5cmd_row(f"{case}, {h:,} held", median(results["s5cmd"]), f))
+            rows.append(s5cmd_row(f"{case}, {h:,} held", median(results["s5cmd"]), f))
+        b.explain(case, f"uploader, images/ holding {h:,}", fulls)
+    e = median([r.seconds for r in empties])
+    b.rows.append(Row(case, "uploader --once, empty bucket", e, scan_figure(median_run(empties))))
+    b.rows += rows
     b.rows += rss_rows(case, f" at {sizes[-1]:,} held", fulls, 200)
-    b.explain(case, "uploader, empty bucket", empty_runs)
+    b.explain(case, "uploader, empty bucket", empties)
 
 
 def backlog(b: Bench) -> None:
