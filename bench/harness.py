@@ -61,14 +61,15 @@ import json, sys, threading
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from moto.server import main
+reply, sys.stdout = sys.stdout, sys.stderr  # stdout answers the benchmark, nothing else
 def _preload():
     for line in sys.stdin:
         order = json.loads(line)
         backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         for key, size in order["objects"]:
             backend.put_object(order["bucket"], key, b"u" * size, disable_notification=True)
-        sys.stdout.write("preloaded\\n")
-        sys.stdout.flush()
+        reply.write("preloaded\\n")
+        reply.flush()
 threading.Thread(target=_preload, daemon=True).start()
 main(sys.argv[1:])
 """
