@@ -19,7 +19,7 @@ from pathlib import Path
 from . import check, lease, proof, transfer, verify
 from .check import Target
 from .config import Config
-from .digest import FileChanged, FileUnreadable, unreadable
+from .digest import FileChanged, FileUnreadable, Identity, unreadable
 from .errors import AwsCliError
 from .lease import Guard
 from .outcome import Kind, Outcome, of_batch, of_file
@@ -60,6 +60,12 @@ def writer_guard(
             outcomes.append(of_file(Kind.NO_LEASE, item, "no read lease here; identity rule only"))
         free.append(item)
     return free, outcomes
+
+
+def _original(pair: tuple[Candidate, Path], copied: dict[Path, Identity]) -> tuple[Candidate, Path]:
+    """A file staged by copy is uploaded from where it is when it goes one by one."""
+    item, path = pair
+    return (item, item.path) if path in copied else pair
 
 
 @dataclass
@@ -149,25 +155,26 @@ class BucketRun:
         started, before = time.monotonic(), self._uploaded
         staging = self.config.state_dir / "staging" / f"{target.bucket}-{os.getpid()}"
         try:
-            staged, direct, problem = transfer.stage(files, staging)
-            if problem is not None:
+            pinned = transfer.stage(files, staging)
+            if pinned.problem is not None:
                 reason = (
-                    f"{problem}; uploading {len(direct)} files from where they are, "
-                    "unpinned (the proof after the upload still decides every delete)"
+                    f"{pinned.problem}; uploading {len(pinned.direct)} files from where they "
+                    "are, unpinned (the proof after the upload still decides every delete)"
                 )
                 self.record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
-            loose = [(item, item.path) for item in direct]
+            staged, copied = pinned.staged, pinned.copied
+            loose = [(item, item.path) for item in pinned.direct]
             if target.opaque:
                 single = set(files)
-            one_by_one = [pair for pair in staged + loose if pair[0] in single]
+            one_by_one = [_original(pair, copied) for pair in staged + loose if pair[0] in single]
             batches = (
                 (staging, [pair for pair in staged if pair[0] not in single]),
                 (transfer.bucket_dir(files[0]), [pair for pair in loose if pair[0] not in single]),
             )
             for source, batch in batches:
                 if batch and not self.stop.is_set():
-                    target, unprovable = self._batch(target, source, batch)
-                    one_by_one += unprovable
+                    target, unprovable = self._batch(target, source, batch, copied)
+                    one_by_one += [_original(pair, copied) for pair in unprovable]
             for item, path in one_by_one:
                 if self.stop.is_set():
                     break
@@ -181,6 +188,7 @@ class BucketRun:
         target: Target,
         source: Path,
         staged: list[tuple[Candidate, Path]],
+        copied: dict[Path, Identity],
     ) -> tuple[Target, list[tuple[Candidate, Path]]]:
         """Upload the files in one call (staged links from `source`, or, when `source` is
         the bucket directory, the files themselves), hashing them meanwhile; verify and
@@ -192,6 +200,9 @@ class BucketRun:
             known = hasher.submit(transfer.fingerprints, paths, target.multipart)
             ran, outcomes = transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned)
             prints = known.result()
+        for path, identity in copied.items():  # a copy's bytes, its original's identity
+            if path in prints:
+                prints[path] = prints[path]._replace(identity=identity)
         self.record(outcomes)
         if not ran:
             return target, []

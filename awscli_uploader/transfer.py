@@ -13,12 +13,12 @@ import re
 import shutil
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from . import proof
 from .check import Target, cli_reason
-from .digest import FileChanged, FileUnreadable
+from .digest import FileChanged, FileUnreadable, Identity
 from .errors import AwsCliError
 from .outcome import Kind, Outcome, of_batch, of_file
 from .proof import Fingerprint, RemoteObject
@@ -29,45 +29,100 @@ _UNLINKABLE = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
 
 
-class Staged(NamedTuple):
-    staged: list[tuple[Candidate, Path]]
-    direct: list[Candidate]  # to upload from where they are, one by one
+COPY_MAX_BYTES = 1024 * 1024  # a file that can't be linked is copied into staging up to this
+COPY_BUDGET = 256 * 1024 * 1024  # bytes a batch copies into staging at most
+
+
+@dataclass
+class Staged:
+    staged: list[tuple[Candidate, Path]] = field(default_factory=list)
+    direct: list[Candidate] = field(default_factory=list)  # to upload from where they are
     problem: str | None = None  # why staging stopped (a full disk): the rest are direct
+    copied: dict[Path, Identity] = field(default_factory=dict)  # copies: the original's
+    # identity while copied, which the delete checks (the copy's own is not the file's)
+
+
+def copy_pinned(source: Path, target: Path) -> Identity | None:
+    """Copy a file that can't be linked to `target`; the file's identity, unchanged while it
+    was copied, or None when it changed or is not a regular file (it waits for a later scan).
+    OSError when it can't be read or the copy can't be written."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        before = Identity.of(os.fstat(fd))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            with open(target, "xb") as out:
+                shutil.copyfileobj(handle, out, 1024 * 1024)
+            after = Identity.of(os.fstat(fd))
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+    if after != before:
+        target.unlink()
+        return None
+    return after
 
 
 def stage(files: Sequence[Candidate], staging: Path) -> Staged:
     """Hard-link each file into `staging` at its key, pinning the inode that gets uploaded.
 
-    Files that can't be linked (another filesystem, protected hard links) are
-    returned separately for a per-file upload; so is the rest of the batch when
-    the disk has no room for links (the proof after the upload still decides).
+    A small file that can't be linked (another filesystem, protected hard links) is
+    copied instead, its identity checked while copied; a bigger one is returned
+    separately, to upload from where it is; so is the rest of the batch when the disk
+    has no room (the proof after the upload still decides).
     """
-    result = Staged([], [])
+    result = Staged()
     try:
         staging.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         if exc.errno not in NO_ROOM:
             raise
-        return Staged([], list(files), f"cannot stage ({exc.strerror})")
+        return Staged(direct=list(files), problem=f"cannot stage ({exc.strerror})")
+    budget = COPY_BUDGET
     for n, item in enumerate(files):
         target = staging / item.key
         try:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.link(item.path, target, follow_symlinks=False)
+            _pin(item, target, budget, result)
         except FileNotFoundError:
             continue
         except OSError as exc:
             if exc.errno in NO_ROOM:
-                return Staged(result.staged, [*result.direct, *files[n:]], exc.strerror)
-            if exc.errno in _UNLINKABLE:
-                result.direct.append(item)
-                continue
+                result.direct += files[n:]
+                result.problem = exc.strerror
+                return result
             raise
-        if not stat.S_ISREG(os.lstat(target).st_mode):
-            target.unlink()
-            continue
-        result.staged.append((item, target))
+        if target in result.copied:
+            budget -= item.size
     return result
+
+
+def _pin(item: Candidate, target: Path, budget: int, result: Staged) -> None:
+    """Link the file to `target` (or copy it, small and unlinkable), adding it to `result`."""
+    try:
+        os.link(item.path, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _UNLINKABLE:
+            raise
+        if item.size > min(COPY_MAX_BYTES, budget):
+            result.direct.append(item)
+            return
+        try:
+            identity = copy_pinned(item.path, target)
+        except OSError as copy_exc:
+            if copy_exc.errno in NO_ROOM or isinstance(copy_exc, FileNotFoundError):
+                raise
+            result.direct.append(item)  # unreadable: its upload says why
+            return
+        if identity is not None:
+            result.copied[target] = identity
+            result.staged.append((item, target))
+        return
+    if not stat.S_ISREG(os.lstat(target).st_mode):
+        target.unlink()
+        return
+    result.staged.append((item, target))
 
 
 def fingerprints(

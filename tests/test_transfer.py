@@ -6,6 +6,7 @@ import errno
 import fnmatch
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Moto, make_uploader, tree, write
@@ -41,7 +42,8 @@ def _candidate(root: Path, key: str) -> Candidate:
 
 def test_stage_pins_each_file_by_a_hard_link(root: Path) -> None:
     files = [_candidate(root, "x/1.txt"), _candidate(root, "2.txt")]
-    staged, direct, problem = stage(files, root / ".state" / "staging")
+    result = stage(files, root / ".state" / "staging")
+    staged, direct, problem = result.staged, result.direct, result.problem
     assert (direct, problem) == ([], None)
     for item, link in staged:
         assert os.stat(link).st_ino == os.stat(item.path).st_ino
@@ -61,7 +63,8 @@ def test_no_room_for_links_leaves_the_rest_direct(
         real_link(src, dst, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transfer.os, "link", full_after_one)
-    staged, direct, problem = stage(files, root / ".state" / "staging")
+    result = stage(files, root / ".state" / "staging")
+    staged, direct, problem = result.staged, result.direct, result.problem
     assert [i.key for i, _ in staged] == ["0.txt"]
     assert [i.key for i in direct] == ["1.txt", "2.txt"]
     assert problem == "No space left on device"
@@ -70,13 +73,14 @@ def test_no_room_for_links_leaves_the_rest_direct(
 def test_unlinkable_files_go_in_one_batch_from_their_directory(
     root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Protected hard links (another owner's files) refuse the link: the files go in one
-    `cp --recursive` with include lists, odd names too, and are proven by the listing."""
+    """Protected hard links (another owner's files) refuse the link: files too big to copy
+    go in one `cp --recursive` with include lists, odd names too, proven by the listing."""
 
     def refused(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(transfer.os, "link", refused)
+    monkeypatch.setattr(transfer, "COPY_MAX_BYTES", 0)  # too big to copy
     moto.create_bucket("b-1")
     for key in ODD:
         write(root / "b-1" / key, f"bytes of {key}".encode())
@@ -99,3 +103,69 @@ def test_unlinkable_files_go_in_one_batch_from_their_directory(
     assert tree(root) == ["b-1/.hidden.txt"]
     copies = [c for c in calls if c[:2] == ["s3", "cp"]]
     assert len(copies) == 1 and "--recursive" in copies[0]
+
+
+def _refuse_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(transfer.os, "link", refused)
+
+
+def test_small_unlinkable_files_are_staged_by_copy(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy pins the bytes; the identity kept is the original's, taken while copied."""
+    _refuse_links(monkeypatch)
+    monkeypatch.setattr(transfer, "COPY_BUDGET", 12)
+    files = [_candidate(root, "a/small.txt"), _candidate(root, "b.txt"), _candidate(root, "c.txt")]
+    result = stage(files, root / ".state" / "staging")
+    assert [i.key for i, _ in result.staged] == ["a/small.txt"]  # 11 bytes of a budget of 12
+    assert [i.key for i in result.direct] == ["b.txt", "c.txt"]
+    ((item, copy),) = result.staged
+    assert copy.read_bytes() == b"a/small.txt"
+    assert os.stat(copy).st_ino != os.stat(item.path).st_ino
+    assert result.copied[copy].ino == os.stat(item.path).st_ino
+
+
+def test_a_file_that_changes_while_copied_is_not_staged(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _refuse_links(monkeypatch)
+    item = _candidate(root, "growing.log")
+    real_copy = transfer.shutil.copyfileobj
+
+    def appended_meanwhile(src: Any, dst: Any, length: int = 0) -> None:
+        real_copy(src, dst, length)
+        with item.path.open("ab") as writer:
+            writer.write(b"more")
+
+    monkeypatch.setattr(transfer.shutil, "copyfileobj", appended_meanwhile)
+    result = stage([item], root / ".state" / "staging")
+    assert (result.staged, result.direct, result.copied) == ([], [], {})
+    assert list((root / ".state" / "staging").iterdir()) == []  # the torn copy is gone
+
+
+def test_copied_files_go_in_the_staged_batch_and_the_originals_are_deleted(
+    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _refuse_links(monkeypatch)
+    moto.create_bucket("b-1")
+    for key in ODD:
+        write(root / "b-1" / key, f"bytes of {key}".encode())
+    uploader = make_uploader(root, moto, aws_cli)
+    calls: list[list[str]] = []
+    real_run = uploader.cli.run
+
+    def counted(args: list[str], **kwargs: object) -> object:
+        calls.append(list(args))
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+
+    object.__setattr__(uploader.cli, "run", counted)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (len(ODD), 0)
+    for key in ODD:
+        assert moto.get("b-1", key) == f"bytes of {key}".encode()
+    assert tree(root) == []
+    (copy,) = [c for c in calls if c[:2] == ["s3", "cp"]]
+    assert "--include" not in copy and "staging" in " ".join(copy)
