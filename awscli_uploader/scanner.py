@@ -224,7 +224,13 @@ def _bucket_files(
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:
-            seen = sightings.unchanged_for(node.path, node.info, now) if sightings else 0.0
+            # only a file changed within the window (or "in the future") needs a sighting:
+            # a backlog of old files costs no memory here
+            latest = max(node.info.st_mtime_ns, node.info.st_ctime_ns)
+            recent = latest > now_ns - stability * NS
+            seen = (
+                sightings.unchanged_for(node.path, node.info, now) if sightings and recent else 0.0
+            )
             yield classify_file(
                 node.path,
                 bucket,

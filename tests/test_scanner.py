@@ -182,3 +182,16 @@ def test_sightings_restart_when_a_file_changes(tmp_path: Path) -> None:
     assert path in sightings.seen
     sightings.forget_unseen()  # a pass that did not meet it
     assert sightings.seen == {}
+
+
+def test_only_recently_changed_files_are_sighted(tmp_path: Path) -> None:
+    """A backlog of finished files costs the scan no memory in its sightings."""
+    old = write(tmp_path / "bucket-1" / "old.txt", b"done long ago")
+    fresh = write(tmp_path / "bucket-1" / "fresh.txt", b"from a clock an hour ahead")
+    os.utime(fresh, ns=(time.time_ns() + 3600 * NS,) * 2)
+    later = time.time_ns() + 5 * NS  # both ctimes are now older than the window
+    sightings = Sightings()
+    found = list(scan(tmp_path, now_ns=later, stability=2, sightings=sightings))
+    assert sorted(p.name for p in (f.path for f in found)) == ["fresh.txt", "old.txt"]
+    assert list(sightings.seen) == [fresh]
+    assert old not in sightings.seen
