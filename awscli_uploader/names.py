@@ -49,11 +49,14 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # control characters
+
+
 def key_problem(key: str) -> str | None:
     """Why `key` can't be uploaded as given, or None."""
     if has_surrogates(key):
         return "name is not valid UTF-8"
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if CONTROL.search(key):
         return "name contains control characters"
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         return f"key is longer than {MAX_KEY_BYTES} bytes in UTF-8"

@@ -97,21 +97,25 @@ def readiness(
 class Sightings:
     """How long the daemon has seen each file unchanged, on its own monotonic clock."""
 
-    seen: dict[Path, tuple[tuple[int, int, int, int], float]] = field(default_factory=dict)
-    _touched: set[Path] = field(default_factory=set)
+    # by (device, inode): cheap to hash, unlike a Path (a scan of 100,000 files met each
+    # key several times); a file replaced by another gets a new inode, so a new sighting
+    seen: dict[tuple[int, int], tuple[tuple[int, int, int], float]] = field(default_factory=dict)
+    _touched: set[tuple[int, int]] = field(default_factory=set)
 
-    def unchanged_for(self, path: Path, info: os.stat_result, now: float) -> float:
-        ident = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-        self._touched.add(path)
-        before = self.seen.get(path)
+    def unchanged_for(self, info: os.stat_result, now: float) -> float:
+        """Seconds this file has been seen unchanged (size, mtime, ctime) on this clock."""
+        inode = (info.st_dev, info.st_ino)
+        ident = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        self._touched.add(inode)
+        before = self.seen.get(inode)
         if before is None or before[0] != ident:
-            self.seen[path] = (ident, now)
+            self.seen[inode] = (ident, now)
             return 0.0
         return now - before[1]
 
     def forget_unseen(self) -> None:
         """After a full pass: forget the files it did not meet (gone, or uploaded)."""
-        self.seen = {path: self.seen[path] for path in self._touched if path in self.seen}
+        self.seen = {k: self.seen[k] for k in self._touched if k in self.seen}
         self._touched = set()
 
 
@@ -123,6 +127,16 @@ def is_stable(*, mtime_ns: int, now_ns: int, stability: float) -> bool:
     """
     tolerance = NS if mtime_ns % NS == 0 else 0
     return now_ns - mtime_ns > stability * NS + tolerance
+
+
+def needs_sighting(info: os.stat_result, now_ns: int, stability: float) -> bool:
+    """Whether the file's readiness can rest on the daemon's own sighting of it: its times
+    are ahead of this clock, or its mtime is done but its ctime within the window. Files
+    long done or still being written need none, so they cost the sightings no memory."""
+    if max(info.st_mtime_ns, info.st_ctime_ns) - now_ns > SKEW_NS:
+        return True
+    settled = is_stable(mtime_ns=info.st_mtime_ns, now_ns=now_ns, stability=stability)
+    return settled and now_ns - info.st_ctime_ns <= stability * NS
 
 
 def classify_file(
@@ -224,13 +238,8 @@ def _bucket_files(
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:
-            # only a file changed within the window (or "in the future") needs a sighting:
-            # a backlog of old files costs no memory here
-            latest = max(node.info.st_mtime_ns, node.info.st_ctime_ns)
-            recent = latest > now_ns - stability * NS
-            seen = (
-                sightings.unchanged_for(node.path, node.info, now) if sightings and recent else 0.0
-            )
+            sighted = sightings is not None and needs_sighting(node.info, now_ns, stability)
+            seen = sightings.unchanged_for(node.info, now) if sightings and sighted else 0.0
             yield classify_file(
                 node.path,
                 bucket,

@@ -60,7 +60,7 @@ def walk_below(top: Path, excludes: Excludes | None = None) -> Iterator[Node]:
             )
             continue
         for entry in entries:
-            path = Path(entry.path)
+            path = directory / entry.name  # parses the name only, not the whole path
             key = prefix + entry.name
             try:
                 info = entry.stat(follow_symlinks=False)

@@ -4,6 +4,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import OLD, write
@@ -16,6 +17,7 @@ from awscli_uploader.scanner import (
     SkipKind,
     Skipped,
     is_stable,
+    needs_sighting,
     readiness,
     scan,
 )
@@ -174,12 +176,12 @@ def test_readiness(
 def test_sightings_restart_when_a_file_changes(tmp_path: Path) -> None:
     path = write(tmp_path / "f", b"1")
     sightings = Sightings()
-    assert sightings.unchanged_for(path, os.lstat(path), 100.0) == 0.0
-    assert sightings.unchanged_for(path, os.lstat(path), 103.0) == 3.0
+    assert sightings.unchanged_for(os.lstat(path), 100.0) == 0.0
+    assert sightings.unchanged_for(os.lstat(path), 103.0) == 3.0
     path.write_bytes(b"22")
-    assert sightings.unchanged_for(path, os.lstat(path), 104.0) == 0.0
+    assert sightings.unchanged_for(os.lstat(path), 104.0) == 0.0
     sightings.forget_unseen()
-    assert path in sightings.seen
+    assert _inode(path) in sightings.seen
     sightings.forget_unseen()  # a pass that did not meet it
     assert sightings.seen == {}
 
@@ -193,5 +195,27 @@ def test_only_recently_changed_files_are_sighted(tmp_path: Path) -> None:
     sightings = Sightings()
     found = list(scan(tmp_path, now_ns=later, stability=2, sightings=sightings))
     assert sorted(p.name for p in (f.path for f in found)) == ["fresh.txt", "old.txt"]
-    assert list(sightings.seen) == [fresh]
-    assert old not in sightings.seen
+    assert list(sightings.seen) == [_inode(fresh)]
+    assert _inode(old) not in sightings.seen
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
+
+
+@pytest.mark.parametrize(
+    ("mtime_ago", "ctime_ago", "sighted"),
+    [
+        (0.5, 0.5, False),  # still being written: waits on its mtime, whatever it is seen doing
+        (60, 0.5, True),  # mtime set back (touch -d): the daemon's own sighting may decide
+        (60, 60, False),  # long done: ready, no sighting to keep
+        (-3600, -3600, True),  # from a clock an hour ahead: only the daemon's clock can tell
+    ],
+)
+def test_needs_sighting(mtime_ago: float, ctime_ago: float, sighted: bool) -> None:
+    now = 10_000 * NS
+    info = SimpleNamespace(
+        st_mtime_ns=now - int(mtime_ago * NS), st_ctime_ns=now - int(ctime_ago * NS)
+    )
+    assert needs_sighting(info, now, 2) is sighted  # type: ignore[arg-type]
