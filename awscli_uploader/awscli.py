@@ -195,17 +195,7 @@ class AwsCli:
             if "(404)" in exc.stderr or "Not Found" in exc.stderr:
                 return None
             raise
-        data = json.loads(result.stdout or "{}")
-        encryption = data.get("ServerSideEncryption")
-        if data.get("SSECustomerAlgorithm"):
-            encryption = "sse-c"
-        return RemoteObject(
-            key,
-            int(data.get("ContentLength", -1)),
-            str(data.get("ETag", "")),
-            (data.get("Metadata") or {}).get(SHA256_METADATA),
-            encryption,
-        )
+        return head_result(key, json.loads(result.stdout or "{}"))
 
     def upload_tree(
         self, source: Path, bucket: str, *, total_bytes: int, only: Sequence[str] | None = None
@@ -238,6 +228,20 @@ class AwsCli:
         if sha256 is not None:
             args += ["--metadata", f"{SHA256_METADATA}={sha256}"]
         self.run(args, upload_bytes=size)
+
+
+def head_result(key: str, data: dict[str, Any]) -> RemoteObject:
+    """A head-object response as a RemoteObject (SSE-C counts as encryption too)."""
+    encryption = data.get("ServerSideEncryption")
+    if data.get("SSECustomerAlgorithm"):
+        encryption = "sse-c"
+    return RemoteObject(
+        key,
+        int(data.get("ContentLength", -1)),
+        str(data.get("ETag", "")),
+        (data.get("Metadata") or {}).get(SHA256_METADATA),
+        encryption,
+    )
 
 
 def execute(

@@ -108,7 +108,7 @@ class BucketRun:
             return
         every = self.config.dry_run or target.keep_existing
         first = {f for f in files if check.needs_check(f, self.suspects, every=every)}
-        checked = self._check(target, [f for f in files if f in first])
+        checked = check.lookup(target, [f for f in files if f in first])
         target = self._note(target, checked.outcomes)
         self._settle(checked.proven)
         pending = [f for f in files if f not in first] + checked.upload + checked.single
@@ -128,20 +128,6 @@ class BucketRun:
         if pending:
             self.suspects.update((item.bucket, item.key) for item in pending)
             self._transfer(target, pending, single=set(checked.single))
-
-    def _check(self, target: Target, files: list[Candidate]) -> check.Checked:
-        """What S3 already holds of the files that may be there; when the listing fails,
-        those files wait for the next scan."""
-        if not files:
-            return check.Checked([], [], [], [])
-        try:
-            remote = check.list_remote(target.cli, target.bucket, [f.key for f in files])
-        except AwsCliError as exc:
-            reason = check.cli_reason(exc)
-            return check.Checked(
-                [], [], [of_batch(Kind.LIST_FAILED, target.bucket, len(files), reason)], []
-            )
-        return check.check(target, files, remote)
 
     def _transfer(
         self,
@@ -200,9 +186,7 @@ class BucketRun:
             known = hasher.submit(transfer.fingerprints, paths, target.multipart)
             ran, outcomes = transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned)
             prints = known.result()
-        for path, identity in copied.items():  # a copy's bytes, its original's identity
-            if path in prints:
-                prints[path] = prints[path]._replace(identity=identity)
+        prints = transfer.as_originals(prints, copied)
         self.record(outcomes)
         if not ran:
             return target, []

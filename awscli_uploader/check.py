@@ -17,7 +17,7 @@ from . import proof
 from .awscli import AwsCli, classify
 from .digest import FileChanged, FileUnreadable
 from .errors import AwsCliError
-from .outcome import Kind, Outcome, of_file
+from .outcome import Kind, Outcome, of_batch, of_file
 from .proof import DEFAULTS, Fingerprint, RemoteObject, Verdict
 from .s3settings import MultipartSettings
 from .scanner import Candidate
@@ -192,3 +192,16 @@ def check(target: Target, files: Sequence[Candidate], remote: dict[str, RemoteOb
         outcomes.append(of_file(Kind.REPLACING, item, reason))
         (single if checked.verdict is Verdict.UNKNOWN_LAYOUT else upload).append(item)
     return Checked(upload, proven, outcomes, single)
+
+
+def lookup(target: Target, files: list[Candidate]) -> Checked:
+    """What S3 already holds of the files that may be there; when the listing fails,
+    those files wait for the next scan."""
+    if not files:
+        return Checked([], [], [], [])
+    try:
+        remote = list_remote(target.cli, target.bucket, [f.key for f in files])
+    except AwsCliError as exc:
+        failed = of_batch(Kind.LIST_FAILED, target.bucket, len(files), cli_reason(exc))
+        return Checked([], [], [failed], [])
+    return check(target, files, remote)

@@ -138,6 +138,14 @@ def fingerprints(
     return found
 
 
+def as_originals(
+    prints: dict[Path, Fingerprint], copied: dict[Path, Identity]
+) -> dict[Path, Fingerprint]:
+    """The fingerprints with each staged copy's bytes and its original's identity (the
+    identity the delete checks)."""
+    return {p: f._replace(identity=copied[p]) if p in copied else f for p, f in prints.items()}
+
+
 MAX_FILTER_CHARS = 64 * 1024  # of --include patterns a call, well below ARG_MAX
 
 

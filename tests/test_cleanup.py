@@ -77,7 +77,9 @@ def test_per_bucket_tallies(root: Path, moto: Moto, one_cli: str) -> None:
     write(root / "missing-bucket" / "kept.txt", b"kept")
     write(root / "bad_name" / "kept.txt", b"kept")
     before = time.time()
-    stats = make_uploader(root, moto, one_cli).scan_once()
+    uploader = make_uploader(root, moto, one_cli)
+    uploader.suspect([("bucket-one", "present.txt")])  # looked up before any upload
+    stats = uploader.scan_once()
     tallies = {
         b: (t.uploaded, t.uploaded_bytes, t.present, t.failed) for b, t in stats.buckets.items()
     }
