@@ -7,7 +7,6 @@ file moves on from phase to phase only as the outcomes say.
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import threading
 import time
@@ -139,7 +138,7 @@ class BucketRun:
         """Upload, verify and settle: a batch of staged links, then the files that need
         one upload each (unlinkable, opaque ETags, or unprovable from the listing)."""
         started, before = time.monotonic(), self._uploaded
-        staging = self.config.state_dir / "staging" / f"{target.bucket}-{os.getpid()}"
+        staging = transfer.staging_dir(self.config.state_dir, target.bucket)
         try:
             pinned = transfer.stage(files, staging)
             if pinned.problem is not None:

@@ -219,6 +219,11 @@ def upload_single(
     return head, None
 
 
+def staging_dir(state_dir: Path, bucket: str) -> Path:
+    """This process's staging directory for a bucket: `staging/<bucket>-<pid>`."""
+    return state_dir / "staging" / f"{bucket}-{os.getpid()}"
+
+
 def clean_staging(state_dir: Path) -> set[tuple[str, str]]:
     """Remove hard links a killed run left behind (the originals stay in place); the
     (bucket, key) of each, which S3 may hold already."""
@@ -226,7 +231,7 @@ def clean_staging(state_dir: Path) -> set[tuple[str, str]]:
     left: set[tuple[str, str]] = set()
     for directory, _, names in os.walk(staging):
         parts = Path(directory).relative_to(staging).parts
-        if parts:  # staging/<bucket>-<pid>/<key>
+        if parts:  # staging_dir(): <bucket>-<pid>/<key>
             bucket, prefix = parts[0].rpartition("-")[0], "/".join(parts[1:])
             left.update((bucket, f"{prefix}/{n}" if prefix else n) for n in names)
     shutil.rmtree(staging, ignore_errors=True)

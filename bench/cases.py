@@ -26,7 +26,7 @@ from harness import (
     verify,
     write_tree,
 )
-from report import Row, Target, breakdown, median, median_run
+from report import Row, Target, breakdown, median, median_run, per_file_rows
 
 T = TypeVar("T")
 BUCKETS = ("bench-a", "bench-b")
@@ -248,21 +248,8 @@ def large(b: Bench) -> None:
     up_few = _seconds(results[f"uploader {few}"])
     up_many = _seconds(results[f"uploader {many}"])
     mv = median(results["s3 mv"])
-    per_file = (up_many / many) / (up_few / few)
     case = f"large ({many:,} files)"
-    b.rows.append(
-        Row(case, f"uploader --once, {few:,} files", up_few, f"{up_few / few * 1000:.2f} ms/file")
-    )
-    b.rows.append(
-        Row(
-            case,
-            f"uploader --once, {many:,} files",
-            up_many,
-            f"{up_many / many * 1000:.2f} ms/file = {per_file:.2f}x per file at {few:,}",
-            Target(1.2, True),
-            per_file,
-        )
-    )
+    b.rows += per_file_rows(case, few, up_few, many, up_many)
     b.rows.append(
         Row(
             case,

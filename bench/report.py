@@ -94,3 +94,20 @@ def table(rows: Sequence[Row]) -> str:
     rule = "  ".join("-" * w for w in widths)
     title = "  ".join(cell.ljust(w) for cell, w in zip(head, widths)).rstrip()
     return "\n".join([title, rule, *lines])
+
+
+def per_file_rows(case: str, few: int, up_few: float, many: int, up_many: float) -> list[Row]:
+    """The uploader's time per file at `few` and at `many` files, the latter against the
+    target of at most 1.2x the former."""
+    per_file = (up_many / many) / (up_few / few)
+    return [
+        Row(case, f"uploader --once, {few:,} files", up_few, f"{up_few / few * 1000:.2f} ms/file"),
+        Row(
+            case,
+            f"uploader --once, {many:,} files",
+            up_many,
+            f"{up_many / many * 1000:.2f} ms/file = {per_file:.2f}x per file at {few:,}",
+            Target(1.2, True),
+            per_file,
+        ),
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 
 from cases import BUCKETS, SEED, Bench, s5cmd_row
 from harness import MAX_SIZE, BenchError, FileSpec, Tree, UploaderRun, plan
-from report import Row, Target, median, median_run
+from report import Row, Target, median, median_run, per_file_rows
 
 HISTORY_BUCKET = "hist-images"
 BATCH = 10  # new files per scan in the history case
@@ -173,21 +173,8 @@ def backlog(b: Bench) -> None:
         median([r.seconds for r in results[small]]),
         median([r.seconds for r in results[big]]),
     )
-    per_file = (up_many / many) / (up_few / few)
     case = f"backlog ({many:,} files, 1 B-{BACKLOG_MAX_SIZE // 1024} KiB)"
-    b.rows.append(
-        Row(case, f"uploader --once, {few:,} files", up_few, f"{up_few / few * 1000:.2f} ms/file")
-    )
-    b.rows.append(
-        Row(
-            case,
-            f"uploader --once, {many:,} files",
-            up_many,
-            f"{up_many / many * 1000:.2f} ms/file = {per_file:.2f}x per file at {few:,}",
-            Target(1.2, True),
-            per_file,
-        )
-    )
+    b.rows += per_file_rows(case, few, up_few, many, up_many)
     b.rows.append(Row(case, "  its scan", None, scan_figure(median_run(results[big]))))
     b.rows += rss_rows(case, "", results[big], 300)
     b.explain(case, big, results[big])
