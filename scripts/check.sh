@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one quality gate, the same on a laptop and in CI: lint, types, shell scripts, tests.
-# Arguments go to pytest (e.g. scripts/check.sh -k uploader).
+# Arguments go to pytest (e.g. scripts/check.sh -k uploader; -n 0 runs the tests serially).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,4 +16,6 @@ elif [ "${CI:-}" = "true" ]; then
 else
   echo "check: shellcheck not installed; shell scripts not checked" >&2
 fi
-python3 -m pytest "$@"
+# Most of a test's time is spent waiting (stability windows, retries, timeouts, other
+# processes), so more workers than cores keep both cores busy; each worker has its own servers.
+python3 -m pytest -n "${CHECK_WORKERS:-8}" --dist worksteal "$@"

@@ -48,6 +48,16 @@ def _status(root: Path, *args: str, env: dict[str, str] | None = None) -> dict[s
     return data
 
 
+def _status_after_a_scan(root: Path, timeout: float = 30) -> dict[str, object]:
+    """The status once a scan's record is there: the daemon logs its summary line first,
+    then writes the record."""
+    end = time.monotonic() + timeout
+    while not isinstance((data := _status(root))["last_scan"], dict):
+        assert time.monotonic() < end, f"no scan recorded: {data}"
+        time.sleep(0.1)
+    return data
+
+
 def test_status_of_a_root_no_daemon_has_seen(root: Path) -> None:
     write(root / "bucket-one" / "old.txt", b"12345")
     write(root / "bucket-one" / "deep" / "fresh.txt", b"1", mtime=time.time())
@@ -94,7 +104,7 @@ def test_status_while_a_daemon_runs_uses_its_settings(
     filters = ["--exclude", "*.part", "--bucket-map", "distributed_colony=distributed-colony"]
     with daemon(tmp_path, *args, *filters) as run:
         run.wait_for("scan:")
-        data = _status(root)
+        data = _status_after_a_scan(root)
         assert data["daemon"] == {"running": True, "pid": run.proc.pid}
         scan = data["last_scan"]
         assert isinstance(scan, dict)
