@@ -68,10 +68,10 @@ def _reap(pids: list[int]) -> None:
 
 
 def test_sigkill_of_the_daemon_mid_batch(
-    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, aws_cli: str
+    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, one_cli: str
 ) -> None:
     files = _backlog(root, moto)
-    daemon = _start(root, slow_proxy.url, aws_cli, tmp_path / "daemon.log")
+    daemon = _start(root, slow_proxy.url, one_cli, tmp_path / "daemon.log")
     try:
         _wait_for_put(slow_proxy)
         orphans = _children(daemon.pid)
@@ -82,7 +82,7 @@ def test_sigkill_of_the_daemon_mid_batch(
             daemon.kill()
     _reap(orphans)  # an orphaned aws child may finish or not: either way nothing is lost
     assert (root / ".awscli-uploader" / "staging").exists()  # the kill left its links behind
-    _check_and_drain(root, moto, files, aws_cli)
+    _check_and_drain(root, moto, files, one_cli)
 
 
 def test_sigkill_of_the_aws_child(
@@ -111,10 +111,10 @@ def test_sigkill_of_the_aws_child(
 
 
 def test_sigterm_mid_batch_finishes_cleanly(
-    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, aws_cli: str
+    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, one_cli: str
 ) -> None:
     files = _backlog(root, moto)
-    daemon = _start(root, slow_proxy.url, aws_cli, tmp_path / "daemon.log")
+    daemon = _start(root, slow_proxy.url, one_cli, tmp_path / "daemon.log")
     try:
         _wait_for_put(slow_proxy)
         daemon.send_signal(signal.SIGTERM)
@@ -125,4 +125,4 @@ def test_sigterm_mid_batch_finishes_cleanly(
     assert not (root / ".awscli-uploader" / "staging").exists() or not list(
         (root / ".awscli-uploader" / "staging").iterdir()
     )
-    _check_and_drain(root, moto, files, aws_cli)
+    _check_and_drain(root, moto, files, one_cli)

@@ -70,11 +70,11 @@ def _once(root: Path, moto: Moto, aws_cli: str, *prefix: str) -> subprocess.Comp
 
 
 def test_a_first_start_on_a_disk_out_of_inodes_drains_it(
-    full_fs: Path, moto: Moto, aws_cli: str
+    full_fs: Path, moto: Moto, one_cli: str
 ) -> None:
     moto.create_bucket("full-bucket")
     names = _fill(full_fs / "full-bucket")
-    result = _once(full_fs, moto, aws_cli)
+    result = _once(full_fs, moto, one_cli)
     assert result.returncode == 0, result.stderr
     assert "No space left on device; going on without it" in result.stdout
     assert "uploading" in result.stdout and "from where they are, unpinned" in result.stdout
@@ -82,11 +82,11 @@ def test_a_first_start_on_a_disk_out_of_inodes_drains_it(
     assert tree(full_fs) == []
 
 
-def test_no_room_for_staging_uploads_without_it(full_fs: Path, moto: Moto, aws_cli: str) -> None:
+def test_no_room_for_staging_uploads_without_it(full_fs: Path, moto: Moto, one_cli: str) -> None:
     (full_fs / ".awscli-uploader").mkdir(mode=0o700)  # a daemon ran here before
     moto.create_bucket("full-bucket")
     names = _fill(full_fs / "full-bucket")
-    result = _once(full_fs, moto, aws_cli)
+    result = _once(full_fs, moto, one_cli)
     assert result.returncode == 0, result.stderr
     assert "s3://full-bucket: cannot stage (No space left on device)" in result.stdout
     assert sorted(moto.keys("full-bucket")) == sorted(names)

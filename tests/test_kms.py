@@ -47,14 +47,14 @@ def test_kms_upload_is_proven_by_sha256(
 
 
 def test_kms_present_with_sha256_is_deleted_without_upload(
-    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
     digest = hashlib.sha256(b"done").hexdigest()
     moto._client().put_object(
         Bucket="kms-bucket", Key="done.txt", Body=b"done", Metadata={SHA256_METADATA: digest}
     )
     write(root / "kms-bucket" / "done.txt", b"done")
-    uploader = _uploader(root, moto, aws_cli, kms)
+    uploader = _uploader(root, moto, one_cli, kms)
     uploader.suspect([("kms-bucket", "done.txt")])  # an earlier attempt's: looked up first
     stats = uploader.scan_once()
     assert (stats.present, stats.uploaded) == (1, 0)
@@ -62,24 +62,24 @@ def test_kms_present_with_sha256_is_deleted_without_upload(
 
 
 def test_kms_object_without_proof_is_uploaded_again_not_trusted(
-    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
     moto.put("kms-bucket", "other.txt", b"same")  # same bytes, but nothing proves it
     write(root / "kms-bucket" / "other.txt", b"same")
-    stats = _uploader(root, moto, aws_cli, kms).scan_once()
+    stats = _uploader(root, moto, one_cli, kms).scan_once()
     assert (stats.present, stats.uploaded) == (0, 1)
     assert SHA256_METADATA in moto.head("kms-bucket", "other.txt")["Metadata"]  # type: ignore[operator]
     assert tree(root) == []
 
 
 def test_kms_same_size_rewrite_is_not_deleted(
-    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
     old = hashlib.sha256(b"v1").hexdigest()
     moto._client().put_object(
         Bucket="kms-bucket", Key="v.txt", Body=b"v1", Metadata={SHA256_METADATA: old}
     )
     write(root / "kms-bucket" / "v.txt", b"v2")
-    stats = _uploader(root, moto, aws_cli, kms).scan_once()
+    stats = _uploader(root, moto, one_cli, kms).scan_once()
     assert stats.uploaded == 1
     assert moto.get("kms-bucket", "v.txt") == b"v2"

@@ -52,7 +52,7 @@ def test_soak(
     root: Path,
     moto: Moto,
     proxy: FaultProxy,
-    aws_cli: str,
+    one_cli: str,
     request: pytest.FixtureRequest,
 ) -> None:
     seconds = float(request.config.getoption("--soak-seconds"))
@@ -64,7 +64,7 @@ def test_soak(
     samples: list[tuple[int, int]] = []
     log = tmp_path / "daemon.log"
     args = ["-d", str(root), "-i", "1", "-s", "1", "--endpoint-url", proxy.url]
-    daemon = start_daemon(*args, "--aws-cli", aws_cli, log=log)  # the proxy's retry settings
+    daemon = start_daemon(*args, "--aws-cli", one_cli, log=log)  # the proxy's retry settings
     writers = [
         threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
     ]

@@ -206,10 +206,10 @@ def test_rebalance_recommendation_drains_early(tmp_path: Path, moto: Moto, root:
 
 
 def test_the_measured_rate_decides_what_races_the_deadline(
-    root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     moto.create_bucket("rate-bucket")
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     write(root / "rate-bucket" / "first.bin", b"1" * 4096)
     assert uploader.scan_once().uploaded == 1
     measured = uploader.drain.rate()

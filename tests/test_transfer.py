@@ -147,13 +147,13 @@ def test_a_file_that_changes_while_copied_is_not_staged(
 
 
 def test_copied_files_go_in_the_staged_batch_and_the_originals_are_deleted(
-    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _refuse_links(monkeypatch)
     moto.create_bucket("b-1")
     for key in ODD:
         write(root / "b-1" / key, f"bytes of {key}".encode())
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     calls: list[list[str]] = []
     real_run = uploader.cli.run
 

@@ -47,7 +47,7 @@ def test_unstable_file_is_kept(root: Path, moto: Moto, one_cli: str) -> None:
 
 @pytest.mark.parametrize("why", ["big", "suspect"])
 def test_already_present_is_deleted_without_upload(
-    root: Path, moto: Moto, aws_cli: str, why: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A key S3 may hold already (a big file, a key an earlier attempt left) is looked up
     before the upload: the same content there means delete, no upload."""
@@ -56,7 +56,7 @@ def test_already_present_is_deleted_without_upload(
         Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
     )
     write(root / "bucket-one" / "done.txt", b"same")
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     if why == "big":
         monkeypatch.setattr(check, "CHECK_FIRST_BYTES", 4)
     else:
@@ -70,7 +70,7 @@ def test_already_present_is_deleted_without_upload(
 
 
 def test_a_new_small_file_is_uploaded_without_a_lookup(
-    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A small file no attempt has touched can't be in S3 but by chance: no listing before
     its upload, one after (the proof); an identical object there is simply replaced."""
@@ -79,7 +79,7 @@ def test_a_new_small_file_is_uploaded_without_a_lookup(
         Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
     )
     write(root / "bucket-one" / "done.txt", b"same")
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     calls: list[str] = []
     real_run = uploader.cli.run
 
@@ -95,11 +95,11 @@ def test_a_new_small_file_is_uploaded_without_a_lookup(
     assert moto.head("bucket-one", "done.txt")["Metadata"] == {}
 
 
-def test_same_size_rewrite_is_uploaded_not_deleted(root: Path, moto: Moto, aws_cli: str) -> None:
+def test_same_size_rewrite_is_uploaded_not_deleted(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     moto.put("bucket-one", "state.json", b'{"v": 1}')
     write(root / "bucket-one" / "state.json", b'{"v": 2}')
-    stats = make_uploader(root, moto, aws_cli).scan_once()
+    stats = make_uploader(root, moto, one_cli).scan_once()
     assert (stats.uploaded, stats.present) == (1, 0)
     assert moto.get("bucket-one", "state.json") == b'{"v": 2}'
     assert tree(root) == []
@@ -141,7 +141,7 @@ def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
 
 
 def test_clocks_that_disagree(
-    root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An mtime an hour in the future is reported as such and uploaded once the daemon has
     seen the file unchanged for the window; an mtime set into the past waits for its ctime."""
@@ -152,7 +152,7 @@ def test_clocks_that_disagree(
     os.utime(future, (ahead, ahead))
     write(root / "bucket-one" / "touched.txt", b"touch -d an hour ago")  # ctime: now
     started = time.monotonic()
-    stats = make_uploader(root, moto, aws_cli, stability=1).scan_once()
+    stats = make_uploader(root, moto, one_cli, stability=1).scan_once()
     assert (stats.uploaded, stats.unstable) == (2, 0)
     assert time.monotonic() - started >= 1  # waited out the window, on its own clock
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -162,12 +162,12 @@ def test_clocks_that_disagree(
 
 @pytest.mark.parametrize("policy", ["overwrite", "keep"])
 def test_an_object_with_other_content_is_overwritten_loudly_or_kept(
-    root: Path, moto: Moto, aws_cli: str, policy: str, caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, one_cli: str, policy: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     moto.create_bucket("shared-bucket")
     moto.put("shared-bucket", "state.json", b'{"from": "another instance"}')
     write(root / "shared-bucket" / "state.json", b'{"v": 2}')
-    uploader = make_uploader(root, moto, aws_cli, if_exists=policy)
+    uploader = make_uploader(root, moto, one_cli, if_exists=policy)
     if policy == "overwrite":  # a new small key is looked up only under --if-exists keep
         uploader.suspect([("shared-bucket", "state.json")])
     stats = uploader.scan_once()
@@ -284,14 +284,14 @@ def test_chunked(sizes: list[int], max_files: int, max_bytes: int, chunks: list[
 
 
 def test_a_backlog_drains_chunk_by_chunk(
-    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each chunk is uploaded, verified and deleted before the next one is uploaded."""
     monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
     moto.create_bucket("backlog")
     for i in range(5):
         write(root / "backlog" / f"f{i}.txt", f"file {i}".encode())
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     seen: list[tuple[str, int]] = []
     real_run = uploader.cli.run
 

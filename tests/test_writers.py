@@ -74,7 +74,7 @@ def writer_for() -> Iterator[type[Writer]]:
 
 
 def test_a_paused_writer_keeps_its_file_until_it_closes(
-    root: Path, moto: Moto, aws_cli: str, writer_for: type[Writer], caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, one_cli: str, writer_for: type[Writer], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     moto.create_bucket("logs-bucket")
@@ -82,7 +82,7 @@ def test_a_paused_writer_keeps_its_file_until_it_closes(
     path.parent.mkdir(parents=True)
     writer = writer_for(path)
     writer.append("first line")
-    uploader = make_uploader(root, moto, aws_cli)
+    uploader = make_uploader(root, moto, one_cli)
     for _ in range(2):  # paused, mtime old: still its writer's
         stats = uploader.scan_once()
         assert (stats.unstable, stats.uploaded) == (1, 0)
@@ -99,7 +99,7 @@ def test_a_paused_writer_keeps_its_file_until_it_closes(
 
 
 def test_a_writer_that_opens_after_the_hash_keeps_the_file(
-    root: Path, moto: Moto, aws_cli: str, writer_for: type[Writer], monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, writer_for: type[Writer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer opens the file between the proof and the unlink: S3 has the bytes,
     but the file stays until the writer is done, and nothing it writes is lost."""
@@ -115,12 +115,12 @@ def test_a_writer_that_opens_after_the_hash_keeps_the_file(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(settle, "delete_if_unchanged", writer_arrives)
-    stats = make_uploader(root, moto, aws_cli).scan_once()
+    stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 0
     assert path.read_bytes() == b"stage one\nstage two\n"
     writers[0].close()
     monkeypatch.setattr(settle, "delete_if_unchanged", real)
-    stats = make_uploader(root, moto, aws_cli).scan_once()
+    stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 1
     assert moto.get("logs-bucket", "stage.dat") == b"stage one\nstage two\n"
     assert tree(root) == []
