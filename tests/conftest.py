@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy, fault_proxy
-from helpers import CLI_PATHS, IN_CI, REGION, Moto, S3rver, free_port, wait_http
+from helpers import IN_CI, REGION, Moto, S3rver, cli_path, free_port, wait_http
 
 from awscli_uploader import lease
 
@@ -25,6 +25,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=12.0,
         help="how long the soak test's writer runs (default 12; try 600)",
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (--dist loadgroup), the tests that share a module-scoped fixture run on
+    one worker, so the fixture (a synth, a bootstrap run) is built once, not once per worker.
+    A test already in a group (the jsii modules share one) keeps it."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        defs = info.name2fixturedefs.values()
+        if any(d[-1].scope == "module" for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 OPERATOR_ENV = (
@@ -136,10 +150,11 @@ def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture(params=["v1", "v2"])
+@pytest.fixture(params=["v1", pytest.param("v2", marks=pytest.mark.slow)])
 def aws_cli(request: pytest.FixtureRequest) -> str:
-    """Each integration test runs with AWS CLI v1 (PyPI) and v2 (Debian)."""
-    path = CLI_PATHS[request.param]
+    """Tests of the CLI's own behaviour run with AWS CLI v1 (PyPI) and v2 (Debian); the
+    quick loop (-m "not slow") runs them with v1 alone, the full suite with both."""
+    path = cli_path(request.param)
     if path is None:
         message = f"AWS CLI {request.param} is not installed"
         if IN_CI:
@@ -152,7 +167,7 @@ def aws_cli(request: pytest.FixtureRequest) -> str:
 def one_cli() -> str:
     """One AWS CLI (v1, else v2) for tests of this program's own logic, where which CLI
     runs underneath is not what is tested; the CLI's own behaviour is tested with `aws_cli`."""
-    path = CLI_PATHS["v1"] or CLI_PATHS["v2"]
+    path = cli_path("v1") or cli_path("v2")
     if path is None:
         pytest.fail("no AWS CLI installed")
     return path

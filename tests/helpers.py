@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -112,13 +113,15 @@ class S3rver(Moto):
             client.delete_bucket(Bucket=bucket["Name"])
 
 
-def _cli_paths() -> dict[str, str | None]:
-    v1 = Path(sys.executable).parent / "aws"
+@functools.cache
+def cli_path(version: str) -> str | None:
+    """AWS CLI v1 (beside this Python, from PyPI) or v2 (Debian's), if installed; looked up
+    when a test first asks, so that a worker running neither starts no `aws --version`."""
+    if version == "v1":
+        v1 = Path(sys.executable).parent / "aws"
+        return str(v1) if v1.exists() else None
     v2 = Path("/usr/bin/aws")
-    return {
-        "v1": str(v1) if v1.exists() else None,
-        "v2": str(v2) if v2.exists() and "aws-cli/2" in _version(v2) else None,
-    }
+    return str(v2) if v2.exists() and "aws-cli/2" in _version(v2) else None
 
 
 def _version(path: Path) -> str:
@@ -127,9 +130,6 @@ def _version(path: Path) -> str:
     except OSError:
         return ""
     return out.stdout + out.stderr
-
-
-CLI_PATHS = _cli_paths()
 
 
 def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CLI_PATHS, IN_CI, REPO
+from helpers import IN_CI, REPO, cli_path
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ S5CMD = 's5cmd run: one mv "DIR/*" line per bucket'
 
 
 def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    if CLI_PATHS["v1"] is None:
+    if cli_path("v1") is None:
         pytest.skip("AWS CLI v1 is not installed")
     places = ("--workdir", str(tmp_path), "--results", str(tmp_path / "results"))
     return subprocess.run(

@@ -200,16 +200,21 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
     return Run(result, work, root_dir, requests)
 
 
+INSTALLS = pytest.mark.slow  # the bootstrap creates a venv and pip-installs the asset into it
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_user_data(tmp_path_factory.mktemp("bootstrap"))
 
 
+@INSTALLS
 def test_bootstrap_succeeds_and_the_rest_of_the_user_data_runs(run: Run) -> None:
     assert run.result.returncode == 0, run.result.stdout + run.result.stderr
     assert run.result.stdout.rstrip().endswith("after")
 
 
+@INSTALLS
 def test_bootstrap_installs_the_wheel_into_the_venv(run: Run) -> None:
     venv = run.work / "opt" / "awscli-uploader"
     script = (venv / "bin" / "awscli-uploader").read_text()
@@ -229,6 +234,7 @@ def test_bootstrap_installs_the_wheel_into_the_venv(run: Run) -> None:
     ) in run.calls
 
 
+@INSTALLS
 def test_bootstrap_installs_the_pinned_dependencies_from_the_asset_alone(run: Run) -> None:
     venv = run.work / "opt" / "awscli-uploader"
     versions = subprocess.run(
@@ -249,6 +255,7 @@ def test_bootstrap_installs_the_pinned_dependencies_from_the_asset_alone(run: Ru
     assert run.index_requests == []  # --no-index: not one look at an index
 
 
+@INSTALLS
 def test_bootstrap_writes_the_environment_file(run: Run) -> None:
     env_file = (run.work / "etc" / "awscli-uploader" / "env").read_text()
     assert env_file == (
@@ -261,6 +268,7 @@ def test_bootstrap_writes_the_environment_file(run: Run) -> None:
     )
 
 
+@INSTALLS
 def test_bootstrap_writes_the_unit_and_then_enables_and_starts_it(run: Run) -> None:
     unit = run.work / "etc" / "systemd" / "system" / render.SERVICE_NAME
     assert "ExecStart=/opt/awscli-uploader/bin/awscli-uploader $AWSCLI_UPLOADER_FLAGS" in (
@@ -272,6 +280,7 @@ def test_bootstrap_writes_the_unit_and_then_enables_and_starts_it(run: Run) -> N
     ]
 
 
+@INSTALLS
 def test_root_dir_belongs_to_the_service_user_and_the_writer_group(run: Run) -> None:
     passwd = (run.work / "etc" / "passwd").read_text()
     group = (run.work / "etc" / "group").read_text()
@@ -295,6 +304,7 @@ def test_root_dir_belongs_to_the_service_user_and_the_writer_group(run: Run) -> 
     assert f"default:group:{info.st_gid}:rwx" in acl
 
 
+@INSTALLS
 def test_a_failed_bootstrap_stops_the_user_data(tmp_path: Path) -> None:
     run = run_user_data(tmp_path, fail_download=True)
     assert run.result.returncode == 1

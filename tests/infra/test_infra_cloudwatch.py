@@ -23,6 +23,9 @@ from awscli_uploader.metrics import Totals, render
 from awscli_uploader.scanner import NS
 from awscli_uploader.stats import BucketTally, Stats
 
+# one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
+pytestmark = pytest.mark.xdist_group("jsii")
+
 NAMESPACE = "AwscliUploaderTest"
 
 

@@ -19,6 +19,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import AwscliUploader, render
 
+# one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
+pytestmark = pytest.mark.xdist_group("jsii")
+
 BUCKETS = ("sim-results", "sim.logs-2")
 
 

@@ -14,6 +14,9 @@ from aws_cdk import App, Aspects
 from aws_cdk.assertions import Annotations, Match
 from awscli_uploader_infra import SpotInstancesStack, nag
 
+# one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
+pytestmark = pytest.mark.xdist_group("jsii")
+
 cdk_nag = pytest.importorskip("cdk_nag")
 
 

@@ -23,6 +23,9 @@ from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import SpotInstancesStack, render
 
+# one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
+pytestmark = pytest.mark.xdist_group("jsii")
+
 ROOT_DIR = "/data/simulation/output/s3"
 IMAGE_ID = "ami-0123456789abcdef0"
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
