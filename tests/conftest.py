@@ -27,11 +27,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Tests that start AWS CLI processes take seconds each; the rest take milliseconds.
+_SERVERS = {"moto", "s3rver", "aws_cli", "one_cli"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under xdist (--dist loadgroup), the tests that share a module-scoped fixture run on
     one worker, so the fixture (a synth, a bootstrap run) is built once, not once per worker.
-    A test already in a group (the jsii modules share one) keeps it."""
+    A test already in a group (the jsii modules share one) keeps it. The tests that use a
+    server go out first, so that the last ones the workers get are short and all of them
+    finish together, not one worker running a slow test alone."""
+    items.sort(key=lambda item: not _SERVERS.intersection(getattr(item, "fixturenames", ())))
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None or item.get_closest_marker("xdist_group"):

@@ -43,27 +43,41 @@ CHANGES: dict[str, Callable[[Path], None]] = {
 
 
 @pytest.mark.parametrize("size", [5000, 9 * MIB], ids=["single-part", "multipart"])
-@pytest.mark.parametrize("change", sorted(CHANGES))
-def test_change_during_upload(
-    change: str, size: int, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+def test_changes_during_upload(
+    size: int, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
+    """Each kind of change hits its own file of one batch, in the middle of that file's upload
+    (the first PUT of the object, or of its first part), while the others' uploads go on."""
     moto.create_bucket("race-bucket")
-    path = write(root / "race-bucket" / "data.bin", os.urandom(size))
+    paths = {
+        change: write(root / "race-bucket" / "run" / f"{change}.bin", os.urandom(size))
+        for change in CHANGES
+    }
+    changed: dict[str, bytes] = {}
 
-    changed: list[bytes] = []
+    def during_upload(change: str) -> Callable[[str, str], None]:
+        def hook(method: str, url: str) -> None:
+            path = paths[change]
+            CHANGES[change](path)
+            os.utime(path, (OLD, OLD))  # an adversary hides the change from mtime; ctime tells
+            changed[change] = path.read_bytes()
 
-    def during_upload(method: str, url: str) -> None:
-        CHANGES[change](path)
-        os.utime(path, (OLD, OLD))  # an adversary hides the change from mtime; ctime still tells
-        changed.append(path.read_bytes())
+        return hook
 
-    # the first PUT of the object (or of its first part) changes the file under the CLI
-    proxy.add("hook", method="PUT", path=r"/race-bucket/data\.bin", times=1, hook=during_upload)
+    for change in CHANGES:
+        proxy.add(
+            "hook",
+            method="PUT",
+            path=rf"/race-bucket/run/{change}\.bin",
+            times=1,
+            hook=during_upload(change),
+        )
     # a truncated part leaves a request short of its Content-Length: it ends by read timeout
     uploader = make_uploader(root, moto, aws_cli, endpoint=proxy.url, read_timeout=5)
     uploader.scan_once()
-    assert proxy.injected == 1
+    assert sorted(changed) == sorted(CHANGES)
     # the CLI may have read the new bytes after all: then S3 must hold exactly them
-    assert_nothing_lost(root, moto, {("race-bucket", "data.bin"): changed[0]})
+    files = {("race-bucket", f"run/{change}.bin"): data for change, data in changed.items()}
+    assert_nothing_lost(root, moto, files)
     uploader.scan_once()
-    assert_drained(root, moto, {("race-bucket", "data.bin"): changed[0]})
+    assert_drained(root, moto, files)
