@@ -65,6 +65,11 @@ class Moto:
         self.url = url
 
     def _client(self):  # type: ignore[no-untyped-def]
+        return self._s3
+
+    @functools.cached_property
+    def _s3(self):  # type: ignore[no-untyped-def]
+        """One boto3 client per server (clients are thread-safe): making one costs ~10 ms."""
         import boto3
 
         return boto3.client(

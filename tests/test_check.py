@@ -40,12 +40,28 @@ def test_just_below_lists_the_key_itself(key: str, below: str) -> None:
 HISTORY = [f"h/{i:03d}" for i in range(100)]  # 100 objects already there
 
 
-@pytest.fixture
-def history(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
-    """A bucket holding HISTORY; pages of 10 objects, chunks of 30, at most 3 heads."""
+def _seed(moto: Moto) -> None:
+    moto.reset()
     moto.create_bucket("hist")
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: moto.put("hist", k, k.encode()), HISTORY))
+
+
+@pytest.fixture(scope="module")
+def _history_once(moto_server: Moto) -> Moto:
+    """The history is put once for the module: its tests only read it (and, sharing this
+    fixture, run one after another on one worker)."""
+    _seed(moto_server)
+    return moto_server
+
+
+@pytest.fixture
+def history(_history_once: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """A bucket holding exactly HISTORY; pages of 10 objects, chunks of 30, at most 3 heads."""
+    moto = _history_once
+    buckets = [b["Name"] for b in moto._client().list_buckets()["Buckets"]]
+    if buckets != ["hist"] or moto.keys("hist") != HISTORY:  # another test reset the server
+        _seed(moto)
     monkeypatch.setattr(check, "FIRST_PAGE", 10)
     monkeypatch.setattr(check, "LIST_CHUNK", 30)
     monkeypatch.setattr(check, "MAX_HEADS", 3)

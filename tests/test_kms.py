@@ -32,7 +32,7 @@ def _uploader(root: Path, moto: Moto, aws_cli: str, proxy: FaultProxy) -> Upload
 def test_kms_upload_is_proven_by_sha256(
     root: Path, moto: Moto, kms: FaultProxy, aws_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    files = {"a.txt": b"alpha", "big.bin": os.urandom(9 * MIB), "empty": b""}
+    files = {"run/a.txt": b"alpha", "run/big.bin": os.urandom(9 * MIB), "run/empty": b""}
     put_files(root, {("kms-bucket", key): data for key, data in files.items()})
     uploader = _uploader(root, moto, aws_cli, kms)
     with caplog.at_level(logging.INFO):
