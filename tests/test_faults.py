@@ -44,18 +44,31 @@ def drain(uploader: Uploader, root: Path, moto: Moto, files: Files) -> None:
     assert_drained(root, moto, files)
 
 
-@pytest.mark.parametrize(
-    ("fault", "method"),
-    [
-        ("500", "PUT"),
-        ("503", "PUT"),
-        ("reset-before", "PUT"),
-        ("reset-after", "PUT"),
-        ("corrupt", "PUT"),
-        ("403-expired", ".*"),
-        ("500", "GET"),
-    ],
-)
+PUT_FAULTS = ("500", "503", "reset-before", "reset-after", "corrupt")
+
+
+def test_fault_on_every_put_of_a_file(
+    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+) -> None:
+    """Each kind of fault on every PUT of its own file, all in one batch: each file stays
+    local (but the reset-after one: S3 stored it, and the CLI's retry may well have
+    succeeded) or is byte-equal in S3; once the faults stop, the next scan moves them."""
+    files = backlog(root, moto, count=len(PUT_FAULTS))
+    uploader = via(proxy, root, moto, aws_cli)
+    for i, fault in enumerate(PUT_FAULTS):
+        proxy.add(fault, method="PUT", path=rf"/fault-a/run/{i:03d}\.bin")
+    stats = uploader.scan_once()
+    hit = {rule.fault for rule in proxy.rules if rule.hits}
+    assert hit == set(PUT_FAULTS)
+    assert_nothing_lost(root, moto, files)
+    failing = [i for i, fault in enumerate(PUT_FAULTS) if fault != "reset-after"]
+    assert [i for i in failing if not (root / "fault-a" / f"run/{i:03d}.bin").exists()] == []
+    assert stats.failed >= len(failing)
+    proxy.clear()
+    drain(uploader, root, moto, files)
+
+
+@pytest.mark.parametrize(("fault", "method"), [("403-expired", ".*"), ("500", "GET")])
 def test_fault_on_every_request(
     fault: str, method: str, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -64,24 +77,26 @@ def test_fault_on_every_request(
     proxy.add(fault, method=method)
     stats = uploader.scan_once()
     assert proxy.injected > 0
-    left = assert_nothing_lost(root, moto, files)
-    if fault != "reset-after":  # S3 stored those; the CLI's retry may well have succeeded
-        assert left == len(files)
-        assert stats.failed > 0
+    assert assert_nothing_lost(root, moto, files) == len(files)
+    assert stats.failed > 0
     proxy.clear()
     drain(uploader, root, moto, files)
 
 
-@pytest.mark.parametrize("fault", ["500", "503", "reset-before", "reset-after", "corrupt"])
-def test_intermittent_faults_heal(
-    fault: str, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
-) -> None:
-    """A few failed requests: the CLI's retries or the next scan recover; nothing is lost."""
-    files = backlog(root, moto, big=9 * 1024 * 1024)
+INTERMITTENT = ("500", "503", "reset-before", "reset-after", "corrupt")
+
+
+def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str) -> None:
+    """One failed request of each kind in one batch, each on its own file's PUT, and two on
+    a multipart file's parts: the CLI's retries or the next scan recover; nothing is lost."""
+    files = backlog(root, moto, count=len(INTERMITTENT), big=9 * 1024 * 1024)
     uploader = via(proxy, root, moto, aws_cli)
-    proxy.add(fault, method="PUT", times=3)
+    for i, fault in enumerate(INTERMITTENT):
+        proxy.add(fault, method="PUT", path=rf"/fault-a/run/{i:03d}\.bin", times=1)
+    proxy.add("corrupt", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=1", times=1)
+    proxy.add("500", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=2", times=1)
     uploader.scan_once()
-    assert proxy.injected == 3
+    assert proxy.injected == len(INTERMITTENT) + 2
     assert_nothing_lost(root, moto, files)
     drain(uploader, root, moto, files)
 
