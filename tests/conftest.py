@@ -31,14 +31,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _SERVERS = {"moto", "s3rver", "aws_cli", "one_cli"}
 
 
+def _cost_rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if _SERVERS.intersection(getattr(item, "fixturenames", ())) else 2
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under xdist (--dist loadgroup), the tests that share a module-scoped fixture run on
     one worker, so the fixture (a synth, a bootstrap run) is built once, not once per worker.
-    A test already in a group (the jsii modules share one) keeps it. The tests that use a
-    server go out first, so that the last ones the workers get are short and all of them
-    finish together, not one worker running a slow test alone."""
-    items.sort(key=lambda item: not _SERVERS.intersection(getattr(item, "fixturenames", ())))
+    A test already in a group (the jsii modules share one) keeps it. The slow tests go out
+    first, then those that use a server, so that the last ones the workers get are short
+    and all of them finish together, not one worker running a slow test alone."""
+    items.sort(key=_cost_rank)
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None or item.get_closest_marker("xdist_group"):
