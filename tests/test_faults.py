@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,16 @@ def drain(uploader: Uploader, root: Path, moto: Moto, files: Files) -> None:
 PUT_FAULTS = ("500", "503", "reset-before", "reset-after", "corrupt")
 
 
+def fault_each_file(proxy: FaultProxy, files: Files, **rule: object) -> dict[Path, str]:
+    """One kind of PUT fault for each of the first len(PUT_FAULTS) files: {local path: fault}."""
+    faulted = {}
+    for (bucket, key), fault in zip(files, PUT_FAULTS, strict=False):
+        proxy.add(fault, method="PUT", path=re.escape(f"/{bucket}/{key}"), **rule)
+        faulted[Path(bucket, key)] = fault
+    assert len(faulted) == len(PUT_FAULTS)
+    return faulted
+
+
 def test_fault_on_every_put_of_a_file(
     root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -55,14 +66,12 @@ def test_fault_on_every_put_of_a_file(
     succeeded) or is byte-equal in S3; once the faults stop, the next scan moves them."""
     files = backlog(root, moto, count=len(PUT_FAULTS))
     uploader = via(proxy, root, moto, aws_cli)
-    for i, fault in enumerate(PUT_FAULTS):
-        proxy.add(fault, method="PUT", path=rf"/fault-a/run/{i:03d}\.bin")
+    faulted = fault_each_file(proxy, files)
     stats = uploader.scan_once()
-    hit = {rule.fault for rule in proxy.rules if rule.hits}
-    assert hit == set(PUT_FAULTS)
+    assert {rule.fault for rule in proxy.rules if rule.hits} == set(PUT_FAULTS)
     assert_nothing_lost(root, moto, files)
-    failing = [i for i, fault in enumerate(PUT_FAULTS) if fault != "reset-after"]
-    assert [i for i in failing if not (root / "fault-a" / f"run/{i:03d}.bin").exists()] == []
+    failing = [path for path, fault in faulted.items() if fault != "reset-after"]
+    assert [path for path in failing if not (root / path).exists()] == []
     assert stats.failed >= len(failing)
     proxy.clear()
     drain(uploader, root, moto, files)
@@ -83,20 +92,16 @@ def test_fault_on_every_request(
     drain(uploader, root, moto, files)
 
 
-INTERMITTENT = ("500", "503", "reset-before", "reset-after", "corrupt")
-
-
 def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str) -> None:
     """One failed request of each kind in one batch, each on its own file's PUT, and two on
     a multipart file's parts: the CLI's retries or the next scan recover; nothing is lost."""
-    files = backlog(root, moto, count=len(INTERMITTENT), big=9 * 1024 * 1024)
+    files = backlog(root, moto, count=len(PUT_FAULTS), big=9 * 1024 * 1024)
     uploader = via(proxy, root, moto, aws_cli)
-    for i, fault in enumerate(INTERMITTENT):
-        proxy.add(fault, method="PUT", path=rf"/fault-a/run/{i:03d}\.bin", times=1)
+    fault_each_file(proxy, files, times=1)
     proxy.add("corrupt", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=1", times=1)
     proxy.add("500", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=2", times=1)
     uploader.scan_once()
-    assert proxy.injected == len(INTERMITTENT) + 2
+    assert proxy.injected == len(PUT_FAULTS) + 2
     assert_nothing_lost(root, moto, files)
     drain(uploader, root, moto, files)
 
