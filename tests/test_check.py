@@ -40,28 +40,21 @@ def test_just_below_lists_the_key_itself(key: str, below: str) -> None:
 HISTORY = [f"h/{i:03d}" for i in range(100)]  # 100 objects already there
 
 
-def _seed(moto: Moto) -> None:
-    moto.reset()
-    moto.create_bucket("hist")
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda k: moto.put("hist", k, k.encode()), HISTORY))
-
-
-@pytest.fixture(scope="module")
-def _history_once(moto_server: Moto) -> Moto:
-    """The history is put once for the module: its tests only read it (and, sharing this
-    fixture, run one after another on one worker)."""
-    _seed(moto_server)
-    return moto_server
+# The tests that read the history run one after another on one worker, so it is put once.
+READS_HISTORY = pytest.mark.xdist_group("check-history")
 
 
 @pytest.fixture
-def history(_history_once: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
-    """A bucket holding exactly HISTORY; pages of 10 objects, chunks of 30, at most 3 heads."""
-    moto = _history_once
+def history(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """A bucket holding exactly HISTORY (put again only if another test reset the server in
+    between); pages of 10 objects, chunks of 30, at most 3 heads."""
+    moto = moto_server
     buckets = [b["Name"] for b in moto._client().list_buckets()["Buckets"]]
-    if buckets != ["hist"] or moto.keys("hist") != HISTORY:  # another test reset the server
-        _seed(moto)
+    if buckets != ["hist"] or moto.keys("hist") != HISTORY:
+        moto.reset()
+        moto.create_bucket("hist")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda k: moto.put("hist", k, k.encode()), HISTORY))
     monkeypatch.setattr(check, "FIRST_PAGE", 10)
     monkeypatch.setattr(check, "LIST_CHUNK", 30)
     monkeypatch.setattr(check, "MAX_HEADS", 3)
@@ -82,6 +75,7 @@ def _spied(moto: Moto, aws_cli: str) -> tuple[AwsCli, list[str]]:
     return cli, calls
 
 
+@READS_HISTORY
 @pytest.mark.parametrize(
     ("keys", "expected_calls"),
     [
@@ -113,6 +107,7 @@ def test_only_the_batch_key_range_is_listed(
     assert sorted(calls) == sorted(expected_calls)
 
 
+@READS_HISTORY
 def test_a_short_listing_proves_absence_without_heads(history: Moto, aws_cli: str) -> None:
     cli, calls = _spied(history, aws_cli)
     found = check.list_remote(cli, "hist", ["h/099", "h/0995", "i/1"])
