@@ -13,13 +13,22 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from . import __version__, status
-from .config import PROG, STATE_DIR_NAME, Config
+from . import __version__
+from .config import PROG, Config
+from .ec2.imds import DEFAULT_ENDPOINT
 from .errors import ConfigError, FatalError
-from .filters import BucketMap, Excludes, FilterError, parse_bucket_map, parse_excludes, split_list
-from .imds import DEFAULT_ENDPOINT
+from .local.filters import (
+    BucketMap,
+    Excludes,
+    FilterError,
+    parse_bucket_map,
+    parse_excludes,
+    split_list,
+)
+from .local.state import StateDir
+from .ops import status
 from .options import BUCKET_MAP_ENV, EXCLUDE_ENV, status_options, uploader_options
-from .s3settings import read_settings
+from .s3.settings import read_settings
 
 
 def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
@@ -116,9 +125,9 @@ def status_command(**params: Any) -> None:
     if not root.is_dir():
         problem = "is not a directory" if root.exists() else "does not exist"
         raise ConfigError(f"root {root} {problem} (set --directory or S3_ROOT_DIR)")
-    params = status.with_recorded(
+    params = with_recorded(
         params,
-        status.recorded_settings(root / STATE_DIR_NAME),
+        status.recorded_settings(StateDir(root)),
         env_given={name for name in (EXCLUDE_ENV, BUCKET_MAP_ENV) if os.environ.get(name)},
         stability_given=given(ctx, "stability"),
     )
@@ -130,6 +139,25 @@ def status_command(**params: Any) -> None:
     )
     report = status.gather(config, now_ns=time.time_ns())
     click.echo(json.dumps(report, indent=2) if params["as_json"] else status.render_text(report))
+
+
+def with_recorded(
+    params: dict[str, Any],
+    recorded: dict[str, Any],
+    *,
+    env_given: set[str],
+    stability_given: bool,
+) -> dict[str, Any]:
+    """`status` settings: a flag, else the environment, else what the daemon recorded at
+    its last scan, so that the backlog is counted as the daemon counts it."""
+    merged = dict(params)
+    if not merged["exclude"] and EXCLUDE_ENV not in env_given:
+        merged["exclude"] = tuple(recorded.get("excludes") or ())
+    if not merged["bucket_map"] and BUCKET_MAP_ENV not in env_given:
+        merged["bucket_map"] = tuple(recorded.get("bucket_map") or ())
+    if not stability_given and isinstance(recorded.get("stability"), (int, float)):
+        merged["stability"] = float(recorded["stability"])
+    return merged
 
 
 def given(ctx: click.Context, name: str) -> bool:

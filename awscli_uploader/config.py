@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .filters import BucketMap, Excludes
-from .s3settings import MultipartSettings
-from .watchdog import STALL_SECONDS
+from .local.filters import BucketMap, Excludes
+from .local.state import StateDir
+from .s3.settings import MultipartSettings
+from .s3.watchdog import STALL_SECONDS
 
 PROG = "awscli-uploader"
 DEFAULT_INTERVAL = 60.0
 DEFAULT_ROOT = "output/s3"
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_STABILITY = 2.0
-STATE_DIR_NAME = ".awscli-uploader"
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,6 @@ class Config:
     multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
 
     @property
-    def state_dir(self) -> Path:
-        """Lock, staging links and status live here, on the same filesystem as the files."""
-        return self.root / STATE_DIR_NAME
+    def state(self) -> StateDir:
+        """Lock, staging links, trash and status: `ROOT/.awscli-uploader`."""
+        return StateDir(self.root)

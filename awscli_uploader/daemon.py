@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from types import FrameType
 
 from .config import Config
+from .ec2.imds import Imds
+from .ec2.spot import SpotWatch
 from .errors import ConfigError
-from .filters import bucket_for
-from .imds import Imds
-from .lock import root_lock
+from .local.filters import bucket_for
+from .local.lock import root_lock
 from .names import display
-from .settle import Trash, restore_trash
-from .spot import SpotWatch
-from .stats import Stats
-from .transfer import clean_staging
-from .uploader import Uploader
+from .scan.record import Stats
+from .scan.uploader import Uploader
 
 DRAIN_PAUSE_SECONDS = 1.0  # between scans once a spot drain is on
 WAKE_SECONDS = 0.5  # how often a sleep looks at the spot watch
@@ -64,14 +62,14 @@ class Daemon:
         signal.signal(signal.SIGINT, handler)
 
     def run_once(self) -> Stats:
-        with root_lock(self.config.state_dir) as problem:
+        with root_lock(self.config.state) as problem:
             self._recover(problem)
             return self.uploader.scan_once()
 
     def run_forever(self) -> None:
         if not self._wait_for_root():
             return
-        with root_lock(self.config.state_dir) as problem:
+        with root_lock(self.config.state) as problem:
             self._recover(problem)
             self.log.info(
                 "watching %s every %gs (stability %gs)",
@@ -103,8 +101,9 @@ class Daemon:
                 problem,
             )
             return
-        self.uploader.suspect(clean_staging(self.config.state_dir))
-        for path in restore_trash(Trash(self.config.root, self.config.state_dir / "trash")):
+        state = self.config.state
+        self.uploader.suspect(state.clean_staging())
+        for path in state.trash.restore():
             self.log.warning("%s: restored from an interrupted delete", display(path))
             directory, *key = path.relative_to(self.config.root).parts
             bucket, _ = bucket_for(directory, self.config.bucket_map)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 
-from . import __version__, lease, log
-from .access import check_endpoint_url, validate_access
+from . import __version__
 from .config import PROG, Config
 from .daemon import Daemon
+from .ec2.imds import DEFAULT_ENDPOINT, Imds
 from .errors import ConfigError
-from .health import CredentialWatch, WatchedCli
-from .imds import DEFAULT_ENDPOINT, Imds
-from .progress import Progress, show_progress
-from .report import Fanout, Reporter
-from .stats import ScanObserver
-from .uploader import Uploader
+from .local import lease
+from .ops import log
+from .ops.progress import Progress, show_progress
+from .ops.report import Fanout, Reporter
+from .s3.access import check_endpoint_url, validate_access
+from .s3.health import CredentialWatch, WatchedCli
+from .scan.record import ScanObserver
+from .scan.uploader import Uploader
 
 
 def run(config: Config) -> int:

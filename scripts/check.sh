@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m mypy
+lint-imports --no-cache  # the layers contract in pyproject.toml
 if command -v shellcheck >/dev/null 2>&1; then
   find scripts infra -name node_modules -prune -o -name '*.sh' -type f -print0 \
     | xargs -0 -r shellcheck -x -S warning

@@ -13,7 +13,7 @@ import pytest
 from fault_proxy import FaultProxy, fault_proxy
 from helpers import IN_CI, REGION, Moto, S3rver, cli_path, free_port, wait_http
 
-from awscli_uploader import lease
+from awscli_uploader.local import lease
 
 _KEEP = {"AWS_CA_BUNDLE"}
 

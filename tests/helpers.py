@@ -14,16 +14,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from awscli_uploader.awscli import AwsCli
 from awscli_uploader.cli import main
 from awscli_uploader.config import Config
-from awscli_uploader.uploader import Uploader
+from awscli_uploader.model import Count
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.scan.record import Tally
+from awscli_uploader.scan.uploader import Uploader
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -284,3 +287,8 @@ def assert_drained(root: Path, moto: Moto, files: Files) -> None:
 
 def dump(data: object) -> str:
     return json.dumps(data, indent=1, default=str)
+
+
+def tally(*, uploaded_bytes: int = 0, **files: int) -> Tally:
+    """A tally from counter names: tally(uploaded=2, uploaded_bytes=30, present=1)."""
+    return Tally(Counter({Count(name): n for name, n in files.items()}), uploaded_bytes)

@@ -8,7 +8,7 @@ the real CLIs agree on a sample (test_s3settings.py).
 
 from __future__ import annotations
 
-from awscli_uploader.s3settings import MultipartSettings
+from awscli_uploader.s3.settings import MultipartSettings
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

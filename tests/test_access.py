@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from helpers import REGION, Moto
 
-from awscli_uploader.access import access_hint, check_endpoint_url, validate_access
-from awscli_uploader.awscli import AwsCli, ErrorKind
 from awscli_uploader.cli import main
 from awscli_uploader.errors import AccessError, ConfigError
+from awscli_uploader.s3.access import access_hint, check_endpoint_url, validate_access
+from awscli_uploader.s3.awscli import AwsCli, ErrorKind
 
 LOG = logging.getLogger("awscli_uploader.test")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import Moto
 
-from awscli_uploader.awscli import AwsCli, ErrorKind, classify
 from awscli_uploader.errors import AwsCliError, AwsCliMissing, last_line
+from awscli_uploader.s3.awscli import AwsCli, ErrorKind, classify
 
 
 @pytest.mark.parametrize(

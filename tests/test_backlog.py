@@ -7,10 +7,10 @@ from pathlib import Path
 
 from helpers import OLD, write
 
-from awscli_uploader.backlog import backlog
 from awscli_uploader.config import Config
-from awscli_uploader.filters import parse_bucket_map, parse_excludes
-from awscli_uploader.scanner import NS
+from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
+from awscli_uploader.model import NS
+from awscli_uploader.ops.backlog import backlog
 
 T = int(OLD)
 NOW = (T + 100) * NS

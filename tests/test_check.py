@@ -9,10 +9,35 @@ from typing import Any
 import pytest
 from helpers import REGION, Moto
 
-from awscli_uploader import check
-from awscli_uploader.awscli import AwsCli
-from awscli_uploader.check import listing_prefixes
-from awscli_uploader.scanner import Candidate
+from awscli_uploader.model import Candidate, Verdict
+from awscli_uploader.s3 import listing
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.s3.listing import listing_prefixes
+from awscli_uploader.scan import check
+from awscli_uploader.scan.check import Step, next_step
+
+
+@pytest.mark.parametrize(
+    ("verdict", "uploaded", "keep", "step"),
+    [
+        (None, False, False, Step.UPLOAD),
+        ("same", False, False, Step.DELETE),
+        ("different", False, False, Step.UPLOAD),
+        ("unprovable", False, False, Step.SHA256),
+        ("unknown layout", False, False, Step.SHA256),
+        (None, False, True, Step.UPLOAD),
+        ("same", False, True, Step.DELETE),
+        ("different", False, True, Step.KEEP),
+        ("same", True, False, Step.DELETE),
+        ("different", True, False, Step.KEEP),
+        ("unprovable", True, False, Step.SHA256),
+        ("unknown layout", True, False, Step.SHA256),
+        (None, True, False, Step.KEEP),
+    ],
+)
+def test_next_step(verdict: str | None, uploaded: bool, keep: bool, step: Step) -> None:
+    found = None if verdict is None else Verdict(verdict)
+    assert next_step(found, uploaded=uploaded, keep_existing=keep) is step
 
 
 @pytest.mark.parametrize(
@@ -33,7 +58,7 @@ def test_listing_prefixes(keys: list[str], prefixes: list[str]) -> None:
     ("key", "below"), [("a/b.png", "a/b.pn"), ("x", ""), ("-dash", "-das"), ("é", "")]
 )
 def test_just_below_lists_the_key_itself(key: str, below: str) -> None:
-    assert check.just_below(key) == below
+    assert listing.just_below(key) == below
     assert below < key
 
 
@@ -55,9 +80,9 @@ def history(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
         moto.create_bucket("hist")
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda k: moto.put("hist", k, k.encode()), HISTORY))
-    monkeypatch.setattr(check, "FIRST_PAGE", 10)
-    monkeypatch.setattr(check, "LIST_CHUNK", 30)
-    monkeypatch.setattr(check, "MAX_HEADS", 3)
+    monkeypatch.setattr(listing, "FIRST_PAGE", 10)
+    monkeypatch.setattr(listing, "LIST_CHUNK", 30)
+    monkeypatch.setattr(listing, "MAX_HEADS", 3)
     return moto
 
 
@@ -101,7 +126,7 @@ def test_only_the_batch_key_range_is_listed(
 ) -> None:
     cli, calls = _spied(history, aws_cli)
     wanted = [*keys, "h/0405-new", "h/zzz-new"]  # two keys S3 doesn't hold
-    found = check.list_remote(cli, "hist", wanted)
+    found = listing.list_remote(cli, "hist", wanted)
     assert sorted(found) == sorted(keys)
     assert all(found[k].size == len(k) for k in keys)
     assert sorted(calls) == sorted(expected_calls)
@@ -110,7 +135,7 @@ def test_only_the_batch_key_range_is_listed(
 @READS_HISTORY
 def test_a_short_listing_proves_absence_without_heads(history: Moto, aws_cli: str) -> None:
     cli, calls = _spied(history, aws_cli)
-    found = check.list_remote(cli, "hist", ["h/099", "h/0995", "i/1"])
+    found = listing.list_remote(cli, "hist", ["h/099", "h/0995", "i/1"])
     assert list(found) == ["h/099"]
     assert sorted(calls) == ["--prefix=h/099", "--prefix=i/1"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import Moto, make_uploader, run_cli, tree, write
 
-from awscli_uploader.cleanup import removal_chain, remove_emptied_dirs
+from awscli_uploader.local.cleanup import removal_chain, remove_emptied_dirs
 
 R = Path("/r")
 

@@ -24,7 +24,7 @@ from helpers import (
     write,
 )
 
-from awscli_uploader.spot import seconds_until
+from awscli_uploader.ec2.spot import seconds_until
 
 
 def test_help_and_version() -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from awscli_uploader.cli import build_config, command
 from awscli_uploader.config import Config
+from awscli_uploader.ec2.imds import DEFAULT_ENDPOINT
 from awscli_uploader.errors import ConfigError
-from awscli_uploader.imds import DEFAULT_ENDPOINT
-from awscli_uploader.s3settings import MultipartSettings
+from awscli_uploader.s3.settings import MultipartSettings
 
 
 def config_from(args: list[str], monkeypatch: pytest.MonkeyPatch, **env: str) -> Config:
@@ -152,6 +152,6 @@ def test_bad_filters_name_the_flag_and_the_variable(
 
 def test_config_is_frozen_and_keeps_its_state_beside_the_files() -> None:
     config = Config(root=Path("/data/s3"))
-    assert config.state_dir == Path("/data/s3/.awscli-uploader")
+    assert config.state.path == Path("/data/s3/.awscli-uploader")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.root = Path("/elsewhere")  # type: ignore[misc]

@@ -20,10 +20,10 @@ from fake_imds import ImdsState, fake_imds
 from awscli_uploader import daemon as daemon_module
 from awscli_uploader.config import Config
 from awscli_uploader.daemon import Daemon
+from awscli_uploader.ec2.imds import Imds
+from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
-from awscli_uploader.imds import Imds
-from awscli_uploader.spot import SpotWatch
-from awscli_uploader.stats import Stats
+from awscli_uploader.scan.record import Stats
 
 LOG = logging.getLogger("awscli_uploader.test.daemon")
 

@@ -17,7 +17,7 @@ from helpers import (
     put_files,
 )
 
-from awscli_uploader.uploader import Uploader
+from awscli_uploader.scan.uploader import Uploader
 
 
 def via(proxy: FaultProxy, root: Path, moto: Moto, aws_cli: str, read: int = 5) -> Uploader:

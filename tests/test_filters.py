@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import Moto, run_in_process, tree, write
 
-from awscli_uploader.filters import (
+from awscli_uploader.local.filters import (
     FilterError,
     bucket_for,
     compile_pattern,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from awscli_uploader.errors import AwsCliError
-from awscli_uploader.health import CredentialWatch, WatchedCli, credentials_verdict
+from awscli_uploader.s3.health import CredentialWatch, WatchedCli, credentials_verdict
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from helpers import Moto, make_uploader, run_cli, tree, write
 
-from awscli_uploader import settle as settle_module
-from awscli_uploader.scanner import NS, Candidate, Skipped, scan
+from awscli_uploader.model import NS, Candidate, Skipped
+from awscli_uploader.scan import settle as settle_module
+from awscli_uploader.scan.plan import scan
 
 
 def test_refused_delete_is_a_warning_and_retried(

@@ -4,7 +4,7 @@ import pytest
 from fake_imds import ImdsState, fake_imds
 from helpers import free_port
 
-from awscli_uploader.imds import Imds, SpotNotice, parse_spot_notice
+from awscli_uploader.ec2.imds import Imds, SpotNotice, parse_spot_notice
 
 
 def test_v2_token_is_used_first() -> None:

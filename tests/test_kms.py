@@ -11,8 +11,9 @@ import pytest
 from fault_proxy import FaultProxy
 from helpers import Moto, assert_drained, make_uploader, put_files, tree, write
 
-from awscli_uploader.proof import SHA256_METADATA
-from awscli_uploader.uploader import Uploader
+from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan import uploader as uploader_module
+from awscli_uploader.scan.uploader import Uploader
 
 MIB = 1024 * 1024
 
@@ -83,3 +84,45 @@ def test_kms_same_size_rewrite_is_not_deleted(
     stats = _uploader(root, moto, one_cli, kms).scan_once()
     assert stats.uploaded == 1
     assert moto.get("kms-bucket", "v.txt") == b"v2"
+
+
+def _puts(proxy: FaultProxy) -> list[str]:
+    with proxy.lock:
+        return [r.split("?")[0] for r in proxy.requests if r.startswith("PUT /kms-bucket/")]
+
+
+def test_kms_bucket_in_two_chunks_uploads_each_file_once(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket's context lives across its chunks: once the first chunk has found the
+    ETags opaque, the second goes straight to the SHA-256 upload, not through the batch."""
+    monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
+    files = {f"run/{n}.txt": f"file {n}".encode() for n in range(4)}
+    put_files(root, {("kms-bucket", key): data for key, data in files.items()})
+    stats = _uploader(root, moto, one_cli, kms).scan_once()
+    assert (stats.uploaded, stats.failed) == (4, 0)
+    assert_drained(root, moto, {("kms-bucket", key): data for key, data in files.items()})
+    puts = _puts(kms)
+    # chunk 1: the batch (2 PUTs), then the SHA-256 upload of each; chunk 2: the SHA-256 only
+    assert sorted(puts) == sorted(
+        [f"PUT /kms-bucket/run/{n}.txt" for n in (0, 1)] * 2
+        + [f"PUT /kms-bucket/run/{n}.txt" for n in (2, 3)]
+    )
+
+
+def test_the_opaque_flag_survives_a_restart(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str
+) -> None:
+    """Remembered in the state directory: the next process goes straight to SHA-256."""
+    put_files(root, {("kms-bucket", "first.txt"): b"first"})
+    first = _uploader(root, moto, one_cli, kms)
+    first.config.state.path.mkdir(mode=0o700)
+    assert first.scan_once().uploaded == 1
+    assert first.config.state.opaque_buckets() == {"kms-bucket"}
+    with kms.lock:
+        kms.requests.clear()
+    put_files(root, {("kms-bucket", "second.txt"): b"second"})
+    again = _uploader(root, moto, one_cli, kms)
+    assert "kms-bucket" in again.opaque
+    assert again.scan_once().uploaded == 1
+    assert _puts(kms) == ["PUT /kms-bucket/second.txt"]  # no batch upload first

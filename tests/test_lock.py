@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from awscli_uploader.errors import AlreadyRunning, ConfigError
-from awscli_uploader.lock import lock_holder, root_lock
+from awscli_uploader.local.lock import lock_holder, root_lock
+from awscli_uploader.local.state import StateDir
 
 
 def test_a_second_holder_is_refused_and_the_holder_is_named(tmp_path: Path) -> None:
-    state = tmp_path / ".state"
+    state = StateDir(tmp_path)
     assert lock_holder(state) is None
     with root_lock(state):
         assert lock_holder(state) == os.getpid()
@@ -24,15 +25,16 @@ def test_a_second_holder_is_refused_and_the_holder_is_named(tmp_path: Path) -> N
 
 
 def test_a_state_directory_writable_by_others_is_refused(tmp_path: Path) -> None:
-    state = tmp_path / ".state"
-    state.mkdir(mode=0o700)
-    state.chmod(0o777)
+    state = StateDir(tmp_path)
+    state.path.mkdir(mode=0o700)
+    state.path.chmod(0o777)
     with pytest.raises(ConfigError, match="writable by others"), root_lock(state):
         pass
 
 
 def test_a_state_path_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
-    os.symlink(tmp_path / "elsewhere", tmp_path / ".state")
-    with pytest.raises(ConfigError, match="not a directory"), root_lock(tmp_path / ".state"):
+    state = StateDir(tmp_path)
+    os.symlink(tmp_path / "elsewhere", state.path)
+    with pytest.raises(ConfigError, match="not a directory"), root_lock(state):
         pass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import Moto, run_cli, write
 
-from awscli_uploader.log import JsonFormatter, _Formatter
+from awscli_uploader.ops.log import JsonFormatter, _Formatter
 
 TEXT_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] (INFO|WARN|ERROR|DEBUG) .+$")
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import Moto, run_cli, run_in_process, write
+from helpers import Moto, run_cli, run_in_process, tally, write
 from prometheus_client.parser import text_string_to_metric_families
 from test_cli import daemon
 
-from awscli_uploader.backlog import Backlog
-from awscli_uploader.metrics import Totals, merge_backlog, render
-from awscli_uploader.scanner import NS
-from awscli_uploader.stats import BucketTally, Stats
+from awscli_uploader.model import NS
+from awscli_uploader.ops.backlog import Backlog
+from awscli_uploader.ops.metrics import Totals, merge_backlog, render
+from awscli_uploader.scan.record import Stats, Tally
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -38,7 +38,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(f"awscli_uploader_{name}", tuple(sorted(labels.items())))]
 
 
-def _stats(**buckets: BucketTally) -> Stats:
+def _stats(**buckets: Tally) -> Stats:
     stats = Stats(started=1_800_000_000.5, seconds=1.25)
     stats.buckets.update(buckets)
     return stats
@@ -46,8 +46,8 @@ def _stats(**buckets: BucketTally) -> Stats:
 
 def test_render_is_valid_prometheus_text() -> None:
     totals = Totals()
-    totals.add(_stats(**{"b-1": BucketTally(uploaded=2, uploaded_bytes=30, present=1)}))
-    totals.add(_stats(**{"b-1": BucketTally(uploaded=1, uploaded_bytes=5, failed=2)}))
+    totals.add(_stats(**{"b-1": tally(uploaded=2, uploaded_bytes=30, present=1)}))
+    totals.add(_stats(**{"b-1": tally(uploaded=1, uploaded_bytes=5, failed=2)}))
     now_ns = 1_800_000_100 * NS
     waiting = [
         Backlog("b-1", "b-1", files=2, bytes=7, unstable=1, oldest_mtime_ns=now_ns - 90 * NS),

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from helpers import REPO, Moto, run_cli, tree, write
 
-from awscli_uploader.progress import CLEAR_LINE, Progress, format_line, show_progress
-from awscli_uploader.scanner import Candidate
-from awscli_uploader.stats import Stats
+from awscli_uploader.model import Candidate
+from awscli_uploader.ops.progress import CLEAR_LINE, Progress, format_line, show_progress
+from awscli_uploader.scan.record import Stats
 
 MIB = 2**20
 

@@ -8,10 +8,10 @@ import pytest
 from helpers import write
 from layouts import C5, C7, C10M, C16, C64, C100, LAYOUTS, MIB, T5, T8, layout_id, settings
 
-from awscli_uploader.digest import FileChanged
-from awscli_uploader.proof import (
-    RemoteObject,
-    Verdict,
+from awscli_uploader.local.digest import FileChanged
+from awscli_uploader.model import RemoteObject, Verdict
+from awscli_uploader.s3.settings import MultipartSettings
+from awscli_uploader.scan.proof import (
     candidate_chunk_sizes,
     fingerprint,
     judge,
@@ -20,7 +20,6 @@ from awscli_uploader.proof import (
     parse_etag,
     prove,
 )
-from awscli_uploader.s3settings import MultipartSettings
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from awscli_uploader.outcome import Kind, Outcome, of_batch, of_file, of_skip
-from awscli_uploader.record import MAX_UNSTABLE_LINES, Recorder
-from awscli_uploader.scanner import Candidate, SkipKind, Skipped
+from awscli_uploader.model import (
+    Candidate,
+    Kind,
+    Outcome,
+    SkipKind,
+    Skipped,
+    of_batch,
+    of_file,
+    of_skip,
+)
+from awscli_uploader.scan.record import MAX_UNSTABLE_LINES, Recorder
 
 LOG = logging.getLogger("awscli_uploader.test.record")
 

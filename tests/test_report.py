@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from helpers import write
+from helpers import tally, write
 from prometheus_client.parser import text_string_to_metric_families
 
 from awscli_uploader.config import Config
-from awscli_uploader.health import CredentialWatch
-from awscli_uploader.report import Fanout, Reporter
-from awscli_uploader.scanner import Candidate
-from awscli_uploader.stats import BucketTally, ScanObserver, Stats
+from awscli_uploader.model import Candidate
+from awscli_uploader.ops.report import Fanout, Reporter
+from awscli_uploader.s3.health import CredentialWatch
+from awscli_uploader.scan.record import ScanObserver, Stats
 
 LOG = logging.getLogger("awscli_uploader.test.report")
 
@@ -48,7 +48,7 @@ def test_fanout_tells_every_observer_in_order() -> None:
     fanout.batch({"b-1": files})
     fanout.bucket_started("b-1", files)
     fanout.bucket_done("b-1", files)
-    fanout.scanned(Stats(uploaded=1))
+    fanout.scanned(Stats(tally(uploaded=1)))
     assert calls == [
         ("a", "batch ['b-1']"),
         ("b", "batch ['b-1']"),
@@ -62,8 +62,9 @@ def test_fanout_tells_every_observer_in_order() -> None:
 
 
 def _stats(uploaded: int, size: int) -> Stats:
-    stats = Stats(uploaded=uploaded, uploaded_bytes=size, started=1_800_000_000.0, seconds=0.5)
-    stats.buckets["b-1"] = BucketTally(uploaded=uploaded, uploaded_bytes=size)
+    stats = Stats(tally(uploaded=uploaded, uploaded_bytes=size), started=1_800_000_000.0)
+    stats.seconds = 0.5
+    stats.buckets["b-1"] = tally(uploaded=uploaded, uploaded_bytes=size)
     return stats
 
 

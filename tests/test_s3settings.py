@@ -10,7 +10,7 @@ from helpers import Moto, make_uploader, run_cli, tree, write
 from layouts import LAYOUTS, MIB, layout_id, settings
 
 from awscli_uploader.errors import ConfigError
-from awscli_uploader.s3settings import (
+from awscli_uploader.s3.settings import (
     Layout,
     MultipartSettings,
     adjusted_chunksize,

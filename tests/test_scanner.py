@@ -9,18 +9,9 @@ from types import SimpleNamespace
 import pytest
 from helpers import OLD, write
 
-from awscli_uploader.filters import parse_bucket_map, parse_excludes
-from awscli_uploader.scanner import (
-    NS,
-    Candidate,
-    Sightings,
-    SkipKind,
-    Skipped,
-    is_stable,
-    needs_sighting,
-    readiness,
-    scan,
-)
+from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
+from awscli_uploader.model import NS, Candidate, SkipKind, Skipped
+from awscli_uploader.scan.plan import Sightings, is_stable, needs_sighting, readiness, scan
 
 NOW = (int(time.time()) + 3600) * NS  # an hour on: files written now are done by ctime too
 

@@ -1,4 +1,4 @@
-"""The settle phase: what to do given S3's verdict, and the delete that checks identity."""
+"""The settle phase: the delete that checks identity."""
 
 from __future__ import annotations
 
@@ -6,29 +6,10 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 from helpers import write
 
-from awscli_uploader.digest import Identity
-from awscli_uploader.proof import Verdict
-from awscli_uploader.settle import Action, decide, delete_if_unchanged
-
-
-@pytest.mark.parametrize(
-    ("verdict", "uploaded", "action"),
-    [
-        (None, False, Action.UPLOAD),
-        ("same", False, Action.DELETE),
-        ("different", False, Action.UPLOAD),
-        ("unprovable", False, Action.UPLOAD),
-        ("same", True, Action.DELETE),
-        ("different", True, Action.KEEP),
-        ("unprovable", True, Action.KEEP),
-        (None, True, Action.KEEP),
-    ],
-)
-def test_decide(verdict: str | None, uploaded: bool, action: Action) -> None:
-    assert decide(None if verdict is None else Verdict(verdict), uploaded=uploaded) is action
+from awscli_uploader.model import Identity
+from awscli_uploader.scan.settle import delete_if_unchanged
 
 
 def test_delete_only_the_file_that_was_verified(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from fault_proxy import FaultProxy, fault_proxy
 from helpers import REGION, Moto, make_uploader, tree, write
 
-from awscli_uploader.awscli import AwsCli
+from awscli_uploader.s3.awscli import AwsCli
 
 MIB = 1024 * 1024
 RATE = 256 * 1024  # bytes/s, a 2 Mbit/s uplink

@@ -16,16 +16,9 @@ from fault_proxy import fault_proxy
 from helpers import Moto, make_uploader, write
 from test_cli import daemon
 
-from awscli_uploader.imds import Imds
-from awscli_uploader.spot import (
-    DEFAULT_RATE,
-    NOTICE_SECONDS,
-    SAFETY_SECONDS,
-    DrainRate,
-    SpotWatch,
-    fit_before_deadline,
-    parse_rebalance,
-)
+from awscli_uploader.ec2.imds import Imds
+from awscli_uploader.ec2.spot import NOTICE_SECONDS, SAFETY_SECONDS, SpotWatch, parse_rebalance
+from awscli_uploader.scan.deadline import DEFAULT_RATE, DrainRate, fit_before_deadline
 
 LOG = logging.getLogger("awscli_uploader.test")
 MiB = 1024 * 1024

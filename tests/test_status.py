@@ -11,7 +11,7 @@ import pytest
 from helpers import Moto, run_in_process, write
 from test_cli import daemon
 
-from awscli_uploader.status import human_age, human_bytes
+from awscli_uploader.ops.status import human_age, human_bytes
 
 NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_CLI": "/nonexistent/aws"}
 

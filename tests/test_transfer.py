@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from helpers import Moto, make_uploader, tree, write
 
-from awscli_uploader import transfer
-from awscli_uploader.filters import parse_excludes
-from awscli_uploader.scanner import Candidate
-from awscli_uploader.transfer import filter_groups, include_pattern, stage
+from awscli_uploader.local.filters import parse_excludes
+from awscli_uploader.model import Candidate
+from awscli_uploader.scan import transfer
+from awscli_uploader.scan.transfer import filter_groups, include_pattern, stage
 
 ODD = ["a[1].txt", "b*.txt", "?.txt", "plain.txt", "dir/[x]/y?.bin", "sp ace#%.txt"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import Moto, make_uploader, tree, write
 
-from awscli_uploader import check
-from awscli_uploader import uploader as uploader_module
-from awscli_uploader.proof import SHA256_METADATA
-from awscli_uploader.scanner import Candidate
+from awscli_uploader.model import Candidate
+from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan import check
+from awscli_uploader.scan import uploader as uploader_module
 
 MIB = 1024 * 1024
 
@@ -66,7 +66,7 @@ def test_already_present_is_deleted_without_upload(
     assert tree(root) == []
     # a re-upload would have replaced the object and dropped its metadata
     assert moto.head("bucket-one", "done.txt")["Metadata"] == {"marker": "original"}
-    assert uploader.suspects == set()
+    assert uploader.suspects.keys == set()
 
 
 def test_a_new_small_file_is_uploaded_without_a_lookup(

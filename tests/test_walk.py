@@ -7,8 +7,8 @@ from pathlib import Path
 
 from helpers import write
 
-from awscli_uploader.filters import parse_excludes
-from awscli_uploader.walk import top_level, walk_below
+from awscli_uploader.local.filters import parse_excludes
+from awscli_uploader.local.walk import top_level, walk_below
 
 
 def test_walks_every_entry_and_never_follows_symlinks(root: Path, tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from awscli_uploader.awscli import AwsCli
 from awscli_uploader.errors import AwsCliError
-from awscli_uploader.watchdog import Limit, io_bytes, overdue, upload_limit
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.s3.watchdog import Limit, io_bytes, overdue, upload_limit
 
 MIB = 1024 * 1024
 

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from helpers import OLD, REPO, Moto, make_uploader, tree, write
 
-from awscli_uploader import lease, settle
-from awscli_uploader.digest import Identity
-from awscli_uploader.lease import Guard
-from awscli_uploader.settle import Trash, delete_if_unchanged, restore_trash
+from awscli_uploader.local import lease
+from awscli_uploader.local.lease import Guard
+from awscli_uploader.local.state import Trash
+from awscli_uploader.model import Identity
+from awscli_uploader.scan import settle
+from awscli_uploader.scan.settle import delete_if_unchanged
 
 WRITER = """
 import os, sys
@@ -166,7 +168,7 @@ def test_put_back_never_clobbers_what_appeared_meanwhile(tmp_path: Path) -> None
     trash = Trash(root, tmp_path / "trash")
     moved = write(trash.place(root / "b" / "r.txt"), b"moved away")
     write(root / "b" / "r.txt", b"appeared meanwhile")
-    (kept,) = restore_trash(trash)
+    (kept,) = trash.restore()
     assert (root / "b" / "r.txt").read_bytes() == b"appeared meanwhile"
     assert kept.read_bytes() == b"moved away" and kept.name.startswith("r.txt.")
     assert not moved.exists()
@@ -192,7 +194,7 @@ def _as_nobody(tmp_path: Path) -> None:
     mine.mkdir()
     os.chown(mine, 65534, 65534)
     code = (
-        "import sys; from pathlib import Path; from awscli_uploader import lease; "
+        "import sys; from pathlib import Path; from awscli_uploader.local import lease; "
         "own = Path(sys.argv[2]) / 'own.txt'; own.write_text('x'); "
         "print(lease.writer_state(Path(sys.argv[1])).value, lease.writer_state(own).value, "
         "lease.describe().startswith('read leases only'))"

@@ -1,7 +1,7 @@
 """Publishes awscli-uploader's metrics file to CloudWatch, once; a systemd timer runs it.
 
 It runs on the instance with the daemon's venv Python (the standard library and
-awscli_uploader.imds only) and the AWS CLI: the backlog (files, bytes, oldest
+awscli_uploader.ec2.imds only) and the AWS CLI: the backlog (files, bytes, oldest
 age), credential validity, and per-minute deltas of the uploaded bytes, files and
 failures, all with the InstanceId dimension in one namespace.
 
@@ -79,7 +79,7 @@ def metric_data(
 
 
 def instance_id() -> str:
-    from awscli_uploader.imds import DEFAULT_ENDPOINT, Imds
+    from awscli_uploader.ec2.imds import DEFAULT_ENDPOINT, Imds
 
     endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
     found = Imds(endpoint=endpoint).instance_id()

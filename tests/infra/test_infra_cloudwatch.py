@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,10 +19,10 @@ from fake_imds import ImdsState, fake_imds
 from helpers import REGION, REPO, Moto
 from infra_helpers import heredoc, only_resource, require_aws_cdk, shellcheck, user_data_text
 
-from awscli_uploader.backlog import Backlog
-from awscli_uploader.metrics import Totals, render
-from awscli_uploader.scanner import NS
-from awscli_uploader.stats import BucketTally, Stats
+from awscli_uploader.model import NS, Count
+from awscli_uploader.ops.backlog import Backlog
+from awscli_uploader.ops.metrics import Totals, render
+from awscli_uploader.scan.record import Stats, Tally
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -44,8 +45,8 @@ def _metrics_text(*, uploaded_bytes: int, failed: int, valid: bool) -> str:
     """What the daemon itself writes with --metrics-file."""
     totals = Totals()
     stats = Stats()
-    stats.buckets["b-1"] = BucketTally(uploaded=2, uploaded_bytes=uploaded_bytes, failed=failed)
-    stats.buckets["b-2"] = BucketTally(uploaded=1, uploaded_bytes=10)
+    stats.buckets["b-1"] = Tally(Counter({Count.UPLOADED: 2, Count.FAILED: failed}), uploaded_bytes)
+    stats.buckets["b-2"] = Tally(Counter({Count.UPLOADED: 1}), 10)
     totals.add(stats)
     now_ns = 1_800_000_100 * NS
     waiting = [

@@ -103,7 +103,7 @@ def test_the_asset_holds_the_package_wheel_and_the_pinned_dependencies(
     fp.register([*PIP_DOWNLOAD, fp.any()], callback=_fake_downloads)
     asset = build_asset(_project(tmp_path))
     pins = pinned_requirements()
-    assert set(pins) == {"sh", "click"}
+    assert set(pins) == {"sh", "click", "prometheus_client"}
     assert sorted(p.name for p in asset.iterdir()) == sorted(
         ["awscli_uploader-0-py3-none-any.whl"]
         + [f"{name}-{version}-py3-none-any.whl" for name, version in pins.items()]

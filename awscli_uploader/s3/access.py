@@ -9,8 +9,8 @@ import os
 import re
 from urllib.parse import urlsplit
 
+from ..errors import AccessError, AwsCliError, ConfigError
 from .awscli import AwsCli, ErrorKind, classify
-from .errors import AccessError, AwsCliError, ConfigError
 
 _ACCESS_HINTS = {
     ErrorKind.NO_CREDENTIALS: "no AWS credentials found: run `aws configure` "

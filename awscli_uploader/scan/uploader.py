@@ -1,6 +1,6 @@
 """One scan: plan the root, then each bucket's batch through its phases (bucket.py).
 
-Each phase returns outcomes (outcome.py); the recorder (record.py) is the one
+Each phase returns outcomes (model.py); the recorder (record.py) is the one
 place that counts and logs them. A local file is deleted only when S3's object
 matches it by size and content (proof.py) and the file is still the very file
 that was hashed, with no writer (settle.py).
@@ -17,16 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cleanup, scanner
-from .awscli import AwsCli
+from ..config import Config
+from ..local import cleanup
+from ..model import Candidate, Kind, Outcome, SkipKind, Skipped, of_batch, of_skip
+from ..s3.awscli import AwsCli
+from . import plan
 from .bucket import BucketRun
-from .check import Target
-from .config import Config
-from .outcome import Kind, Outcome, of_batch, of_skip
-from .record import Recorder
-from .scanner import Candidate, SkipKind, Skipped
-from .spot import DrainRate
-from .stats import ScanObserver, Stats
+from .deadline import DrainRate
+from .record import Recorder, ScanObserver, Stats
+from .target import OpaqueBuckets, Suspects, Target
 
 HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
 MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
@@ -56,14 +55,17 @@ class Uploader:
     cli: AwsCli
     log: logging.Logger
     stop: threading.Event = field(default_factory=threading.Event)
-    opaque: set[str] = field(default_factory=set)  # buckets whose ETags prove nothing (KMS)
+    opaque: OpaqueBuckets = field(init=False)  # buckets whose ETags prove nothing
     observer: ScanObserver = field(default_factory=ScanObserver)
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
-    sightings: scanner.Sightings = field(default_factory=scanner.Sightings)
+    sightings: plan.Sightings = field(default_factory=plan.Sightings)
     drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
-    suspects: set[tuple[str, str]] = field(default_factory=set)  # (bucket, key) S3 may hold
+    suspects: Suspects = field(default_factory=Suspects)  # (bucket, key) S3 may hold
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
+
+    def __post_init__(self) -> None:
+        self.opaque = OpaqueBuckets.load(self.config.state)
 
     def set_deadline(self, when: float | None) -> None:
         """Uploads from now on must be verified by `when` (time.monotonic())."""
@@ -99,7 +101,7 @@ class Uploader:
     def _plan(self, record: Recorder) -> list[Candidate | Skipped]:
         """The plan; when files wait only on their ctime or on the daemon's own clock
         (an mtime set back, or from another clock), wait that short while and plan again."""
-        found = scanner.plan(self.config, sightings=self.sightings)
+        found = plan.plan(self.config, sightings=self.sightings)
         waiting = [i for i in found if isinstance(i, Skipped) and i.ready_in is not None]
         wait = max((i.ready_in or 0.0 for i in waiting), default=0.0)
         if not waiting or wait > MAX_PLAN_WAIT:
@@ -111,7 +113,7 @@ class Uploader:
         )
         if self.stop.wait(wait + 0.05):
             return found
-        return scanner.plan(self.config, sightings=self.sightings)
+        return plan.plan(self.config, sightings=self.sightings)
 
     def _bucket(self, bucket: str, files: list[Candidate], record: Recorder) -> None:
         """One bucket's files through the phases; with --delete-empty-dirs, then remove
@@ -125,15 +127,15 @@ class Uploader:
             target = Target(
                 self.cli,
                 bucket,
-                bucket in self.opaque,
                 self.config.multipart,
                 keep_existing=self.config.if_exists == "keep",
+                opaque_buckets=self.opaque,
             )
             run = BucketRun(
                 self.config,
+                target,
                 record,
                 self.stop,
-                self.opaque,
                 self.open_files,
                 self.drain,
                 lambda: self._deadline,
@@ -145,7 +147,7 @@ class Uploader:
                     left = sum(len(c) for c in chunks[number:])
                     record([of_batch(Kind.STOPPED, bucket, left)])
                     break
-                run.run(target, chunk)
+                run.run(chunk)
         finally:
             if self.config.delete_empty_dirs and not self.config.dry_run:
                 emptied = {f.path.parent for f in files if not os.path.lexists(f.path)}

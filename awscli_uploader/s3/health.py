@@ -11,8 +11,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..errors import AwsCliError
 from .awscli import AwsCli, ErrorKind, Result, classify
-from .errors import AwsCliError
 
 CREDENTIAL_ERRORS = frozenset(
     {ErrorKind.NO_PROFILE, ErrorKind.NO_CREDENTIALS, ErrorKind.BAD_CREDENTIALS}

@@ -15,16 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import check, lease, proof, transfer, verify
-from .check import Target
-from .config import Config
-from .digest import FileChanged, FileUnreadable, Identity, unreadable
-from .errors import AwsCliError
-from .lease import Guard
-from .outcome import Kind, Outcome, of_batch, of_file
-from .scanner import Candidate
-from .settle import WRITER, Proven, Trash, settle
-from .spot import DrainRate, fit_before_deadline
+from ..config import Config
+from ..errors import AwsCliError
+from ..local import lease
+from ..local.digest import unreadable
+from ..local.lease import Guard
+from ..model import Candidate, Identity, Kind, Outcome, Proven, of_batch, of_file
+from ..s3.listing import list_remote
+from . import check, transfer
+from .deadline import DrainRate, fit_before_deadline
+from .settle import WRITER, settle
+from .target import Suspects, Target
 
 Record = Callable[[Iterable[Outcome]], None]
 
@@ -69,26 +70,21 @@ def _original(pair: tuple[Candidate, Path], copied: dict[Path, Identity]) -> tup
 
 @dataclass
 class BucketRun:
+    """One bucket's chunks through the phases, in one scan; what outlives the scan (the
+    open files reported, the drain rate, the unsettled keys) is the uploader's."""
+
     config: Config
+    target: Target  # the bucket's context, shared by all its chunks
     record: Record
     stop: threading.Event
-    opaque: set[str]  # buckets whose ETags prove nothing, kept across scans
     open_files: set[Path]  # files reported open for writing, kept across scans
     drain: DrainRate  # this process's recent upload rate
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
-    suspects: set[tuple[str, str]]  # (bucket, key) S3 may hold already: checked before upload
+    suspects: Suspects  # (bucket, key) S3 may hold already: checked before upload
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
-    def _note(self, target: Target, outcomes: list[Outcome]) -> Target:
-        """Record a phase's outcomes; a bucket found to have opaque ETags is remembered."""
-        self.record(outcomes)
-        if any(o.kind is Kind.OPAQUE for o in outcomes):
-            self.opaque.add(target.bucket)
-            return target._replace(opaque=True)
-        return target
-
     def _settle(self, proven: Iterable[Proven]) -> None:
-        trash = Trash(self.config.root, self.config.state_dir / "trash")
+        trash = self.config.state.trash
         for p in proven:
             outcome = once_open(
                 self.open_files, settle(p, dry_run=self.config.dry_run, trash=trash)
@@ -99,8 +95,9 @@ class BucketRun:
                 self.suspects.discard((p.item.bucket, p.item.key))
             self.record([outcome])
 
-    def run(self, target: Target, files: list[Candidate]) -> None:
-        """The bucket's files through check, transfer, verify and settle."""
+    def run(self, files: list[Candidate]) -> None:
+        """One chunk of the bucket's files through check, transfer, verify and settle."""
+        target = self.target
         files, guarded = writer_guard(files, self.open_files)
         self.record(guarded)
         if not files:
@@ -108,7 +105,7 @@ class BucketRun:
         every = self.config.dry_run or target.keep_existing
         first = {f for f in files if check.needs_check(f, self.suspects, every=every)}
         checked = check.lookup(target, [f for f in files if f in first])
-        target = self._note(target, checked.outcomes)
+        self.record(checked.outcomes)
         self._settle(checked.proven)
         pending = [f for f in files if f not in first] + checked.upload + checked.single
         if not pending:
@@ -126,19 +123,14 @@ class BucketRun:
             self.record(of_file(Kind.LATE, item) for item in late)
         if pending:
             self.suspects.update((item.bucket, item.key) for item in pending)
-            self._transfer(target, pending, single=set(checked.single))
+            self._transfer(pending, single=set(checked.single))
 
-    def _transfer(
-        self,
-        target: Target,
-        files: Sequence[Candidate],
-        *,
-        single: set[Candidate],
-    ) -> None:
+    def _transfer(self, files: Sequence[Candidate], *, single: set[Candidate]) -> None:
         """Upload, verify and settle: a batch of staged links, then the files that need
         one upload each (unlinkable, opaque ETags, or unprovable from the listing)."""
+        target = self.target
         started, before = time.monotonic(), self._uploaded
-        staging = transfer.staging_dir(self.config.state_dir, target.bucket)
+        staging = self.config.state.staging(target.bucket)
         try:
             pinned = transfer.stage(files, staging)
             if pinned.problem is not None:
@@ -149,35 +141,37 @@ class BucketRun:
                 self.record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
             staged, copied = pinned.staged, pinned.copied
             loose = [(item, item.path) for item in pinned.direct]
-            if target.opaque:
-                single = set(files)
             one_by_one = [_original(pair, copied) for pair in staged + loose if pair[0] in single]
             batches = (
                 (staging, [pair for pair in staged if pair[0] not in single]),
                 (transfer.bucket_dir(files[0]), [pair for pair in loose if pair[0] not in single]),
             )
             for source, batch in batches:
-                if batch and not self.stop.is_set():
-                    target, unprovable = self._batch(target, source, batch, copied)
-                    one_by_one += [_original(pair, copied) for pair in unprovable]
+                if not batch or self.stop.is_set():
+                    continue
+                if target.opaque:  # known now, maybe from this chunk's first batch
+                    one_by_one += [_original(pair, copied) for pair in batch]
+                    continue
+                unprovable = self._batch(source, batch, copied)
+                one_by_one += [_original(pair, copied) for pair in unprovable]
             for item, path in one_by_one:
                 if self.stop.is_set():
                     break
-                self._single(target, item, path)
+                self._single(item, path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             self.drain.record(self._uploaded - before, time.monotonic() - started)
 
     def _batch(
         self,
-        target: Target,
         source: Path,
         staged: list[tuple[Candidate, Path]],
         copied: dict[Path, Identity],
-    ) -> tuple[Target, list[tuple[Candidate, Path]]]:
+    ) -> list[tuple[Candidate, Path]]:
         """Upload the files in one call (staged links from `source`, or, when `source` is
         the bucket directory, the files themselves), hashing them meanwhile; verify and
         settle. Returns the files a listing can't prove."""
+        target = self.target
         bucket_dir = transfer.bucket_dir(staged[0][0])
         pinned = source != bucket_dir
         with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
@@ -188,33 +182,25 @@ class BucketRun:
         prints = transfer.as_originals(prints, copied)
         self.record(outcomes)
         if not ran:
-            return target, []
+            return []
         try:
-            remote = check.list_remote(target.cli, target.bucket, [i.key for i, _ in staged])
+            remote = list_remote(target.cli, target.bucket, [i.key for i, _ in staged])
         except AwsCliError as exc:
             reason = check.cli_reason(exc)
             self.record([of_batch(Kind.LIST_FAILED, target.bucket, len(staged), reason)])
-            return target, []
-        verified = verify.verify(target, staged, remote, prints)
-        target = self._note(target, verified.outcomes)
+            return []
+        verified = check.verify(target, staged, remote, prints)
+        self.record(verified.outcomes)
         self._settle(verified.proven)
-        return target, verified.unprovable
+        return verified.unprovable
 
-    def _single(self, target: Target, item: Candidate, path: Path) -> None:
-        head, ended = transfer.upload_single(target, item, path)
+    def _single(self, item: Candidate, path: Path) -> None:
+        """One upload that stores the file's SHA-256, proven by head-object."""
+        head, ended = transfer.upload_single(self.target, item, path)
         if ended is not None or head is None:
             self.record([ended or of_file(Kind.MISSING, item)])
             return
-        try:
-            checked = proof.prove(path, head, item.size, None, target.multipart)
-        except FileUnreadable as exc:
-            self.record([of_file(Kind.UNREADABLE, item, str(exc))])
-            return
-        except FileChanged as exc:
-            self.record([of_file(Kind.CHANGED, item, str(exc))])
-            return
-        judged = verify.judge_upload(item, checked)
-        if isinstance(judged, Proven):
-            self._settle([judged])
-        else:
-            self.record([judged])
+        remote = {item.key: head}
+        verified = check.verify(self.target, [(item, path)], remote, {}, sha256_next=False)
+        self.record(verified.outcomes)
+        self._settle(verified.proven)

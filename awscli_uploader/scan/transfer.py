@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import AwsCliError
+from ..local.digest import ReadFailed
+from ..model import Candidate, Identity, Kind, Outcome, RemoteObject, of_batch, of_file
+from ..s3.settings import MultipartSettings
 from . import proof
-from .check import Target, cli_reason
-from .digest import FileChanged, FileUnreadable, Identity
-from .errors import AwsCliError
-from .outcome import Kind, Outcome, of_batch, of_file
-from .proof import Fingerprint, RemoteObject
-from .s3settings import MultipartSettings
-from .scanner import Candidate
+from .check import cli_reason
+from .proof import Fingerprint
+from .target import Target
 
 _UNLINKABLE = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
@@ -133,7 +133,7 @@ def fingerprints(
     for path in paths:
         try:
             found[path] = proof.fingerprint(path, settings)
-        except FileChanged:  # unreadable ones too: verification says why
+        except ReadFailed:  # verification says why
             continue
     return found
 
@@ -205,10 +205,8 @@ def upload_single(
     object to prove the file against, or the outcome that ends the file's scan."""
     try:
         sha256, _ = proof.local_sha256(path)
-    except FileUnreadable as exc:
-        return None, of_file(Kind.UNREADABLE, item, str(exc))
-    except FileChanged as exc:
-        return None, of_file(Kind.CHANGED, item, str(exc))
+    except ReadFailed as exc:
+        return None, of_file(exc.kind, item, str(exc))
     try:
         target.cli.upload_file(path, target.bucket, item.key, size=item.size, sha256=sha256)
         head = target.cli.head_object(target.bucket, item.key)
@@ -217,22 +215,3 @@ def upload_single(
     if head is None:
         return None, of_file(Kind.MISSING, item)
     return head, None
-
-
-def staging_dir(state_dir: Path, bucket: str) -> Path:
-    """This process's staging directory for a bucket: `staging/<bucket>-<pid>`."""
-    return state_dir / "staging" / f"{bucket}-{os.getpid()}"
-
-
-def clean_staging(state_dir: Path) -> set[tuple[str, str]]:
-    """Remove hard links a killed run left behind (the originals stay in place); the
-    (bucket, key) of each, which S3 may hold already."""
-    staging = state_dir / "staging"
-    left: set[tuple[str, str]] = set()
-    for directory, _, names in os.walk(staging):
-        parts = Path(directory).relative_to(staging).parts
-        if parts:  # staging_dir(): <bucket>-<pid>/<key>
-            bucket, prefix = parts[0].rpartition("-")[0], "/".join(parts[1:])
-            left.update((bucket, f"{prefix}/{n}" if prefix else n) for n in names)
-    shutil.rmtree(staging, ignore_errors=True)
-    return left

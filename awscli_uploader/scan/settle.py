@@ -6,53 +6,15 @@ The delete happens only when the file is still the very file that was hashed
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import os
 from pathlib import Path
-from typing import NamedTuple
 
-from .digest import Identity
-from .lease import Guard, broken, read_lease
-from .names import display
-from .outcome import Kind, Outcome, of_file
-from .proof import Verdict
-from .scanner import Candidate
+from ..local.lease import Guard, broken, read_lease
+from ..local.state import Trash, put_back
+from ..model import Identity, Kind, Outcome, Proven, of_file
+from ..names import display
 
-
-class Action(enum.Enum):
-    UPLOAD = "upload"
-    DELETE = "delete"
-    KEEP = "keep"
-
-
-def decide(verdict: Verdict | None, *, uploaded: bool) -> Action:
-    """What to do with a file given S3's verdict (None: no object under its key).
-
-    Before an upload anything short of a proven match is uploaded (again);
-    after it, anything short of a proven match is kept for the next scan.
-    """
-    if verdict is Verdict.SAME:
-        return Action.DELETE
-    return Action.KEEP if uploaded else Action.UPLOAD
-
-
-class Proven(NamedTuple):
-    """A file whose bytes S3 holds, as it was when hashed."""
-
-    item: Candidate
-    identity: Identity
-    uploaded: bool  # by this scan; else it was already in S3
-
-
-class Trash(NamedTuple):
-    """Where a verified file is renamed before its unlink: `dir/<path below root>`."""
-
-    root: Path
-    dir: Path
-
-    def place(self, path: Path) -> Path:
-        return self.dir / path.relative_to(self.root)
+WRITER = "a process has it open for writing; kept until it is closed"
 
 
 def settle(proven: Proven, *, dry_run: bool, trash: Trash | None = None) -> Outcome:
@@ -70,9 +32,6 @@ def settle(proven: Proven, *, dry_run: bool, trash: Trash | None = None) -> Outc
     if uploaded:
         return of_file(Kind.UPLOADED, item, size=identity.size)
     return of_file(Kind.PRESENT, item)
-
-
-WRITER = "a process has it open for writing; kept until it is closed"
 
 
 def delete_if_unchanged(path: Path, identity: Identity, trash: Trash | None = None) -> str | None:
@@ -120,31 +79,3 @@ def _remove(path: Path, identity: Identity, trash: Trash | None) -> str | None:
         return "it was replaced just before the delete; kept"
     os.unlink(path)
     return None
-
-
-def put_back(moved: Path, path: Path) -> Path:
-    """Link `moved` back at `path`, or beside it when something took that name meanwhile
-    (never clobbering it); then drop `moved`. Returns where it is now."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1000):
-        target = path if n == 0 else path.with_name(f"{path.name}.awscli-uploader-kept-{n}")
-        try:
-            os.link(moved, target, follow_symlinks=False)
-        except FileExistsError:
-            continue
-        os.unlink(moved)
-        return target
-    return moved
-
-
-def restore_trash(trash: Trash) -> list[Path]:
-    """Put back what a killed run left in the trash (a rename, then no unlink)."""
-    restored: list[Path] = []
-    for directory, _, names in os.walk(trash.dir, topdown=False):
-        for name in names:
-            moved = Path(directory) / name
-            restored.append(put_back(moved, trash.root / moved.relative_to(trash.dir)))
-        if Path(directory) != trash.dir:
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
-    return restored

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .names import bucket_name_problem
+from ..names import bucket_name_problem
 
 
 class FilterError(ValueError):

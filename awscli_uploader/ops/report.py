@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import Config
+from ..local.atomicfile import write_atomic
+from ..model import Candidate
+from ..s3.health import CredentialWatch
+from ..scan.record import ScanObserver, Stats
 from . import metrics, status
-from .atomicfile import write_atomic
 from .backlog import backlog
-from .config import Config
-from .health import CredentialWatch
-from .scanner import Candidate
-from .stats import ScanObserver, Stats
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Reporter(ScanObserver):
         record = status.last_scan_record(
             stats, self.config, credentials_valid=self.watch.valid, pid=os.getpid()
         )
-        path = self.config.state_dir / status.LAST_SCAN
+        path = self.config.state.last_scan
         try:
             write_atomic(path, json.dumps(record, indent=1) + "\n", mode=0o600)
         except OSError as exc:

@@ -12,31 +12,27 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
-from .s3settings import MIB
-
-
-class Identity(NamedTuple):
-    """What must not change between hashing a file and deleting it."""
-
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, info: os.stat_result) -> Identity:
-        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+from ..model import MIB, Identity, Kind
 
 
-class FileChanged(Exception):
+class ReadFailed(Exception):
+    """A file could not be read into a proof; `kind` is the outcome that says how."""
+
+    kind = Kind.CHANGED
+
+
+class FileChanged(ReadFailed):
     """The file changed, vanished or stopped being a regular file while it was read."""
 
+    kind = Kind.CHANGED
 
-class FileUnreadable(FileChanged):
+
+class FileUnreadable(ReadFailed):
     """The file can't be read at all (permission, too many open files, an I/O error)."""
+
+    kind = Kind.UNREADABLE
 
 
 def unreadable(exc: OSError) -> str:
@@ -50,7 +46,10 @@ def unreadable(exc: OSError) -> str:
 
 
 def multipart_etag(part_digests: list[bytes]) -> str:
-    return hashlib.md5(b"".join(part_digests)).hexdigest() + f"-{len(part_digests)}"
+    return (
+        hashlib.md5(b"".join(part_digests), usedforsecurity=False).hexdigest()
+        + f"-{len(part_digests)}"
+    )
 
 
 def read_pinned(
@@ -67,6 +66,8 @@ def read_pinned(
     except FileNotFoundError as exc:
         raise FileChanged("it vanished") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink where the file was
+            raise FileChanged("no longer a regular file") from exc
         raise FileUnreadable(unreadable(exc)) from exc
     with os.fdopen(fd, "rb", buffering=0) as handle:
         before = os.fstat(fd)
@@ -85,7 +86,7 @@ def read_pinned(
 
 def whole(algorithm: str) -> Callable[[BinaryIO, int], set[str]]:
     def digest(handle: BinaryIO, size: int) -> set[str]:
-        hasher = hashlib.new(algorithm)
+        hasher = hashlib.new(algorithm, usedforsecurity=False)
         for block in iter(lambda: handle.read(MIB), b""):
             hasher.update(block)
         return {hasher.hexdigest()}
@@ -95,7 +96,7 @@ def whole(algorithm: str) -> Callable[[BinaryIO, int], set[str]]:
 
 def multipart_etags(handle: BinaryIO, chunks: list[int]) -> set[str]:
     """The multipart ETag of the handle's bytes for each part size, in one read."""
-    hashers = {chunk: hashlib.md5() for chunk in chunks}
+    hashers = {chunk: hashlib.md5(usedforsecurity=False) for chunk in chunks}
     digests: dict[int, list[bytes]] = {chunk: [] for chunk in chunks}
     offset = 0
     for block in iter(lambda: handle.read(MIB), b""):
@@ -111,7 +112,7 @@ def multipart_etags(handle: BinaryIO, chunks: list[int]) -> set[str]:
                 hasher.update(piece)
                 if (offset + take) % chunk == 0:
                     digests[chunk].append(hasher.digest())
-                    hashers[chunk] = hasher = hashlib.md5()
+                    hashers[chunk] = hasher = hashlib.md5(usedforsecurity=False)
             offset += take
             pos += take
     result: set[str] = set()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MIB = 1024 * 1024
 DEFAULT_SIZE = 8 * MIB  # the CLI's default threshold and chunk size

@@ -14,21 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import AlreadyRunning, ConfigError
+from ..errors import AlreadyRunning, ConfigError
+from .state import StateDir
 
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 @contextmanager
-def root_lock(state_dir: Path) -> Iterator[str | None]:
-    """Hold the one lock of this root (the parent of `state_dir`), or raise AlreadyRunning.
+def root_lock(state: StateDir) -> Iterator[str | None]:
+    """Hold the one lock of `state.root`, or raise AlreadyRunning.
 
     The lock is on the root directory itself, so a symlinked or relative
     spelling of the same root meets the same lock, a full disk can't refuse it,
     and the kernel drops it when the holder dies. Yields None, or why the state
     directory can't be had (a full disk): the daemon then works without it.
     """
-    root = state_dir.parent
+    root = state.root
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
@@ -39,14 +40,14 @@ def root_lock(state_dir: Path) -> Iterator[str | None]:
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            holder = _recorded_pid(state_dir) or "unknown"
+            holder = _recorded_pid(state) or "unknown"
             raise AlreadyRunning(
                 f"another awscli-uploader (pid {holder}) is already working on "
                 f"{root}; stop it first (scripts/local_kill.sh)"
             ) from exc
-        problem = _prepare(state_dir)
+        problem = _prepare(state.path)
         if problem is None:
-            _record_pid(state_dir)
+            _record_pid(state)
         yield problem
     finally:
         os.close(fd)
@@ -71,36 +72,36 @@ def _prepare(state_dir: Path) -> str | None:
     return None
 
 
-def _record_pid(state_dir: Path) -> None:
+def _record_pid(state: StateDir) -> None:
     """Best effort: `status` and a second daemon name the holder from this file."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(state_dir / "lock", flags, 0o600)
+        fd = os.open(state.lock_file, flags, 0o600)
     except OSError:
         return
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
 
 
-def _recorded_pid(state_dir: Path) -> str | None:
+def _recorded_pid(state: StateDir) -> str | None:
     try:
-        text = (state_dir / "lock").read_text().strip()
+        text = state.lock_file.read_text().strip()
     except OSError:
         return None
     return text if text.isdigit() else None
 
 
-def lock_holder(state_dir: Path) -> int | None:
+def lock_holder(state: StateDir) -> int | None:
     """PID of the daemon that holds this root's lock (-1 when unknown), or None."""
     try:
-        fd = os.open(state_dir.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(state.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            return int(_recorded_pid(state_dir) or -1)
+            return int(_recorded_pid(state) or -1)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

@@ -6,7 +6,6 @@ only through the shared walk (walk.py), which never follows a symlink.
 
 from __future__ import annotations
 
-import enum
 import os
 import stat
 import time
@@ -15,39 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import STATE_DIR_NAME, Config
-from .filters import BucketMap, Excludes, bucket_for
-from .names import key_problem
-from .walk import NodeKind, top_level, walk_below
-
-NS = 1_000_000_000
-
-
-class Candidate(NamedTuple):
-    """A regular, stable file with a valid bucket and key."""
-
-    path: Path
-    bucket: str
-    key: str
-    size: int
-    mtime_ns: int
-
-
-class SkipKind(enum.Enum):
-    UNSTABLE = "unstable"
-    IGNORED = "ignored"
-    INVALID = "invalid"
-    EXCLUDED = "excluded"  # by an operator's --exclude: never uploaded, deleted or warned about
-    SKEWED = "skewed"  # changed "in the future": another clock; waits on the daemon's own
-
-
-class Skipped(NamedTuple):
-    path: Path
-    kind: SkipKind
-    reason: str
-    bucket: str = ""  # the bucket its directory stands for, "" above any bucket
-    ready_in: float | None = None  # seconds until ready if it stays as it is, when short
-
+from ..config import Config
+from ..local import state
+from ..local.filters import BucketMap, Excludes, bucket_for
+from ..local.walk import NodeKind, top_level, walk_below
+from ..model import NS, Candidate, SkipKind, Skipped
+from ..names import key_problem
 
 SKEW_NS = NS  # clocks less than a second apart count as one
 
@@ -177,7 +149,7 @@ def plan(config: Config, *, sightings: Sightings) -> list[Candidate | Skipped]:
             config.root,
             now_ns=time.time_ns(),
             stability=config.stability,
-            reserved=frozenset({STATE_DIR_NAME}),
+            reserved=frozenset({state.NAME}),
             excludes=config.excludes,
             bucket_map=config.bucket_map,
             sightings=sightings,

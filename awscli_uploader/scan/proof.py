@@ -12,44 +12,23 @@ that the uploader stored in the object's metadata
 
 from __future__ import annotations
 
-import enum
 import re
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from .digest import (
-    Identity,
-    multipart_etags,
-    read_pinned,
-    whole,
-)
-from .s3settings import MIB, MultipartSettings, adjusted_chunksize, expected_layout
+from ..local.digest import multipart_etags, read_pinned, whole
+from ..model import MIB, Identity, RemoteObject, Verdict
+from ..s3.settings import MultipartSettings, adjusted_chunksize, expected_layout
 
 DEFAULTS = MultipartSettings()
 MAX_CANDIDATES = 8
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})(?:-([0-9]+))?"?$')
-SHA256_METADATA = "awscli-uploader-sha256"
 OPAQUE_ENCRYPTION = frozenset({"aws:kms", "aws:kms:dsse", "sse-c"})
-
-
-class RemoteObject(NamedTuple):
-    key: str
-    size: int
-    etag: str
-    sha256: str | None = None  # from our metadata; only head-object returns it
-    encryption: str | None = None  # ServerSideEncryption, or "sse-c"
 
 
 def etag_is_digest(remote: RemoteObject) -> bool:
     """Whether the ETag may be compared with an MD5 of the content (not under KMS or SSE-C)."""
     return (remote.encryption or "").lower() not in OPAQUE_ENCRYPTION
-
-
-class Verdict(enum.Enum):
-    SAME = "same"
-    DIFFERENT = "different"
-    UNPROVABLE = "unprovable"
-    UNKNOWN_LAYOUT = "unknown layout"  # the ETag's parts are not the layout the CLI makes
 
 
 UNKNOWN_LAYOUT = "cannot prove: part layout unknown"

@@ -20,8 +20,8 @@ from typing import Any
 
 import sh
 
-from .errors import AwsCliError, AwsCliMissing
-from .proof import SHA256_METADATA, RemoteObject
+from ..errors import AwsCliError, AwsCliMissing
+from ..model import RemoteObject
 from .watchdog import STALL_SECONDS, Limit, Watchdog, io_bytes, upload_limit
 
 INSTALL_HINT = (
@@ -30,6 +30,7 @@ INSTALL_HINT = (
     "or pass its path with --aws-cli"
 )
 API_TIMEOUT = 300.0
+SHA256_METADATA = "awscli-uploader-sha256"  # x-amz-meta-*: the SHA-256 the uploader read
 MIN_RATE = 1024 * 1024  # without /proc: bytes/s below which an upload counts as hung
 
 

@@ -11,10 +11,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import STATE_DIR_NAME, Config
-from .filters import bucket_for
-from .scanner import NS, is_stable
-from .walk import NodeKind, top_level, walk_below
+from ..config import Config
+from ..local import state
+from ..local.filters import bucket_for
+from ..local.walk import NodeKind, top_level, walk_below
+from ..model import NS
+from ..scan.plan import is_stable
 
 
 @dataclass
@@ -45,7 +47,7 @@ def backlog(config: Config, *, now_ns: int) -> list[Backlog]:
     """One entry per bucket directory under the root (empty ones too), by directory name."""
     found: list[Backlog] = []
     try:
-        top = top_level(config.root, frozenset({STATE_DIR_NAME}))
+        top = top_level(config.root, frozenset({state.NAME}))
     except OSError:
         return found
     excludes = config.excludes

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
-from .scanner import Candidate
-from .stats import ScanObserver, Stats
+from ..model import Candidate
+from ..scan.record import ScanObserver, Stats
 from .status import human_bytes
 
 BAR_WIDTH = 16

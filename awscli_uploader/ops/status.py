@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .. import __version__
+from ..config import Config
+from ..local.lock import lock_holder
+from ..local.state import StateDir
+from ..model import NS
+from ..scan.record import Stats
 from .backlog import Backlog, backlog
-from .config import Config
-from .lock import lock_holder
-from .options import BUCKET_MAP_ENV, EXCLUDE_ENV
-from .scanner import NS
-from .stats import Stats
-
-LAST_SCAN = "last-scan.json"
 
 
 def iso(seconds: float) -> str:
@@ -49,65 +46,32 @@ def last_scan_record(
         "started": round(stats.started, 3),
         "started_at": iso(stats.started),
         "seconds": round(stats.seconds, 3),
-        "uploaded": stats.uploaded,
-        "uploaded_bytes": stats.uploaded_bytes,
-        "present": stats.present,
-        "unstable": stats.unstable,
-        "failed": stats.failed,
-        "ignored": stats.ignored,
-        "excluded": stats.excluded,
+        **stats.record(),
         "credentials_valid": credentials_valid,
-        "buckets": {
-            bucket: {
-                "uploaded": tally.uploaded,
-                "uploaded_bytes": tally.uploaded_bytes,
-                "present": tally.present,
-                "failed": tally.failed,
-            }
-            for bucket, tally in sorted(stats.buckets.items())
-        },
     }
 
 
-def read_last_scan(state_dir: Path) -> dict[str, Any] | None:
+def read_last_scan(state: StateDir) -> dict[str, Any] | None:
     """The last scan's record, None when there is none, or {"error": ...} when unreadable."""
+    path = state.last_scan
     try:
-        text = (state_dir / LAST_SCAN).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return {"error": f"cannot read {state_dir / LAST_SCAN}: {exc.strerror}"}
+        return {"error": f"cannot read {path}: {exc.strerror}"}
     try:
         data = json.loads(text)
     except ValueError:
-        return {"error": f"{state_dir / LAST_SCAN} is not valid JSON"}
-    return data if isinstance(data, dict) else {"error": f"{state_dir / LAST_SCAN} is not a record"}
+        return {"error": f"{path} is not valid JSON"}
+    return data if isinstance(data, dict) else {"error": f"{path} is not a record"}
 
 
-def recorded_settings(state_dir: Path) -> dict[str, Any]:
+def recorded_settings(state: StateDir) -> dict[str, Any]:
     """The settings the daemon recorded at its last scan ({} when none)."""
-    scan = read_last_scan(state_dir) or {}
+    scan = read_last_scan(state) or {}
     settings = scan.get("settings")
     return settings if isinstance(settings, dict) else {}
-
-
-def with_recorded(
-    params: dict[str, Any],
-    recorded: dict[str, Any],
-    *,
-    env_given: set[str],
-    stability_given: bool,
-) -> dict[str, Any]:
-    """`status` settings: a flag, else the environment, else what the daemon recorded at
-    its last scan, so that the backlog is counted as the daemon counts it."""
-    merged = dict(params)
-    if not merged["exclude"] and EXCLUDE_ENV not in env_given:
-        merged["exclude"] = tuple(recorded.get("excludes") or ())
-    if not merged["bucket_map"] and BUCKET_MAP_ENV not in env_given:
-        merged["bucket_map"] = tuple(recorded.get("bucket_map") or ())
-    if not stability_given and isinstance(recorded.get("stability"), (int, float)):
-        merged["stability"] = float(recorded["stability"])
-    return merged
 
 
 def _backlog_entry(item: Backlog, now_ns: int) -> dict[str, Any]:
@@ -124,8 +88,8 @@ def _backlog_entry(item: Backlog, now_ns: int) -> dict[str, Any]:
 
 def gather(config: Config, *, now_ns: int) -> dict[str, Any]:
     """Everything `status` shows, as plain data (printed as JSON by --json)."""
-    holder = lock_holder(config.state_dir)
-    last_scan = read_last_scan(config.state_dir)
+    holder = lock_holder(config.state)
+    last_scan = read_last_scan(config.state)
     items = backlog(config, now_ns=now_ns)
     return {
         "root": os.fspath(config.root.resolve()),

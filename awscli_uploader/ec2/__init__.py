@@ -1,0 +1,1 @@
+"""The EC2 instance's life: the metadata service, spot notices and rebalances."""

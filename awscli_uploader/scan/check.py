@@ -1,0 +1,193 @@
+"""Proving files against S3, before their upload (check) and after it (verify).
+
+One loop, `judge_all`, proves each file against what S3 holds under its key: a
+listing gives sizes and ETags; when it disagrees at the same size, head-object
+adds what a listing lacks (the stored SHA-256, the encryption that makes an
+ETag opaque). `check` and `verify` only say what each verdict means before
+and after an upload.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Container, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import AwsCliError
+from ..local.digest import ReadFailed
+from ..model import Candidate, Kind, Outcome, Proven, RemoteObject, Verdict, of_batch, of_file
+from ..s3.awscli import classify
+from ..s3.listing import list_remote
+from . import proof
+from .proof import Fingerprint, Proof
+from .target import Target
+
+CHECK_FIRST_BYTES = 8 * 1024 * 1024  # files this big are looked up before their upload
+NEEDS_SHA256 = frozenset({Verdict.UNPROVABLE, Verdict.UNKNOWN_LAYOUT})
+
+
+def cli_reason(exc: AwsCliError) -> str:
+    """`(kind): summary` of a failed aws call, for a bucket-level outcome."""
+    return f"({classify(exc.stderr).value}): {exc.summary()}"
+
+
+def prove_file(
+    target: Target, item: Candidate, path: Path, obj: RemoteObject, known: Fingerprint | None
+) -> tuple[Proof | None, list[Outcome]]:
+    """Prove the file at `path` against the object; at the same size but no proof, ask
+    head-object. None (with the outcome that says why) when the file could not be read."""
+    try:
+        checked = proof.prove(path, obj, item.size, known, target.multipart)
+        if checked.verdict is Verdict.SAME or obj.size != item.size:
+            return checked, []
+        try:
+            head = target.cli.head_object(target.bucket, item.key)
+        except AwsCliError as exc:
+            return checked, [of_file(Kind.HEAD_FAILED, item, exc.summary())]
+        if head is None or (head.sha256 is None and proof.etag_is_digest(head)):
+            return checked, []
+        notes = [] if proof.etag_is_digest(head) else target.found_opaque(head.encryption)
+        return proof.prove(path, head, item.size, None, target.multipart), notes
+    except ReadFailed as exc:
+        return None, [of_file(exc.kind, item, str(exc))]
+
+
+class Step(enum.Enum):
+    """What a verdict means for the file."""
+
+    DELETE = "delete"  # S3 holds its bytes
+    UPLOAD = "upload"  # in the next batch
+    SHA256 = "sha256"  # once, one by one, storing its SHA-256: no listing can prove it
+    KEEP = "keep"  # for a later scan
+
+
+def next_step(verdict: Verdict | None, *, uploaded: bool, keep_existing: bool = False) -> Step:
+    """What to do with a file given S3's verdict (None: no object under its key), before
+    its upload or after it. Before, anything short of a proven match is uploaded (kept
+    under --if-exists keep when S3 holds something else); after, a mismatch is kept for
+    the next scan and an unprovable object goes once through the SHA-256 upload."""
+    if verdict is Verdict.SAME:
+        return Step.DELETE
+    if uploaded:
+        return Step.SHA256 if verdict in NEEDS_SHA256 else Step.KEEP
+    if verdict is None:
+        return Step.UPLOAD
+    if keep_existing:
+        return Step.KEEP
+    return Step.SHA256 if verdict in NEEDS_SHA256 else Step.UPLOAD
+
+
+class Judged(NamedTuple):
+    item: Candidate
+    path: Path  # what was read: the file, or its pinned staging link
+    obj: RemoteObject | None  # None: S3 holds nothing under the key
+    proof: Proof | None  # None: no object, or the file could not be read
+    outcomes: list[Outcome]  # what proving it said on the way
+
+
+def judge_all(
+    target: Target,
+    files: Sequence[tuple[Candidate, Path]],
+    remote: Mapping[str, RemoteObject],
+    known: Mapping[Path, Fingerprint],
+) -> Iterator[Judged]:
+    """Each file proven against S3's object under its key: the one proof loop."""
+    for item, path in files:
+        obj = remote.get(item.key)
+        if obj is None:
+            yield Judged(item, path, None, None, [])
+            continue
+        checked, outcomes = prove_file(target, item, path, obj, known.get(path))
+        yield Judged(item, path, obj, checked, outcomes)
+
+
+def needs_check(item: Candidate, suspects: Container[tuple[str, str]], *, every: bool) -> bool:
+    """Whether S3 may already hold the file's key, so that it is looked up before the
+    upload: a big file (never uploaded twice), a key an earlier attempt left unsettled, or
+    `every` key (--if-exists keep, --dry-run). Any other file is new: it is uploaded
+    straight away, and the proof after the upload decides its delete as always."""
+    return every or item.size >= CHECK_FIRST_BYTES or (item.bucket, item.key) in suspects
+
+
+class Checked(NamedTuple):
+    upload: list[Candidate]
+    proven: list[Proven]  # already in S3 with the same content
+    outcomes: list[Outcome]
+    single: list[Candidate]  # to upload one by one with a SHA-256: no listing can prove them
+
+
+def check(
+    target: Target, files: Sequence[Candidate], remote: Mapping[str, RemoteObject]
+) -> Checked:
+    """Before the upload: files S3 already holds, files to upload, and what happened."""
+    result = Checked([], [], [], [])
+    for judged in judge_all(target, [(f, f.path) for f in files], remote, {}):
+        item, checked, obj = judged.item, judged.proof, judged.obj
+        result.outcomes.extend(judged.outcomes)
+        if obj is None:
+            result.upload.append(item)
+            continue
+        if checked is None:
+            continue
+        step = next_step(checked.verdict, uploaded=False, keep_existing=target.keep_existing)
+        if step is Step.DELETE and checked.identity is not None:
+            result.proven.append(Proven(item, checked.identity, uploaded=False))
+            continue
+        reason = f"{checked.reason}; S3 {obj.size} bytes, local {item.size} bytes"
+        if step is Step.KEEP:
+            result.outcomes.append(of_file(Kind.EXISTS, item, reason))
+            continue
+        result.outcomes.append(of_file(Kind.REPLACING, item, reason))
+        sha256 = step is Step.SHA256 or target.opaque
+        (result.single if sha256 else result.upload).append(item)
+    return result
+
+
+def lookup(target: Target, files: list[Candidate]) -> Checked:
+    """What S3 already holds of the files that may be there; when the listing fails,
+    those files wait for the next scan."""
+    if not files:
+        return Checked([], [], [], [])
+    try:
+        remote = list_remote(target.cli, target.bucket, [f.key for f in files])
+    except AwsCliError as exc:
+        failed = of_batch(Kind.LIST_FAILED, target.bucket, len(files), cli_reason(exc))
+        return Checked([], [], [failed], [])
+    return check(target, files, remote)
+
+
+class Verified(NamedTuple):
+    proven: list[Proven]
+    unprovable: list[tuple[Candidate, Path]]  # to upload once more, with a SHA-256
+    outcomes: list[Outcome]
+
+
+def verify(
+    target: Target,
+    uploaded: Sequence[tuple[Candidate, Path]],
+    remote: Mapping[str, RemoteObject],
+    known: Mapping[Path, Fingerprint],
+    *,
+    sha256_next: bool = True,
+) -> Verified:
+    """After the upload: each file proven (and handed to settle), kept with a reason, or
+    unprovable from a listing (an opaque ETag, a part layout the CLI would not make): those
+    go once more with a SHA-256 when `sha256_next`, else they are kept too."""
+    result = Verified([], [], [])
+    for judged in judge_all(target, uploaded, remote, known):
+        item, checked = judged.item, judged.proof
+        result.outcomes.extend(judged.outcomes)
+        if judged.obj is None:
+            result.outcomes.append(of_file(Kind.MISSING, item))
+            continue
+        if checked is None:
+            continue
+        step = next_step(checked.verdict, uploaded=True)
+        if step is Step.DELETE and checked.identity is not None:
+            result.proven.append(Proven(item, checked.identity, uploaded=True))
+        elif step is Step.SHA256 and sha256_next:
+            result.unprovable.append((item, judged.path))
+        else:
+            result.outcomes.append(of_file(Kind.MISMATCH, item, checked.reason))
+    return result
