@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import Moto
+from helpers import REGION, Moto
 
 from awscli_uploader.errors import AwsCliError, AwsCliMissing, last_line
 from awscli_uploader.s3.awscli import AwsCli, ErrorKind, classify
@@ -139,3 +139,13 @@ def test_cli_killed_by_a_signal_is_a_typed_error(tmp_path: Path) -> None:
 )
 def test_last_line_of_stderr(stderr: str, line: str) -> None:
     assert last_line(stderr) == line
+
+
+def test_values_that_start_with_a_dash_are_values(moto: Moto, aws_cli: str) -> None:
+    """`--key -x` is an unknown option to the CLI's parser; `--key=-x` is a key."""
+    moto.create_bucket("dash-bucket")
+    moto.put("dash-bucket", "-x.txt", b"dash")
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    head = cli.head_object("dash-bucket", "-x.txt")
+    assert head is not None and head.size == 4
+    assert cli.head_object("dash-bucket", "-missing") is None

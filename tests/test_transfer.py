@@ -14,25 +14,38 @@ from helpers import Moto, make_uploader, tree, write
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.model import Candidate
 from awscli_uploader.scan import transfer
-from awscli_uploader.scan.transfer import filter_groups, include_pattern, stage
+from awscli_uploader.s3.awscli import exact_filters
+from awscli_uploader.scan.transfer import filter_groups, stage
 
 ODD = ["a[1].txt", "b*.txt", "?.txt", "plain.txt", "dir/[x]/y?.bin", "sp ace#%.txt"]
 
 
+@pytest.mark.parametrize("root", ["/data/s3/b-1", "/data/run[3]/s3/b-1", "/d/*?/b-1"])
 @pytest.mark.parametrize("key", ODD)
-def test_an_include_pattern_matches_its_key_and_nothing_else(key: str) -> None:
-    pattern = include_pattern(key)
+def test_the_filters_upload_exactly_the_key_under_any_root(root: str, key: str) -> None:
+    """Evaluated as the CLI does: each pattern joined to the source directory with
+    os.path.join, fnmatch against the file's path, the last matching filter wins."""
+    filters = [f.split("=", 1) for f in exact_filters(root, [key])]
+    patterns = [(kind, os.path.join(root, pattern)) for kind, pattern in filters]
+
+    def uploaded(name: str) -> bool:
+        verdict = True
+        for kind, pattern in patterns:
+            if fnmatch.fnmatch(f"{root}/{name}", pattern):
+                verdict = kind == "--include"
+        return verdict
+
     others = [k for k in ODD if k != key] + ["a1.txt", "bx.txt", "x.txt", "dir/x/yz.bin"]
-    assert fnmatch.fnmatchcase(key, pattern)
-    assert not [k for k in others if fnmatch.fnmatchcase(k, pattern)]
+    assert uploaded(key)
+    assert [k for k in others if uploaded(k)] == []
 
 
 def test_filter_groups_stay_under_the_command_line_limit() -> None:
     keys = [f"run-{n:05d}/" + "x" * 200 for n in range(1000)]
-    groups = filter_groups(keys)
+    groups = filter_groups(keys, root_chars=100)
     assert len(groups) > 1
-    assert [p for g in groups for p in g] == [include_pattern(k) for k in keys]
-    assert all(sum(len(p) for p in g) <= transfer.MAX_FILTER_CHARS for g in groups)
+    assert [k for g in groups for k in g] == keys
+    assert all(sum(100 + len(k) for k in g) <= transfer.MAX_FILTER_CHARS for g in groups)
 
 
 def _candidate(root: Path, key: str) -> Candidate:
@@ -169,3 +182,23 @@ def test_copied_files_go_in_the_staged_batch_and_the_originals_are_deleted(
     assert tree(root) == []
     (copy,) = [c for c in calls if c[:2] == ["s3", "cp"]]
     assert "--include" not in copy and "staging" in " ".join(copy)
+
+
+def test_a_root_with_glob_characters_uploads_only_the_batch(
+    tmp_path: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `run[3]/` the CLI's own joining of root and patterns once matched nothing, so
+    nothing was excluded: an excluded file and one still being written went up too."""
+    root = tmp_path / "run[3]" / "s3"
+    _refuse_links(monkeypatch)
+    monkeypatch.setattr(transfer, "COPY_MAX_BYTES", 0)  # too big to copy: from where they are
+    moto.create_bucket("b-1")
+    write(root / "b-1" / "ready.txt", b"ready")
+    write(root / "b-1" / "x.tmp", b"excluded")
+    uploader = make_uploader(root, moto, aws_cli, excludes=parse_excludes(["*.tmp"]))
+    with open(root / "b-1" / "fresh.txt", "wb") as writer:  # still being written
+        writer.write(b"still being")
+        stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (1, 0)
+    assert moto.keys("b-1") == ["ready.txt"]
+    assert tree(root) == ["b-1/fresh.txt", "b-1/x.tmp"]

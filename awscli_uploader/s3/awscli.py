@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +192,7 @@ class AwsCli:
     def head_object(self, bucket: str, key: str) -> RemoteObject | None:
         """The object's size, ETag, stored SHA-256 and encryption; None when there is none."""
         try:
-            result = self.run(["s3api", "head-object", "--bucket", bucket, "--key", key])
+            result = self.run(["s3api", "head-object", f"--bucket={bucket}", f"--key={key}"])
         except AwsCliError as exc:
             if "(404)" in exc.stderr or "Not Found" in exc.stderr:
                 return None
@@ -201,11 +202,10 @@ class AwsCli:
     def upload_tree(
         self, source: Path, bucket: str, *, total_bytes: int, only: Sequence[str] | None = None
     ) -> Result:
-        """`aws s3 cp --recursive SOURCE s3://BUCKET/`, of the files matching the `only`
-        patterns when given (`--exclude '*' --include P...`); exit 1: some files failed."""
-        filters = [] if only is None else ["--exclude", "*"]
-        for pattern in only or ():
-            filters += ["--include", pattern]
+        """`aws s3 cp --recursive SOURCE s3://BUCKET/`, of the files under the keys `only` when
+        given (see `exact_filters`); exit 1: some files failed."""
+        root = os.path.abspath(source)  # never a leading "-"; the root the CLI's filters join
+        filters = [] if only is None else exact_filters(root, only)
         return self.run(
             [
                 "s3",
@@ -214,7 +214,7 @@ class AwsCli:
                 "--only-show-errors",
                 "--no-follow-symlinks",
                 *filters,
-                str(source),
+                root,
                 f"s3://{bucket}/",
             ],
             ok=(0, 1, 2),
@@ -225,10 +225,28 @@ class AwsCli:
         self, source: Path, bucket: str, key: str, *, size: int, sha256: str | None = None
     ) -> None:
         """`aws s3 cp --only-show-errors SOURCE s3://BUCKET/KEY`, storing `sha256` if given."""
-        args = ["s3", "cp", "--only-show-errors", str(source), f"s3://{bucket}/{key}"]
+        path = os.path.abspath(source)
+        args = ["s3", "cp", "--only-show-errors", path, f"s3://{bucket}/{key}"]
         if sha256 is not None:
-            args += ["--metadata", f"{SHA256_METADATA}={sha256}"]
+            args.append(f"--metadata={SHA256_METADATA}={sha256}")
         self.run(args, upload_bytes=size)
+
+
+def glob_escape(text: str) -> str:
+    """`text` as an fnmatch pattern that matches exactly it."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def exact_filters(root: str, keys: Sequence[str]) -> list[str]:
+    """Filters under which `aws s3 cp --recursive ROOT` uploads exactly the files at `keys`.
+
+    The CLI joins its source directory to each pattern unescaped (`os.path.join`), so a
+    root holding `[`, `*` or `?` would turn the patterns into other ones (`run[3]/*` matches
+    no file of `run[3]/`, and then nothing is excluded). An absolute pattern replaces the
+    root in that join: each pattern here is the whole path, every glob character escaped.
+    """
+    base = glob_escape(root.rstrip("/")) + "/"
+    return [f"--exclude={base}*", *(f"--include={base}{glob_escape(k)}" for k in keys)]
 
 
 def head_result(key: str, data: dict[str, Any]) -> RemoteObject:

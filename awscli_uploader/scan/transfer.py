@@ -154,22 +154,17 @@ def bucket_dir(item: Candidate) -> Path:
     return item.path.parents[item.key.count("/")]
 
 
-def include_pattern(key: str) -> str:
-    """An `aws s3 --include` pattern (fnmatch) that matches exactly `key`."""
-    return re.sub(r"([*?\[])", r"[\1]", key)
-
-
-def filter_groups(keys: Sequence[str]) -> list[list[str]]:
-    """The keys' include patterns, in groups short enough for one command line."""
+def filter_groups(keys: Sequence[str], *, root_chars: int = 0) -> list[list[str]]:
+    """The keys in groups whose include patterns (each the whole path, its root
+    `root_chars` long) fit one command line."""
     groups: list[list[str]] = [[]]
     size = 0
     for key in keys:
-        pattern = include_pattern(key)
-        if groups[-1] and size + len(pattern) > MAX_FILTER_CHARS:
+        if groups[-1] and size + root_chars + len(key) > MAX_FILTER_CHARS:
             groups.append([])
             size = 0
-        groups[-1].append(pattern)
-        size += len(pattern) + 12
+        groups[-1].append(key)
+        size += root_chars + len(key) + 12
     return groups
 
 
@@ -185,7 +180,8 @@ def upload_batch(
     itself with include lists of the batch's keys, for files that can't be linked: whether
     it ran, and what it said (errors name the bucket directory, not the staging directory)."""
     total = sum(item.size for item, _ in files)
-    groups = [None] if pinned else filter_groups([item.key for item, _ in files])
+    keys = [item.key for item, _ in files]
+    groups = [None] if pinned else filter_groups(keys, root_chars=len(os.path.abspath(source)))
     lines: list[str] = []
     try:
         for only in groups:
