@@ -13,8 +13,8 @@ from helpers import Moto, make_uploader, tree, write
 
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.model import Candidate
-from awscli_uploader.scan import transfer
 from awscli_uploader.s3.awscli import exact_filters
+from awscli_uploader.scan import transfer
 from awscli_uploader.scan.transfer import filter_groups, stage
 
 ODD = ["a[1].txt", "b*.txt", "?.txt", "plain.txt", "dir/[x]/y?.bin", "sp ace#%.txt"]
