@@ -103,7 +103,10 @@ class Daemon:
             return
         state = self.config.state
         self.uploader.suspect(state.clean_staging())
-        for path in state.trash.restore():
+        restored, problems = state.trash.restore()
+        for why in problems:
+            self.log.error("%s", display(why))
+        for path in restored:
             self.log.warning("%s: restored from an interrupted delete", display(path))
             directory, *key = path.relative_to(self.config.root).parts
             bucket, _ = bucket_for(directory, self.config.bucket_map)

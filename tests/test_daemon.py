@@ -23,6 +23,7 @@ from awscli_uploader.daemon import Daemon
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.scan.record import Stats
 
 LOG = logging.getLogger("awscli_uploader.test.daemon")
@@ -124,3 +125,23 @@ def test_a_spot_notice_cuts_the_sleep_and_sets_a_deadline(root: Path) -> None:
     deadline = uploader.deadlines[-1]
     assert deadline is not None
     assert 60 < deadline - started < 100  # the notice's time less the safety margin
+
+
+def test_a_trash_entry_that_cannot_be_put_back_stops_nothing(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file now sits where the trashed file's directory was: one ERROR that names it and
+    says what to do, the entry stays, the scan runs; the next start tries again."""
+    state = StateDir(root)
+    trashed = state.trash.dir / "b-1" / "d" / "proven.txt"
+    trashed.parent.mkdir(parents=True)
+    trashed.write_bytes(b"proven, renamed, never unlinked")
+    (root / "b-1").mkdir()
+    (root / "b-1" / "d").write_bytes(b"a file where the directory was")
+    uploader = CountingUploader()
+    with caplog.at_level(logging.INFO):
+        _daemon(root, uploader).run_once()
+    assert uploader.scans == 1
+    assert trashed.read_bytes() == b"proven, renamed, never unlinked"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "proven.txt" in errors[0] and "move it back by hand" in errors[0]

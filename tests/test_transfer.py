@@ -83,6 +83,29 @@ def test_no_room_for_links_leaves_the_rest_direct(
     assert problem == "No space left on device"
 
 
+@pytest.mark.parametrize("code", [errno.EOPNOTSUPP, errno.ENOSYS, errno.EIO])
+def test_an_unexpected_errno_fails_that_file_alone(
+    root: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """FUSE and CIFS mounts answer link() with errors of their own: the file fails with
+    its reason, the rest of the batch is staged, nothing raises out of the scan."""
+    files = [_candidate(root, f"{n}.txt") for n in range(3)]
+    real_link = os.link
+
+    def odd_for_one(src: object, dst: object, **kwargs: object) -> None:
+        if str(src).endswith("1.txt"):
+            raise OSError(code, os.strerror(code))
+        real_link(src, dst, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer.os, "link", odd_for_one)
+    result = stage(files, root / ".state" / "staging")
+    assert [i.key for i, _ in result.staged] == ["0.txt", "2.txt"]
+    assert [(i.key, why) for i, why in result.failed] == [
+        ("1.txt", f"cannot stage: {os.strerror(code)}")
+    ]
+    assert (result.direct, result.problem) == ([], None)
+
+
 def test_unlinkable_files_go_in_one_batch_from_their_directory(
     root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -168,7 +168,8 @@ def test_put_back_never_clobbers_what_appeared_meanwhile(tmp_path: Path) -> None
     trash = Trash(root, tmp_path / "trash")
     moved = write(trash.place(root / "b" / "r.txt"), b"moved away")
     write(root / "b" / "r.txt", b"appeared meanwhile")
-    (kept,) = trash.restore()
+    (kept,), problems = trash.restore()
+    assert problems == []
     assert (root / "b" / "r.txt").read_bytes() == b"appeared meanwhile"
     assert kept.read_bytes() == b"moved away" and kept.name.startswith("r.txt.")
     assert not moved.exists()

@@ -99,17 +99,26 @@ class Trash:
     def origin(self, moved: Path) -> Path:
         return self.root / moved.relative_to(self.dir)
 
-    def restore(self) -> list[Path]:
-        """Put back what a killed run left in the trash (a rename, then no unlink)."""
+    def restore(self) -> tuple[list[Path], list[str]]:
+        """Put back what a killed run left in the trash (a rename, then no unlink): where
+        each file is now, and why each that could not be put back stays in the trash (a
+        file where its directory was, a refused link); the next start tries again."""
         restored: list[Path] = []
+        problems: list[str] = []
         for directory, _, names in os.walk(self.dir, topdown=False):
             for name in names:
                 moved = Path(directory) / name
-                restored.append(put_back(moved, self.origin(moved)))
+                try:
+                    restored.append(put_back(moved, self.origin(moved)))
+                except OSError as exc:
+                    problems.append(
+                        f"{moved}: cannot put it back at {self.origin(moved)} "
+                        f"({exc.strerror or exc}); it stays in the trash: move it back by hand"
+                    )
             if Path(directory) != self.dir:
                 with contextlib.suppress(OSError):
                     os.rmdir(directory)
-        return restored
+        return restored, problems
 
 
 def put_back(moved: Path, path: Path) -> Path:

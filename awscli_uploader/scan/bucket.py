@@ -139,6 +139,7 @@ class BucketRun:
                     "are, unpinned (the proof after the upload still decides every delete)"
                 )
                 self.record([Outcome(Kind.NO_STAGING, target.bucket, reason=reason)])
+            self.record(of_file(Kind.UPLOAD_FAILED, item, why) for item, why in pinned.failed)
             staged, copied = pinned.staged, pinned.copied
             loose = [(item, item.path) for item in pinned.direct]
             one_by_one = [_original(pair, copied) for pair in staged + loose if pair[0] in single]

@@ -37,6 +37,7 @@ class Staged:
     staged: list[tuple[Candidate, Path]] = field(default_factory=list)
     direct: list[Candidate] = field(default_factory=list)  # to upload from where they are
     problem: str | None = None  # why staging stopped (a full disk): the rest are direct
+    failed: list[tuple[Candidate, str]] = field(default_factory=list)  # an errno of its own
     copied: dict[Path, Identity] = field(default_factory=dict)  # copies: the original's
     # identity while copied, which the delete checks (the copy's own is not the file's)
 
@@ -74,10 +75,8 @@ def stage(files: Sequence[Candidate], staging: Path) -> Staged:
     result = Staged()
     try:
         staging.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        if exc.errno not in NO_ROOM:
-            raise
-        return Staged(direct=list(files), problem=f"cannot stage ({exc.strerror})")
+    except OSError as exc:  # no room, or a filesystem that can't (EIO, EOPNOTSUPP)
+        return Staged(direct=list(files), problem=f"cannot stage ({exc.strerror or exc})")
     budget = COPY_BUDGET
     for n, item in enumerate(files):
         target = staging / item.key
@@ -91,7 +90,8 @@ def stage(files: Sequence[Candidate], staging: Path) -> Staged:
                 result.direct += files[n:]
                 result.problem = exc.strerror
                 return result
-            raise
+            result.failed.append((item, f"cannot stage: {exc.strerror or exc}"))
+            continue
         if target in result.copied:
             budget -= item.size
     return result
