@@ -53,6 +53,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         verbose=params["verbose"],
         if_exists=params["if_exists"],
         max_upload_seconds=params["max_upload_seconds"],
+        stop_grace=params["stop_grace"],
         multipart=read_settings(environ, params["profile"] or None),
     )
 

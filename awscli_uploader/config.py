@@ -15,6 +15,7 @@ DEFAULT_INTERVAL = 60.0
 DEFAULT_ROOT = "output/s3"
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_STABILITY = 2.0
+DEFAULT_STOP_GRACE = 60.0  # well under systemd's TimeoutStopSec of the unit (infra/)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Config:
     read_timeout: int = 60
     stall_seconds: float = STALL_SECONDS  # an upload with no I/O this long is ended
     max_upload_seconds: float | None = None  # the operator's hard cap on one upload call
+    stop_grace: float = DEFAULT_STOP_GRACE  # after SIGTERM, uploads under way may finish
     excludes: Excludes = field(default_factory=Excludes)
     bucket_map: BucketMap = field(default_factory=BucketMap)
     delete_empty_dirs: bool = False

@@ -21,7 +21,9 @@ from .ec2.spot import SpotWatch
 from .errors import ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
+from .local.state import Journal
 from .names import display
+from .s3 import multipart
 from .scan.record import Stats
 from .scan.uploader import Uploader
 
@@ -39,6 +41,7 @@ class Daemon:
     spot: SpotWatch | None = None
 
     def __post_init__(self) -> None:
+        self._cancelled = False
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(self.imds, self.log, self.uploader.set_deadline)
 
@@ -48,18 +51,36 @@ class Daemon:
         return self.uploader.stop
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT: finish the current step, then exit; a second one exits at once."""
+        """SIGTERM/SIGINT: no new upload starts; those under way may finish within the stop
+        grace, then they are cancelled cleanly (their files stay) and the run exits 0. A
+        second signal cancels them at once; a third ends the process."""
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            if self.stop.is_set():
+            name = signal.Signals(signum).name
+            if self._cancelled:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
                 return
-            self.log.info("%s received: finishing the current step", signal.Signals(signum).name)
+            if self.stop.is_set():
+                self._cancel(f"{name} received again")
+                return
+            grace = self.config.stop_grace
+            self.log.info("%s received: stopping; uploads under way get %gs to finish", name, grace)
             self.stop.set()
+            timer = threading.Timer(
+                grace, self._cancel, args=(f"not done {grace:g}s after {name}",)
+            )
+            timer.daemon = True
+            timer.start()
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+    def _cancel(self, reason: str) -> None:
+        """Cancel the uploads under way, cleanly: their files stay for the next run."""
+        self._cancelled = True
+        if self.uploader.cli.cancel_running(f"cancelled: {reason}"):
+            self.log.info("cancelling the uploads under way (%s); their files stay", reason)
 
     def run_once(self) -> Stats:
         with root_lock(self.config.state) as problem:
@@ -111,6 +132,29 @@ class Daemon:
             directory, *key = path.relative_to(self.config.root).parts
             bucket, _ = bucket_for(directory, self.config.bucket_map)
             self.uploader.suspect([(bucket, "/".join(key))])
+        for entry in state.left_uploads():
+            self._abort_left(entry)
+
+    def _abort_left(self, entry: Journal) -> None:
+        """An upload call a killed run left: abort the multipart uploads it started."""
+        self.uploader.suspect((entry.bucket, key) for key in entry.keys)
+        cleanup = multipart.abort_ours(self.uploader.cli, entry.bucket, entry.keys, entry.started)
+        if cleanup.aborted:
+            self.log.info(
+                "s3://%s: aborted %d incomplete multipart uploads a killed run left (%s)",
+                entry.bucket,
+                len(cleanup.aborted),
+                display(", ".join(sorted({u.key for u in cleanup.aborted}))),
+            )
+        if cleanup.problem is not None and not cleanup.unsupported:
+            self.log.warning(
+                "s3://%s: cannot look for the multipart uploads a killed run left: %s; "
+                "trying again at the next start",
+                entry.bucket,
+                cleanup.problem,
+            )
+            return
+        self.config.state.end_upload(entry)
 
     def _wait_for_root(self) -> bool:
         warned = False

@@ -35,12 +35,21 @@ class AlreadyRunning(FatalError):
 
 
 class AwsCliError(Exception):
-    """One failed `aws` invocation: the command, its exit code (None on timeout) and stderr."""
+    """One failed `aws` invocation: the command, its exit code (None when the watchdog or a
+    stop ended it) and stderr."""
 
-    def __init__(self, command: Sequence[str], exit_code: int | None, stderr: str) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        exit_code: int | None,
+        stderr: str,
+        *,
+        cancelled: bool = False,
+    ) -> None:
         self.command = tuple(command)
         self.exit_code = exit_code
         self.stderr = stderr.strip()
+        self.cancelled = cancelled  # ended by a stop, cleanly: not a failure of the file
         super().__init__(self.summary())
 
     @property

@@ -152,6 +152,12 @@ class Kind(enum.Enum):
         "s3://{bucket}: upload of {files} files failed {reason}; they stay local",
     )
     CLI_ERROR = (None, ERROR, "{reason}")
+    ABORTED = (None, INFO, "s3://{bucket}: aborted {files} incomplete multipart uploads ({reason})")
+    NOT_ABORTED = (
+        None,
+        WARN,
+        "s3://{bucket}: cannot look for incomplete multipart uploads: {reason}",
+    )
     OPAQUE = (None, INFO, "s3://{bucket}: {reason} ETags; proving content by SHA-256")
     STOPPED = (None, INFO, "stopping: {files} files in {bucket} left for the next run")
     DIR_REMOVED = (None, DEBUG, "{path}: removed empty directory")

@@ -8,7 +8,13 @@ from typing import Any, TypeVar
 import click
 from click.shell_completion import CompletionItem
 
-from .config import DEFAULT_INTERVAL, DEFAULT_REGION, DEFAULT_ROOT, DEFAULT_STABILITY
+from .config import (
+    DEFAULT_INTERVAL,
+    DEFAULT_REGION,
+    DEFAULT_ROOT,
+    DEFAULT_STABILITY,
+    DEFAULT_STOP_GRACE,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXCLUDE_ENV = "S3_UPLOAD_EXCLUDE"
@@ -111,6 +117,15 @@ _OPTIONS = (
         help="End an upload call still running after this many seconds, even one that "
         "moves (default: never; a stalled one is ended after 5 minutes without progress) "
         "[env S3_UPLOAD_MAX_SECONDS].",
+    ),
+    click.option(
+        "--stop-grace",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_STOP_GRACE,
+        show_default=True,
+        envvar="S3_UPLOAD_STOP_GRACE",
+        help="After SIGTERM or SIGINT, seconds the uploads under way may take to finish; then "
+        "they are cancelled cleanly and their files stay [env S3_UPLOAD_STOP_GRACE].",
     ),
     click.option(
         "--aws-cli",

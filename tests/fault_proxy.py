@@ -6,6 +6,7 @@ how many requests. Everything else is forwarded unchanged.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import http.client
 import re
@@ -41,6 +42,34 @@ _ETAG_XML = re.compile(rb"<ETag>(&quot;|\")?([0-9a-fA-F]{32})(-\d+)?(&quot;|\")?
 
 
 _KMS_ORIGINALS: dict[bytes, bytes] = {}
+_UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+_UPLOAD_XML = re.compile(rb"<Upload>.*?</Upload>", re.S)
+_INITIATED: dict[bytes, bytes] = {}  # upload id -> when the proxy saw it created
+
+
+def _real_initiated(method: str, path: str, data: bytes) -> bytes:
+    """moto answers every upload's Initiated with a fixed 2010 time; S3 says when it was
+    created. The proxy notes the time of each CreateMultipartUpload and answers with it."""
+    query = urlsplit(path).query
+    if method == "POST" and query.startswith("uploads"):
+        for upload_id in _UPLOAD_ID.findall(data):
+            now = datetime.datetime.now(datetime.timezone.utc)
+            _INITIATED[upload_id] = now.strftime("%Y-%m-%dT%H:%M:%S.000Z").encode()
+    if method == "GET" and "uploads" in query.split("&"):
+
+        def fix(upload: re.Match[bytes]) -> bytes:
+            found = _UPLOAD_ID.search(upload.group(0))
+            when = _INITIATED.get(found.group(1)) if found else None
+            if when is None:
+                return upload.group(0)
+            return re.sub(
+                rb"<Initiated>[^<]*</Initiated>",
+                b"<Initiated>" + when + b"</Initiated>",
+                upload.group(0),
+            )
+
+        data = _UPLOAD_XML.sub(fix, data)
+    return data
 
 
 def _kms(etag: bytes) -> bytes:
@@ -204,6 +233,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if fault == "reset-after":
                 self._reset()
                 return
+            data = _real_initiated(self.command, self.path, data)
             if fault == "opaque-etag":
                 data = _ETAG_XML.sub(
                     lambda m: b"<ETag>&quot;" + _kms(m.group(2)) + b"&quot;</ETag>", data

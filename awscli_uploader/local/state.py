@@ -6,6 +6,8 @@ its layout. Everyone else asks it for a path; nobody spells one.
     opaque-buckets            buckets whose ETags prove nothing (SSE-KMS, SSE-C), one a line
     staging/<bucket>-<pid>/   hard links (or copies) pinning a batch while it uploads
     trash/<dir>/<key...>      a verified file between its rename and its unlink
+    uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
+                              its bucket, its keys of multipart size, when it started
 
 It lives on the root's filesystem, so that staging links and the trash rename never
 cross a device.
@@ -14,10 +16,19 @@ cross a device.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import shutil
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+from .atomicfile import write_atomic
+
+_CALLS = itertools.count()
 
 NAME = ".awscli-uploader"
 LOCK = "lock"
@@ -25,6 +36,16 @@ LAST_SCAN = "last-scan.json"
 OPAQUE = "opaque-buckets"
 STAGING = "staging"
 TRASH = "trash"
+UPLOADS = "uploads"
+
+
+class Journal(NamedTuple):
+    """An upload call that was under way: what a killed run may have left in S3."""
+
+    path: Path
+    bucket: str
+    keys: list[str]
+    started: float  # Unix time
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,39 @@ class StateDir:
         left = self.staged_keys()
         shutil.rmtree(self.path / STAGING, ignore_errors=True)
         return left
+
+    def begin_upload(self, bucket: str, keys: Sequence[str]) -> Journal | None:
+        """Note an upload call before it starts (None when the note can't be written: a
+        full disk only costs the cleanup after a kill)."""
+        entry = self.path / UPLOADS / f"{os.getpid()}-{next(_CALLS)}.json"
+        started = time.time()
+        text = json.dumps({"bucket": bucket, "keys": list(keys), "started": started})
+        try:
+            entry.parent.mkdir(mode=0o700, exist_ok=True)
+            write_atomic(entry, text, mode=0o600)
+        except OSError:
+            return None
+        return Journal(entry, bucket, list(keys), started)
+
+    def end_upload(self, entry: Journal | None) -> None:
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+    def left_uploads(self) -> list[Journal]:
+        """The upload calls a killed run left noted (an unreadable note is dropped)."""
+        found: list[Journal] = []
+        with contextlib.suppress(OSError):
+            for entry in sorted((self.path / UPLOADS).iterdir()):
+                try:
+                    data = json.loads(entry.read_text(encoding="utf-8"))
+                    found.append(
+                        Journal(entry, str(data["bucket"]), list(data["keys"]), data["started"])
+                    )
+                except (OSError, ValueError, KeyError, TypeError):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry)
+        return found
 
     def opaque_buckets(self) -> set[str]:
         """Buckets found earlier to have ETags that prove nothing."""

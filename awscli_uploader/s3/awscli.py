@@ -8,22 +8,33 @@ daemon does not kill an upload half-way.
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import json
 import os
 import re
 import shutil
+import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sh
 
 from ..errors import AwsCliError, AwsCliMissing
 from ..model import RemoteObject
-from .watchdog import STALL_SECONDS, Limit, Watchdog, io_bytes, upload_limit
+from .watchdog import (
+    KILL_GRACE,
+    STALL_SECONDS,
+    Limit,
+    Running,
+    Watchdog,
+    io_bytes,
+    upload_limit,
+)
 
 INSTALL_HINT = (
     "install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/"
@@ -78,6 +89,14 @@ def classify(stderr: str) -> ErrorKind:
     return ErrorKind.OTHER
 
 
+class Upload(NamedTuple):
+    """A multipart upload in progress: its key, id, and when S3 says it was initiated."""
+
+    key: str
+    upload_id: str
+    initiated: str  # ISO 8601, as the CLI prints it
+
+
 @dataclass(frozen=True)
 class Result:
     exit_code: int
@@ -99,6 +118,8 @@ class AwsCli:
     max_upload_seconds: float | None = None  # the operator's hard cap on one upload call
     min_rate: float = MIN_RATE
     proc: Path = Path("/proc")
+    cancel_grace: float = KILL_GRACE  # from SIGINT to SIGKILL when a process is ended
+    running: Running = field(default_factory=Running, compare=False, repr=False)
 
     def resolve(self) -> str:
         """Absolute path of the CLI, or AwsCliMissing with how to install it."""
@@ -137,7 +158,9 @@ class AwsCli:
         command = [*args, *self._common()]
         env = {**os.environ, **self.env, "AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"}
         limit = partial(self._limit, timeout=timeout, upload_bytes=upload_bytes)
-        result = execute(self.resolve(), command, env, limit, self.proc)
+        result = execute(
+            self.resolve(), command, env, limit, self.proc, self.running, self.cancel_grace
+        )
         if result.exit_code not in ok:
             raise AwsCliError(command, result.exit_code, result.stderr)
         return result
@@ -153,6 +176,10 @@ class AwsCli:
             base=self.api_timeout,
             min_rate=self.min_rate,
         )
+
+    def cancel_running(self, reason: str) -> int:
+        """Cancel every aws process running now, cleanly (a stop); how many."""
+        return self.running.cancel(reason)
 
     def version(self) -> str:
         return self.run(["--version"]).stdout.strip() or "unknown"
@@ -198,6 +225,26 @@ class AwsCli:
                 return None
             raise
         return head_result(key, json.loads(result.stdout or "{}"))
+
+    def list_multipart_uploads(self, bucket: str, prefix: str) -> list[Upload]:
+        """The multipart uploads in progress under `prefix` (the CLI paginates)."""
+        args = ["s3api", "list-multipart-uploads", f"--bucket={bucket}"]
+        if prefix:
+            args.append(f"--prefix={prefix}")
+        args += ["--query", "Uploads[].[Key, UploadId, Initiated]"]
+        rows = json.loads(self.run(args).stdout or "null") or []
+        return [Upload(str(key), str(upload), str(when)) for key, upload, when in rows]
+
+    def abort_multipart_upload(self, bucket: str, upload: Upload) -> None:
+        self.run(
+            [
+                "s3api",
+                "abort-multipart-upload",
+                f"--bucket={bucket}",
+                f"--key={upload.key}",
+                f"--upload-id={upload.upload_id}",
+            ]
+        )
 
     def upload_tree(
         self, source: Path, bucket: str, *, total_bytes: int, only: Sequence[str] | None = None
@@ -249,6 +296,11 @@ def exact_filters(root: str, keys: Sequence[str]) -> list[str]:
     return [f"--exclude={base}*", *(f"--include={base}{glob_escape(k)}" for k in keys)]
 
 
+def ended(command: Sequence[str], watchdog: Watchdog) -> AwsCliError:
+    """The error of a call the watchdog ended (a limit), or a stop cancelled."""
+    return AwsCliError(command, None, watchdog.reason or "", cancelled=watchdog.cancelled)
+
+
 def head_result(key: str, data: dict[str, Any]) -> RemoteObject:
     """A head-object response as a RemoteObject (SSE-C counts as encryption too)."""
     encryption = data.get("ServerSideEncryption")
@@ -263,15 +315,31 @@ def head_result(key: str, data: dict[str, Any]) -> RemoteObject:
     )
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """In the forked child, before the exec: SIGINT when the daemon dies, however it dies
+    (an OOM kill, kill -9), so the CLI cancels and aborts its multipart uploads and never
+    writes on as an orphan. The kernel tells the thread that forked, which waits for it."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    if os.getppid() != parent:  # died before the prctl
+        os._exit(1)
+
+
 def execute(
     executable: str,
     command: list[str],
     env: dict[str, str],
     limit: Callable[[int], Limit],
     proc_root: Path,
+    running: Running | None = None,
+    grace: float = KILL_GRACE,
 ) -> Result:
-    """Run the CLI in its own process group under a watchdog with the `limit` for its pid;
-    AwsCliError when it could not run or was killed."""
+    """Run the CLI in its own process group under a watchdog with the `limit` for its pid,
+    cancellable through `running`; AwsCliError when it could not run, or was ended."""
     watchdog: Watchdog | None = None
     try:
         # sh's own _timeout polls every 0.1 s and joins that poller (~0.1 s per call);
@@ -287,22 +355,29 @@ def execute(
             _new_group=True,
             _return_cmd=True,
             _decode_errors="replace",
+            _preexec_fn=partial(die_with_parent, os.getpid()),
         )
-        watchdog = Watchdog(proc.pid, limit(proc.pid), proc=proc_root)
+        watchdog = Watchdog(proc.pid, limit(proc.pid), proc=proc_root, grace=grace)
         watchdog.start()
+        if running is not None:
+            running.add(watchdog)
         try:
             proc.wait()
         finally:
             watchdog.stop()
+            if running is not None:
+                running.discard(watchdog)
     except sh.CommandNotFound as exc:
         raise AwsCliMissing(f"AWS CLI not found ({executable!r}): {INSTALL_HINT}") from exc
     except sh.ErrorReturnCode as exc:  # killed by a signal: no exit code to accept
         if watchdog is not None and watchdog.reason is not None:
-            raise AwsCliError(command, None, watchdog.reason) from exc
+            raise ended(command, watchdog) from exc
         stderr = exc.stderr.decode("utf-8", "replace")
         raise AwsCliError(command, exc.exit_code, stderr or "killed by a signal") from exc
     except OSError as exc:
         raise AwsCliError(command, 126, str(exc)) from exc
+    if watchdog.reason is not None:  # it exited on the SIGINT
+        raise ended(command, watchdog)
     return Result(
         proc.exit_code,
         proc.stdout.decode("utf-8", "replace"),

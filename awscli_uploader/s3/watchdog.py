@@ -19,6 +19,7 @@ from pathlib import Path
 
 POLL_SECONDS = 2.0
 STALL_SECONDS = 300.0  # an upload that did no I/O this long is hung
+KILL_GRACE = 10.0  # seconds from SIGINT (the CLI cancels and aborts) to SIGKILL
 
 
 @dataclass(frozen=True)
@@ -86,23 +87,40 @@ def _children(proc: Path, pid: int) -> list[int]:
 
 
 class Watchdog(threading.Thread):
-    """Kills the process group `pid` when `overdue` says so; `reason` then says why.
-    Call `stop()` once the process has ended."""
+    """Ends the process group `pid` when `overdue` says so, or when `cancel` is called: first
+    SIGINT, on which the AWS CLI cancels its transfers and aborts its multipart uploads,
+    then SIGKILL if it is still there after `grace` seconds. `reason` then says why, and
+    `cancelled` whether a cancel (a stop) ended it. Call `stop()` once the process ended."""
 
-    def __init__(self, pid: int, limit: Limit, *, proc: Path) -> None:
+    def __init__(self, pid: int, limit: Limit, *, proc: Path, grace: float = KILL_GRACE) -> None:
         super().__init__(name=f"watchdog-{pid}", daemon=True)
-        self.pid, self.limit, self.proc = pid, limit, proc
+        self.pid, self.limit, self.proc, self.grace = pid, limit, proc, grace
         self.reason: str | None = None
-        self._done = threading.Event()
+        self.cancelled = False
+        self._done = threading.Event()  # the process has ended
+        self._wake = threading.Event()
+        self._cancel: str | None = None
 
     def stop(self) -> None:
         self._done.set()
+        self._wake.set()
+
+    def cancel(self, reason: str) -> None:
+        """End the process now, cleanly (from another thread)."""
+        self._cancel = reason
+        self._wake.set()
 
     def run(self) -> None:
         start = moved = time.monotonic()
         seen = io_bytes(self.proc, self.pid) if self.limit.stall is not None else None
         while True:
-            if self._done.wait(self._wait(time.monotonic() - start)):
+            self._wake.wait(self._wait(time.monotonic() - start))
+            self._wake.clear()
+            if self._done.is_set():
+                return
+            if self._cancel is not None:
+                self.cancelled = True
+                self._end(self._cancel)
                 return
             now = time.monotonic()
             if self.limit.stall is not None:
@@ -110,11 +128,19 @@ class Watchdog(threading.Thread):
                 if current is not None and current != seen:
                     seen, moved = current, now
             reason = overdue(self.limit, running=now - start, idle=now - moved)
-            if reason is not None and not self._done.is_set():
-                self.reason = reason
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
+            if reason is not None:
+                self._end(reason)
                 return
+
+    def _end(self, reason: str) -> None:
+        if self._done.is_set():
+            return
+        self.reason = reason
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGINT)
+        if not self._done.wait(self.grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
 
     def _wait(self, running: float) -> float:
         left = None if self.limit.hard is None else max(0.0, self.limit.hard - running)
@@ -122,3 +148,27 @@ class Watchdog(threading.Thread):
             return 86400.0 if left is None else left
         poll = min(POLL_SECONDS, self.limit.stall / 4)
         return poll if left is None else min(poll, left)
+
+
+class Running:
+    """The watchdogs of the aws processes running now, so that a stop can cancel them."""
+
+    def __init__(self) -> None:
+        self._dogs: set[Watchdog] = set()
+        self._lock = threading.Lock()
+
+    def add(self, dog: Watchdog) -> None:
+        with self._lock:
+            self._dogs.add(dog)
+
+    def discard(self, dog: Watchdog) -> None:
+        with self._lock:
+            self._dogs.discard(dog)
+
+    def cancel(self, reason: str) -> int:
+        """Cancel every running aws process (SIGINT, SIGKILL after the grace); how many."""
+        with self._lock:
+            dogs = list(self._dogs)
+        for dog in dogs:
+            dog.cancel(reason)
+        return len(dogs)

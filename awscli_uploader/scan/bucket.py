@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..config import Config
 from ..errors import AwsCliError
@@ -21,6 +22,7 @@ from ..local import lease
 from ..local.digest import unreadable
 from ..local.lease import Guard
 from ..model import Candidate, Identity, Kind, Outcome, Proven, of_batch, of_file
+from ..s3 import multipart
 from ..s3.listing import list_remote
 from . import check, transfer
 from .deadline import DrainRate, fit_before_deadline
@@ -28,6 +30,18 @@ from .settle import WRITER, settle
 from .target import Suspects, Target
 
 Record = Callable[[Iterable[Outcome]], None]
+Done = TypeVar("Done")
+
+
+def multipart_outcomes(bucket: str, cleanup: multipart.Cleanup) -> list[Outcome]:
+    """What a multipart cleanup says: how many it aborted, or why it could not look."""
+    found: list[Outcome] = []
+    if cleanup.aborted:
+        keys = ", ".join(sorted({u.key for u in cleanup.aborted}))
+        found.append(of_batch(Kind.ABORTED, bucket, len(cleanup.aborted), keys))
+    if cleanup.problem is not None:
+        found.append(of_batch(Kind.NOT_ABORTED, bucket, 0, cleanup.problem))
+    return found
 
 
 def once_open(reported: set[Path], outcome: Outcome) -> Outcome:
@@ -178,7 +192,11 @@ class BucketRun:
         with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
             paths = [path for _, path in staged]
             known = hasher.submit(transfer.fingerprints, paths, target.multipart)
-            ran, outcomes = transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned)
+            ran, outcomes = self._journalled(
+                [item for item, _ in staged],
+                lambda: transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned),
+                lambda done: not done[0] or any(o.kind is Kind.CLI_ERROR for o in done[1]),
+            )
             prints = known.result()
         prints = transfer.as_originals(prints, copied)
         self.record(outcomes)
@@ -195,9 +213,34 @@ class BucketRun:
         self._settle(verified.proven)
         return verified.unprovable
 
+    def _journalled(
+        self, items: Sequence[Candidate], call: Callable[[], Done], failed: Callable[[Done], bool]
+    ) -> Done:
+        """Run an upload call noted in the state directory's journal when it may leave
+        multipart uploads (files of multipart size); when it fails or is ended, abort the
+        multipart uploads it left (a killed run's are aborted at the next start)."""
+        target = self.target
+        keys = [item.key for item in items if item.size >= target.multipart.threshold]
+        if not keys:
+            return call()
+        entry = self.config.state.begin_upload(target.bucket, keys)
+        started = time.time()
+        done = call()
+        if failed(done):
+            cleanup = multipart.abort_ours(target.cli, target.bucket, keys, started)
+            self.record(multipart_outcomes(target.bucket, cleanup))
+            if cleanup.problem is not None and not cleanup.unsupported:
+                return done  # the journal keeps it for the next start
+        self.config.state.end_upload(entry)
+        return done
+
     def _single(self, item: Candidate, path: Path) -> None:
         """One upload that stores the file's SHA-256, proven by head-object."""
-        head, ended = transfer.upload_single(self.target, item, path)
+        head, ended = self._journalled(
+            [item],
+            lambda: transfer.upload_single(self.target, item, path),
+            lambda done: done[1] is not None,
+        )
         if ended is not None or head is None:
             self.record([ended or of_file(Kind.MISSING, item)])
             return

@@ -187,6 +187,8 @@ def upload_batch(
             result = target.cli.upload_tree(source, target.bucket, total_bytes=total, only=only)
             lines += [line for line in result.stderr.splitlines() if line.strip()]
     except AwsCliError as exc:
+        if exc.cancelled:  # a stop: the files stay, nothing failed
+            return False, [of_batch(Kind.STOPPED, target.bucket, len(files))]
         return False, [of_batch(Kind.BATCH_FAILED, target.bucket, len(files), cli_reason(exc))]
     return True, [
         Outcome(Kind.CLI_ERROR, reason=line.replace(str(source), str(bucket_dir))) for line in lines
@@ -206,6 +208,8 @@ def upload_single(
         target.cli.upload_file(path, target.bucket, item.key, size=item.size, sha256=sha256)
         head = target.cli.head_object(target.bucket, item.key)
     except AwsCliError as exc:
+        if exc.cancelled:
+            return None, of_batch(Kind.STOPPED, target.bucket, 1)
         return None, of_file(Kind.UPLOAD_FAILED, item, exc.summary())
     if head is None:
         return None, of_file(Kind.MISSING, item)

@@ -1,0 +1,174 @@
+"""Every way a run ends leaves nothing behind: no incomplete multipart upload in S3, no
+orphan aws process; each file is either whole in S3 or still local, and drains later.
+
+A throttling proxy between the real AWS CLI and moto keeps a 12 MiB file (two parts at
+the CLI's 8 MiB default) in flight long enough for a cap, a SIGTERM or a SIGKILL to land.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy
+from helpers import REGION, Moto, assert_drained, make_uploader, put_files, run_once, start_daemon
+
+from awscli_uploader.local.state import StateDir
+from awscli_uploader.s3.awscli import AwsCli
+
+MIB = 1024 * 1024
+RATE = 512 * 1024  # bytes/s: the 12 MiB file would take 24 s
+
+
+def _incomplete(moto: Moto, bucket: str) -> list[str]:
+    found = moto._client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return sorted(u["Key"] for u in found)
+
+
+def _big(root: Path, moto: Moto, bucket: str) -> dict[tuple[str, str], bytes]:
+    moto.create_bucket(bucket)
+    return put_files(root, {(bucket, "run/big.bin"): os.urandom(12 * MIB)})
+
+
+def _wait_for_part(proxy: FaultProxy, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        with proxy.lock:
+            if any(r.startswith("PUT") and "uploadId=" in r for r in proxy.requests):
+                return
+        assert time.monotonic() < end, "no part upload started"
+        time.sleep(0.05)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start(root: Path, url: str, aws_cli: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    common = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", url, "--aws-cli", aws_cli]
+    return start_daemon(*common, *args, log=log)
+
+
+@pytest.mark.parametrize("grace", [0.0, 10.0], ids=["sigkill-at-once", "sigint-first"])
+def test_a_capped_upload_leaves_no_multipart_upload(
+    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str, grace: float
+) -> None:
+    """--max-upload-seconds ends the call: SIGINT first (the CLI aborts its own uploads);
+    with no grace at all the CLI can't, and the daemon's own abort must."""
+    files = _big(root, moto, "cap-bucket")
+    proxy.rate = RATE
+    uploader = make_uploader(root, moto, aws_cli, endpoint=proxy.url)
+    uploader.cli = AwsCli(
+        executable=aws_cli,
+        region=REGION,
+        endpoint_url=proxy.url,
+        max_upload_seconds=4,
+        cancel_grace=grace,
+    )
+    stats = uploader.scan_once()
+    assert stats.failed == 1
+    assert (root / "cap-bucket" / "run" / "big.bin").read_bytes() == files[
+        "cap-bucket", "run/big.bin"
+    ]
+    assert _incomplete(moto, "cap-bucket") == []
+    assert StateDir(root).left_uploads() == []
+    proxy.rate = None
+    uploader.cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=proxy.url)
+    assert uploader.scan_once().uploaded == 1
+    assert_drained(root, moto, files)
+
+
+def test_sigterm_mid_multipart_stops_within_the_grace(
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    files = _big(root, moto, "term-bucket")
+    proxy.rate = RATE
+    log = tmp_path / "daemon.log"
+    daemon = _start(root, proxy.url, one_cli, log, "--stop-grace", "1")
+    try:
+        _wait_for_part(proxy)
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0, log.read_text()
+        took = time.monotonic() - started
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    print(f"stopped {took:.1f}s after SIGTERM (grace 1 s; the upload needed about 20 s more)")
+    assert took < 15, log.read_text()
+    assert "cancelling the uploads under way" in log.read_text()
+    assert (root / "term-bucket" / "run" / "big.bin").exists()
+    assert _incomplete(moto, "term-bucket") == []
+    proxy.rate = None
+    done = run_once(root, proxy.url, one_cli, "-s", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_drained(root, moto, files)
+
+
+def test_the_aws_child_dies_with_its_daemon(
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+) -> None:
+    """SIGKILL of the daemon alone (an OOM kill): its aws child gets SIGINT from the kernel
+    (PR_SET_PDEATHSIG), cancels, and is gone; no orphan writes on."""
+    files = _big(root, moto, "orphan-bucket")
+    proxy.rate = RATE / 4  # about 100 s: an orphan would still be at it after the deadline
+    daemon = _start(root, proxy.url, aws_cli, tmp_path / "daemon.log")
+    try:
+        _wait_for_part(proxy)
+        children = _children(daemon.pid)
+        assert children, "no aws child"
+        daemon.kill()
+        daemon.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(c) for c in children):
+            assert time.monotonic() < deadline, "the aws child outlived its daemon"
+            time.sleep(0.1)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    proxy.rate = None
+    done = run_once(root, proxy.url, aws_cli, "-s", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _incomplete(moto, "orphan-bucket") == []
+    assert_drained(root, moto, files)
+
+
+def test_a_killed_run_s_multipart_uploads_are_aborted_at_the_next_start(
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """The daemon and its child killed at once (nobody could abort): the journal in the
+    state directory tells the next start which uploads were its own."""
+    files = _big(root, moto, "journal-bucket")
+    proxy.rate = RATE
+    daemon = _start(root, proxy.url, one_cli, tmp_path / "daemon.log")
+    try:
+        _wait_for_part(proxy)
+        children = _children(daemon.pid)
+        for pid in [*children, daemon.pid]:
+            os.kill(pid, signal.SIGKILL)
+        daemon.wait(10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert _incomplete(moto, "journal-bucket") == ["run/big.bin"]  # left behind, billed
+    assert [e.keys for e in StateDir(root).left_uploads()] == [["run/big.bin"]]
+    proxy.rate = None
+    done = run_once(root, proxy.url, one_cli, "-s", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "aborted 1 incomplete multipart uploads a killed run left" in done.stdout
+    assert _incomplete(moto, "journal-bucket") == []
+    assert StateDir(root).left_uploads() == []
+    assert_drained(root, moto, files)
