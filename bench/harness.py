@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
+AWS_TRACED = REPO / "bench" / "aws-traced.sh"  # the uploader's --aws-cli: traces each aws process
 STATE_DIR = ".awscli-uploader"
 MAX_SIZE = 64 * 1024
 MIB = 1024 * 1024
@@ -41,50 +41,8 @@ _SCAN_LINE = re.compile(
     r"scan: uploaded (\d+) \((\d+) bytes\), already present (\d+), unstable (\d+), "
     r"failed (\d+), ignored (\d+), in ([0-9.]+)s"
 )
-# Peak RSS: VmHWM of this process's own memory; ru_maxrss would also count the
-# benchmark's pages that the fork copied before the exec. The aws children fork from here.
-_LAUNCHER = """\
-import atexit, resource, runpy, sys
-import awscli_uploader
-def _report():
-    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    sys.stderr.write(f"bench: module {awscli_uploader.__file__} hwm_kib {hwm} kids_kib {kids}\\n")
-atexit.register(_report)
-sys.argv[0] = "awscli_uploader"
-runpy.run_module("awscli_uploader", run_name="__main__", alter_sys=True)
-"""
-# moto's own server, plus a channel on stdin through which the benchmark puts objects
-# straight into the backend: a put over HTTP costs moto ~10 ms, too slow for 100,000.
-_MOTO = """\
-import json, sys, threading
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.models import s3_backends
-from moto.server import main
-reply, sys.stdout = sys.stdout, sys.stderr  # stdout answers the benchmark, nothing else
-def _preload():
-    for line in sys.stdin:
-        order = json.loads(line)
-        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-        for key, size in order["objects"]:
-            backend.put_object(order["bucket"], key, b"u" * size, disable_notification=True)
-        reply.write("preloaded\\n")
-        reply.flush()
-threading.Thread(target=_preload, daemon=True).start()
-main(sys.argv[1:])
-"""
 # a LIST request in moto's request log: ListObjectsV2, or v1 with a prefix or marker
 _LIST_LINE = re.compile(r'"GET /[^/?\s]+/?\?\S*(list-type=2|prefix=|marker=)\S* HTTP')
-_WRAPPER = """\
-#!/usr/bin/env bash
-# Times each aws process the uploader starts (one line per process), passing its exit code on.
-set -uo pipefail
-start=$EPOCHREALTIME
-{real} "$@"
-rc=$?
-printf '%s %s %s %s %s\\n' "$start" "$EPOCHREALTIME" "$rc" "${{1:-}}" "${{2:-}}" >>{trace}
-exit "$rc"
-"""
 
 
 class BenchError(Exception):
@@ -175,7 +133,8 @@ class Moto:
         port = self.url.rsplit(":", 1)[1]
         with open(self._log, "wb") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _MOTO, "-H", "127.0.0.1", "-p", port],
+                [sys.executable, "-m", "bench.moto_server", "-H", "127.0.0.1", "-p", port],
+                cwd=REPO,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -542,15 +501,6 @@ class Tools:
     s5cmd: str | None = None
 
     @property
-    def wrapper(self) -> Path:
-        path = self.workdir / "aws-traced"
-        if not path.exists():
-            trace = shlex.quote(str(self.trace))
-            path.write_text(_WRAPPER.format(real=shlex.quote(self.cli), trace=trace))
-            path.chmod(0o755)
-        return path
-
-    @property
     def trace(self) -> Path:
         return self.workdir / "aws-trace.log"
 
@@ -565,11 +515,12 @@ class Tools:
         `prefix` goes before the command (e.g. setpriv dropping capabilities).
         """
         self.trace.write_text("")
-        args = [*prefix, sys.executable, "-c", _LAUNCHER, "--once", "-d", str(root)]
-        args += ["--endpoint-url", self.moto.url, "--aws-cli", str(self.wrapper)]
+        args = [*prefix, sys.executable, "-m", "bench.launch", "--once", "-d", str(root)]
+        args += ["--endpoint-url", self.moto.url, "--aws-cli", str(AWS_TRACED)]
         args += ["-r", REGION, "-s", f"{stability:g}"]
         since = self.moto.log_size()
-        done = check(run_timed(args, env=self.env, workdir=self.workdir), "the uploader")
+        env = {**self.env, "BENCH_AWS_CLI": self.cli, "BENCH_AWS_TRACE": str(self.trace)}
+        done = check(run_timed(args, env=env, workdir=self.workdir), "the uploader")
         lists = self.moto.list_requests(since)
         module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):

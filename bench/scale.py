@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cases import BUCKETS, SEED, Bench, s5cmd_row
-from harness import MAX_SIZE, BenchError, FileSpec, Tree, UploaderRun, plan
+from harness import MAX_SIZE, REPO, BenchError, FileSpec, Tree, UploaderRun, plan
 from report import Row, Target, median, median_run, per_file_rows
 
 HISTORY_BUCKET = "hist-images"
@@ -263,10 +263,8 @@ def hand_over(tree: Tree, owner: tuple[int, int]) -> None:
 
 def can_link(path: Path) -> bool:
     """Whether the daemon (root without capabilities) may hard-link `path`."""
-    code = "import os, sys; os.link(sys.argv[1], sys.argv[2]); os.unlink(sys.argv[2])"
-    link = f"{path}.link"
-    args = [*NO_CAPS, sys.executable, "-c", code, str(path), link]
-    done = subprocess.run(args, capture_output=True, check=False)
+    args = [*NO_CAPS, sys.executable, "-m", "bench.link_probe", str(path), f"{path}.link"]
+    done = subprocess.run(args, capture_output=True, check=False, cwd=REPO)
     return done.returncode == 0
 
 
