@@ -20,9 +20,11 @@ from pathlib import Path
 
 import cases
 import scale
-from cases import Bench, Settings
-from harness import REPO, BenchError, Moto, Tools, bench_env, cli_version, find_cli, machine
+from contenders import Tools
+from host import REPO, BenchError, bench_env, cli_version, find_cli, machine
 from report import table
+from server import Moto
+from session import Bench, Settings
 
 RESULTS = REPO / "bench" / "results"
 CASES = {**cases.CASES, **scale.CASES}
