@@ -241,7 +241,7 @@ def idle(b: Bench) -> None:
     b.rows.append(
         Row(
             case,
-            "scan time (summary line)",
+            "scan time (last-scan record)",
             scan,
             f"{scan:.2f} s",
             Target(1.5, True, " s"),

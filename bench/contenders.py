@@ -2,7 +2,8 @@
 the traced AWS CLI), `aws s3 mv`, `aws s3 cp`, rclone, s5cmd and the original per-file loop.
 
 Every contender runs as a real process with the same AWS CLI, timed from start to end; the
-uploader's run also yields its scan's counts, its peak RSS and each aws process it started.
+uploader's run also yields its scan's counts (its last-scan record), its peak RSS and each aws
+process it started.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from host import REGION, REPO, BenchError
 from server import Moto
 from trees import FileSpec, Tree
 
+from awscli_uploader.local.state import StateDir
+from awscli_uploader.ops.status import read_last_scan
+
 AWS_TRACED = REPO / "bench" / "aws-traced.sh"  # the uploader's --aws-cli: traces each aws process
 PROCESS_TIMEOUT = 1800.0
 # the access check: sts on AWS, an S3 listing with --endpoint-url (as here, on moto)
 STARTUP_KINDS = frozenset({"--version", "sts get-caller-identity", "s3api list-buckets"})
-
-_SCAN_LINE = re.compile(
-    r"scan: uploaded (\d+) \((\d+) bytes\), already present (\d+), unstable (\d+), "
-    r"failed (\d+), ignored (\d+), in ([0-9.]+)s"
-)
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,17 @@ class UploaderRun:
         return [c for c in self.calls if c.kind not in STARTUP_KINDS]
 
 
+def last_scan(root: Path, *, since: float) -> dict[str, Any]:
+    """The uploader's record of the scan it ran at `since` or later (`--once` writes it)."""
+    record = read_last_scan(StateDir(root))
+    if record is None or "error" in record:
+        problem = "none" if record is None else record["error"]
+        raise BenchError(f"the uploader left no last-scan record in {root}: {problem}")
+    if record["started"] < since:
+        raise BenchError(f"the last-scan record in {root} is older than the run")
+    return record
+
+
 @dataclass(frozen=True)
 class Tools:
     """What every contender runs with: the same AWS CLI, one environment, one moto."""
@@ -153,17 +164,15 @@ class Tools:
         module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):
             raise BenchError(f"the uploader did not run from {REPO}: {done.stderr[-300:]}")
-        summary = _SCAN_LINE.search(done.stdout)
-        if summary is None:
-            raise BenchError("the uploader printed no scan summary line")
+        scan = last_scan(root, since=done.started)
         calls = parse_trace(self.trace.read_text())
         first = calls[0].start if calls else done.started + done.seconds
         return UploaderRun(
             seconds=done.seconds,
-            scan_seconds=float(summary.group(7)),
-            uploaded=int(summary.group(1)),
-            unstable=int(summary.group(4)),
-            failed=int(summary.group(5)),
+            scan_seconds=float(scan["seconds"]),
+            uploaded=int(scan["uploaded"]),
+            unstable=int(scan["unstable"]),
+            failed=int(scan["failed"]),
             self_rss_kib=int(module.group(2)),
             children_rss_kib=int(module.group(3)),
             startup_seconds=first - done.started,

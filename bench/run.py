@@ -9,14 +9,20 @@ run did not verify or a contender failed, 2 on bad arguments.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# `python3 bench/run.py` puts bench/ on sys.path, not the checkout: the benchmark reads the
+# uploader's state directory with this checkout's package, as the uploader it runs is (an
+# editable install of another worktree would answer otherwise).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import cases
 import scale

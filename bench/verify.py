@@ -12,7 +12,7 @@ from typing import Any
 from server import Moto
 from trees import MIB, Tree
 
-STATE_DIR = ".awscli-uploader"
+from awscli_uploader.local.state import StateDir
 
 
 def verify(moto: Moto, tree: Tree, *, local: bool = True, listing: bool = True) -> list[str]:
@@ -87,15 +87,14 @@ def _object_md5(moto: Moto, bucket: str, key: str, etag: str) -> str:
     return digest.hexdigest()
 
 
-def leftovers(root: Path) -> list[Path]:
+def leftovers(root: Path) -> list[str]:
     """Files under root, the uploader's own state directory aside (its staging must be empty)."""
-    left = []
+    state = StateDir(root)
+    left = [f"{state.path}: staged {bucket}/{key}" for bucket, key in state.staged_keys()]
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        if here == root and STATE_DIR in dirnames:
-            dirnames.remove(STATE_DIR)
-            staging = root / STATE_DIR / "staging"
-            left += [p for p in staging.rglob("*") if not p.is_dir()] if staging.exists() else []
-        left += [here / name for name in filenames]
-        left += [here / d for d in dirnames if (here / d).is_symlink()]
+        if here == root and state.path.name in dirnames:
+            dirnames.remove(state.path.name)
+        left += [str(here / name) for name in filenames]
+        left += [str(here / d) for d in dirnames if (here / d).is_symlink()]
     return left
