@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness import UploaderRun
+from contenders import UploaderRun
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,13 @@ def per_file_rows(case: str, few: int, up_few: float, many: int, up_many: float)
             per_file,
         ),
     ]
+
+
+def s5cmd_row(case: str, seconds: float, uploader: float) -> Row:
+    """s5cmd's row: no target (issue 11), its time and how far the uploader is from it."""
+    return Row(
+        case,
+        's5cmd run: one mv "DIR/*" line per bucket',
+        seconds,
+        f"uploader {uploader / seconds:.2f}x this",
+    )

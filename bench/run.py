@@ -9,20 +9,28 @@ run did not verify or a contender failed, 2 on bad arguments.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# `python3 bench/run.py` puts bench/ on sys.path, not the checkout: the benchmark reads the
+# uploader's state directory with this checkout's package, as the uploader it runs is (an
+# editable install of another worktree would answer otherwise).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import cases
 import scale
-from cases import Bench, Settings
-from harness import REPO, BenchError, Moto, Tools, bench_env, cli_version, find_cli, machine
+from contenders import Tools
+from host import REPO, BenchError, bench_env, cli_version, find_cli, machine
 from report import table
+from server import Moto
+from session import Bench, Settings
 
 RESULTS = REPO / "bench" / "results"
 CASES = {**cases.CASES, **scale.CASES}

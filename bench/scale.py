@@ -1,7 +1,8 @@
 """The cases of issue 11: a scan's cost must follow its batch, not the bucket's history,
 the size of the backlog or who owns the files; and many small buckets.
 
-Same conventions as cases.py: contenders interleaved, every run verified, rows with targets.
+Same conventions as cases.py, through session.py: contenders interleaved, every run verified,
+rows with targets.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cases import BUCKETS, SEED, Bench, s5cmd_row
-from harness import MAX_SIZE, BenchError, FileSpec, Tree, UploaderRun, plan
-from report import Row, Target, median, median_run, per_file_rows
+from contenders import UploaderRun
+from host import REPO, BenchError
+from report import Row, Target, median, median_run, per_file_rows, s5cmd_row
+from session import Bench
+from trees import BUCKETS, MAX_SIZE, SEED, FileSpec, Tree, plan
 
 HISTORY_BUCKET = "hist-images"
 BATCH = 10  # new files per scan in the history case
@@ -263,10 +266,8 @@ def hand_over(tree: Tree, owner: tuple[int, int]) -> None:
 
 def can_link(path: Path) -> bool:
     """Whether the daemon (root without capabilities) may hard-link `path`."""
-    code = "import os, sys; os.link(sys.argv[1], sys.argv[2]); os.unlink(sys.argv[2])"
-    link = f"{path}.link"
-    args = [*NO_CAPS, sys.executable, "-c", code, str(path), link]
-    done = subprocess.run(args, capture_output=True, check=False)
+    args = [*NO_CAPS, sys.executable, "-m", "bench.link_probe", str(path), f"{path}.link"]
+    done = subprocess.run(args, capture_output=True, check=False, cwd=REPO)
     return done.returncode == 0
 
 

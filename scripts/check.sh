@@ -9,7 +9,7 @@ python3 -m ruff format --check .
 python3 -m mypy
 lint-imports --no-cache  # the layers contract in pyproject.toml
 if command -v shellcheck >/dev/null 2>&1; then
-  find scripts infra -name node_modules -prune -o -name '*.sh' -type f -print0 \
+  find scripts infra bench -name node_modules -prune -o -name '*.sh' -type f -print0 \
     | xargs -0 -r shellcheck -x -S warning
 elif [ "${CI:-}" = "true" ]; then
   echo "check: shellcheck is missing (apt-get install shellcheck)" >&2

@@ -67,13 +67,23 @@ def test_bench_smallest_configuration_verifies(tmp_path: Path) -> None:
             ("uploader --once, 30 files", "uploader --once, 300 files", "peak RSS of the uploader"),
         ),
         (
+            "idle",
+            ("--idle", "50"),
+            (
+                "aws processes in the scan",
+                "scan time (last-scan record)",  # read from the state directory, not the log
+                "peak RSS of the uploader process",
+                "1 idle runs: nothing uploaded, every file kept",
+            ),
+        ),
+        (
             "manybuckets",
             ("--buckets", "3", "--per-bucket", "4"),
             ("uploader --once", "aws s3 mv --recursive, per bucket in turn", S5CMD),
         ),
     ],
 )
-def test_bench_issue_11_cases_verify(
+def test_bench_small_configurations_verify(
     tmp_path: Path, case: str, sizes: tuple[str, ...], rows: tuple[str, ...]
 ) -> None:
     done = bench(tmp_path, "--cases", case, *sizes)
