@@ -55,6 +55,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "verbose": False,
         "if_exists": "overwrite",
         "max_upload_seconds": None,
+        "stop_grace": 60.0,
         "stall_seconds": 300.0,
         "multipart": MultipartSettings(),
     }

@@ -8,10 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy
+from fault_proxy import FaultProxy, Rule
 from helpers import Moto, assert_drained, make_uploader, put_files, tree, write
 
+from awscli_uploader.model import Identity
 from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan import proof as proof_module
 from awscli_uploader.scan import uploader as uploader_module
 from awscli_uploader.scan.uploader import Uploader
 
@@ -126,3 +128,37 @@ def test_the_opaque_flag_survives_a_restart(
     assert "kms-bucket" in again.opaque
     assert again.scan_once().uploaded == 1
     assert _puts(kms) == ["PUT /kms-bucket/second.txt"]  # no batch upload first
+
+
+def test_the_sha256_proof_holds_only_for_the_file_as_it_was_hashed(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashed as A, rewritten to B before the CLI reads it (S3 gets B with A's SHA-256),
+    then back to A before the proof: the bytes match the stored SHA-256, but the file is
+    not the one that was hashed; it is kept, never deleted for B."""
+    path = write(root / "kms-bucket" / "flip.txt", b"AAAA")
+    real = proof_module.local_sha256
+
+    calls: list[Path] = []
+
+    def hash_then_rewrite(target: Path) -> tuple[str, Identity]:
+        found = real(target)
+        calls.append(target)
+        if len(calls) == 1:  # the hash before the upload (of the staged link: same inode)
+            path.write_bytes(b"BBBB")
+        return found
+
+    def put_back() -> None:
+        path.write_bytes(b"AAAA")
+
+    monkeypatch.setattr(proof_module, "local_sha256", hash_then_rewrite)
+    back = Rule("hook", method="PUT", path=r"^/kms-bucket/flip", hook=lambda m, p: put_back())
+    with kms.lock:
+        kms.rules.insert(0, back)  # before the fixture's opaque-etag rule, which would match
+
+    uploader = _uploader(root, moto, one_cli, kms)
+    uploader.opaque.add("kms-bucket")  # straight to the SHA-256 upload
+    stats = uploader.scan_once()
+    assert stats.uploaded == 0
+    assert path.read_bytes() == b"AAAA"
+    assert moto.get("kms-bucket", "flip.txt") == b"BBBB"  # what S3 holds: not the file

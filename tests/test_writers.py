@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +209,40 @@ def _as_nobody(tmp_path: Path) -> None:
         timeout=30,
     )
     assert out.stdout.split() == ["unavailable", "held", "True"], out.stderr
+
+
+def test_a_writer_caught_after_the_rename_into_the_trash_gets_its_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer opens the file by its name just before the rename: its open waits on the
+    lease with the inode in hand. The check after the rename sees the broken lease and puts
+    the file back, so the writer's bytes land in the file at its path, not in an unlinked
+    inode."""
+    root = tmp_path / "root"
+    trash = Trash(root, tmp_path / "state" / "trash")
+    path = write(root / "b" / "late.log", b"verified\n")
+    identity = Identity.of(os.lstat(path))
+    real_broken = settle.broken
+    late: list[subprocess.Popen[bytes]] = []
+
+    def writer_opens_now(fd: int) -> bool:
+        if not late:
+            code = "import sys; f = open(sys.argv[1], 'ab'); f.write(b'late\\n'); f.close()"
+            late.append(subprocess.Popen([sys.executable, "-c", code, str(path)]))
+            deadline = time.monotonic() + 20
+            while not real_broken(fd):  # its open now waits on the lease
+                assert time.monotonic() < deadline, "the writer never opened"
+                time.sleep(0.01)
+            return False  # the check before the rename just missed it
+        return real_broken(fd)
+
+    monkeypatch.setattr(settle, "broken", writer_opens_now)
+    try:
+        refusal = delete_if_unchanged(path, identity, trash)
+        assert late[0].wait(30) == 0
+    finally:
+        for proc in late:
+            proc.kill()
+    assert refusal is not None and "open for writing" in refusal
+    assert path.read_bytes() == b"verified\nlate\n"
+    assert list(trash.dir.rglob("*.log")) == []

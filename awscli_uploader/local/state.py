@@ -6,6 +6,7 @@ its layout. Everyone else asks it for a path; nobody spells one.
     opaque-buckets            buckets whose ETags prove nothing (SSE-KMS, SSE-C), one a line
     staging/<bucket>-<pid>/   hard links (or copies) pinning a batch while it uploads
     trash/<dir>/<key...>      a verified file between its rename and its unlink
+                              (on another filesystem: beside itself, as NAME + ASIDE)
     uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
                               its bucket, its keys of multipart size, when it started
 
@@ -173,6 +174,20 @@ class Trash:
                 with contextlib.suppress(OSError):
                     os.rmdir(directory)
         return restored, problems
+
+
+ASIDE = ".awscli-uploader-deleting"  # a file set aside beside itself for its delete
+
+
+def aside(path: Path) -> Path:
+    """Where a file is renamed for its delete when the trash is on another filesystem: the
+    walk never uploads such a name, and the scan puts one a killed run left back."""
+    return path.with_name(path.name + ASIDE)
+
+
+def set_aside(path: Path) -> Path | None:
+    """The file that `path`, set aside, stands for; None for any other name."""
+    return path.with_name(path.name[: -len(ASIDE)]) if path.name.endswith(ASIDE) else None
 
 
 def put_back(moved: Path, path: Path) -> Path:

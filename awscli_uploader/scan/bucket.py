@@ -31,6 +31,7 @@ from .target import Suspects, Target
 
 Record = Callable[[Iterable[Outcome]], None]
 Done = TypeVar("Done")
+HASHED_AGAIN = "it changed between its hash and its proof"
 
 
 def multipart_outcomes(bucket: str, cleanup: multipart.Cleanup) -> list[Outcome]:
@@ -236,15 +237,19 @@ class BucketRun:
 
     def _single(self, item: Candidate, path: Path) -> None:
         """One upload that stores the file's SHA-256, proven by head-object."""
-        head, ended = self._journalled(
+        sent = self._journalled(
             [item],
             lambda: transfer.upload_single(self.target, item, path),
-            lambda done: done[1] is not None,
+            lambda done: done.ended is not None,
         )
-        if ended is not None or head is None:
-            self.record([ended or of_file(Kind.MISSING, item)])
+        if sent.ended is not None or sent.head is None:
+            self.record([sent.ended or of_file(Kind.MISSING, item)])
             return
-        remote = {item.key: head}
+        remote = {item.key: sent.head}
         verified = check.verify(self.target, [(item, path)], remote, {}, sha256_next=False)
         self.record(verified.outcomes)
-        self._settle(verified.proven)
+        # the SHA-256 stored is the one of the file as hashed: a proof of another state of
+        # it (changed after the hash, maybe back to the same bytes) proves nothing
+        changed = [p for p in verified.proven if p.identity != sent.hashed]
+        self.record(of_file(Kind.CHANGED, p.item, HASHED_AGAIN) for p in changed)
+        self._settle(p for p in verified.proven if p.identity == sent.hashed)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ..local.lease import Guard, broken, read_lease
-from ..local.state import Trash, put_back
+from ..local.state import Trash, aside, put_back
 from ..model import Identity, Kind, Outcome, Proven, of_file
 from ..names import display
 
@@ -50,32 +50,42 @@ def delete_if_unchanged(path: Path, identity: Identity, trash: Trash | None = No
                 return "it changed after it was verified; kept for the next scan"
             if guard is Guard.HELD and broken(fd):
                 return WRITER
-            return _remove(path, identity, trash)
+            return _remove(path, identity, trash, fd if guard is Guard.HELD else None)
     except FileNotFoundError:
         return "it vanished"
     except OSError as exc:
         return exc.strerror or str(exc)
 
 
-def _remove(path: Path, identity: Identity, trash: Trash | None) -> str | None:
-    if trash is not None:
-        moved = trash.place(path)
+def _remove(path: Path, identity: Identity, trash: Trash | None, leased: int | None) -> str | None:
+    """Rename the file out of the way (into the trash, else beside itself under a name the
+    scan restores), check the renamed inode, then unlink it. Never unlinks by name."""
+    moved = trash.place(path) if trash is not None else None
+    try:
+        if moved is None:
+            raise OSError("no trash")
+        moved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.rename(path, moved)
+    except FileNotFoundError:
+        return "it vanished"
+    except OSError:  # another filesystem (a bucket directory of its own), no room
+        moved = aside(path)
+        if os.path.lexists(moved):
+            return f"{display(moved)} is in the way of the delete; kept"
         try:
-            moved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.rename(path, moved)
+            os.rename(path, moved)  # the same directory: the same filesystem
         except FileNotFoundError:
             return "it vanished"
-        except OSError:
-            pass  # another filesystem, or no room for the trash: unlink in place
-        else:
-            info = os.lstat(moved)
-            if (info.st_dev, info.st_ino) != (identity.dev, identity.ino):
-                kept = put_back(moved, path)
-                return f"it was replaced just before the delete; kept as {display(kept)}"
-            os.unlink(moved)
-            return None
-    info = os.lstat(path)
+        except OSError as exc:
+            return f"cannot set it aside for the delete ({exc.strerror or exc}); kept"
+    info = os.lstat(moved)
     if (info.st_dev, info.st_ino) != (identity.dev, identity.ino):
-        return "it was replaced just before the delete; kept"
-    os.unlink(path)
+        kept = put_back(moved, path)
+        return f"it was replaced just before the delete; kept as {display(kept)}"
+    if leased is not None and broken(leased):
+        # a writer opened it by its name just before the rename: it waits on the lease
+        # with the inode in hand, and must find it where it was
+        put_back(moved, path)
+        return WRITER
+    os.unlink(moved)
     return None

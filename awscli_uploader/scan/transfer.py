@@ -14,6 +14,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import AwsCliError
 from ..local.digest import ReadFailed
@@ -195,22 +196,28 @@ def upload_batch(
     ]
 
 
-def upload_single(
-    target: Target, item: Candidate, path: Path
-) -> tuple[RemoteObject | None, Outcome | None]:
-    """One `cp` that stores the file's SHA-256 with the object, then head-object: the
-    object to prove the file against, or the outcome that ends the file's scan."""
+class Sent(NamedTuple):
+    """What one upload with a SHA-256 left: the object to prove the file against and the
+    file's identity when it was hashed, or the outcome that ends the file's scan."""
+
+    head: RemoteObject | None
+    ended: Outcome | None
+    hashed: Identity | None = None
+
+
+def upload_single(target: Target, item: Candidate, path: Path) -> Sent:
+    """One `cp` that stores the file's SHA-256 with the object, then head-object."""
     try:
-        sha256, _ = proof.local_sha256(path)
+        sha256, hashed = proof.local_sha256(path)
     except ReadFailed as exc:
-        return None, of_file(exc.kind, item, str(exc))
+        return Sent(None, of_file(exc.kind, item, str(exc)))
     try:
         target.cli.upload_file(path, target.bucket, item.key, size=item.size, sha256=sha256)
         head = target.cli.head_object(target.bucket, item.key)
     except AwsCliError as exc:
         if exc.cancelled:
-            return None, of_batch(Kind.STOPPED, target.bucket, 1)
-        return None, of_file(Kind.UPLOAD_FAILED, item, exc.summary())
+            return Sent(None, of_batch(Kind.STOPPED, target.bucket, 1))
+        return Sent(None, of_file(Kind.UPLOAD_FAILED, item, exc.summary()))
     if head is None:
-        return None, of_file(Kind.MISSING, item)
-    return head, None
+        return Sent(None, of_file(Kind.MISSING, item))
+    return Sent(head, None, hashed)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ..config import Config
 from ..local import cleanup
+from ..local.state import put_back, set_aside
 from ..model import Candidate, Kind, Outcome, SkipKind, Skipped, of_batch, of_skip
+from ..names import display
 from ..s3.awscli import AwsCli
 from . import plan
 from .bucket import BucketRun
@@ -81,7 +83,9 @@ class Uploader:
         record = Recorder(self.log)
         by_bucket: dict[str, list[Candidate]] = {}
         for item in self._plan(record):
-            if isinstance(item, Skipped):
+            if isinstance(item, Skipped) and item.kind is SkipKind.ASIDE:
+                record([self._put_back(item)])
+            elif isinstance(item, Skipped):
                 record([of_skip(item)])
             else:
                 by_bucket.setdefault(item.bucket, []).append(item)
@@ -97,6 +101,21 @@ class Uploader:
             self._last_heartbeat = started
         self.observer.scanned(stats)
         return stats
+
+    def _put_back(self, item: Skipped) -> Outcome:
+        """A file a killed run set aside for its delete: back under its name, and looked up
+        before its upload (S3 holds it)."""
+        original = set_aside(item.path)
+        if original is None:
+            return of_skip(item)
+        try:
+            kept = put_back(item.path, original)
+        except OSError as exc:
+            why = f"cannot put it back at {display(original)} ({exc.strerror or exc}); move it"
+            return Outcome(Kind.NOT_RESTORED, item.bucket, path=item.path, reason=why)
+        _, *key = kept.relative_to(self.config.root).parts
+        self.suspect([(item.bucket, "/".join(key))])
+        return Outcome(Kind.RESTORED, item.bucket, path=kept)
 
     def _plan(self, record: Recorder) -> list[Candidate | Skipped]:
         """The plan; when files wait only on their ctime or on the daemon's own clock
