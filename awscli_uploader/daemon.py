@@ -41,9 +41,11 @@ class Daemon:
     spot: SpotWatch | None = None
 
     def __post_init__(self) -> None:
-        self._cancelled = False
+        self._signals = 0
         if self.imds is not None and self.spot is None:
-            self.spot = SpotWatch(self.imds, self.log, self.uploader.set_deadline)
+            self.spot = SpotWatch(
+                self.imds, self.log, self.uploader.set_deadline, on_notice=self._cancel_at
+            )
 
     @property
     def stop(self) -> threading.Event:
@@ -57,11 +59,12 @@ class Daemon:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             name = signal.Signals(signum).name
-            if self._cancelled:
+            self._signals += 1
+            if self._signals > 2:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
                 return
-            if self.stop.is_set():
+            if self._signals == 2:
                 self._cancel(f"{name} received again")
                 return
             grace = self.config.stop_grace
@@ -76,9 +79,17 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def _cancel_at(self, deadline: float) -> None:
+        """A spot interruption is due: what is still uploading at its deadline (less the
+        margin kept for the last verification) is cancelled cleanly, not cut off."""
+        timer = threading.Timer(
+            max(0.0, deadline - time.monotonic()), self._cancel, args=("the interruption is due",)
+        )
+        timer.daemon = True
+        timer.start()
+
     def _cancel(self, reason: str) -> None:
         """Cancel the uploads under way, cleanly: their files stay for the next run."""
-        self._cancelled = True
         if self.uploader.cli.cancel_running(f"cancelled: {reason}"):
             self.log.info("cancelling the uploads under way (%s); their files stay", reason)
 

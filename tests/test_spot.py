@@ -86,8 +86,9 @@ def _iso(seconds_from_now: float) -> str:
 def test_watch_nothing_then_rebalance_then_notice() -> None:
     state = ImdsState()
     deadlines: list[float | None] = []
+    notices: list[float] = []  # where the daemon cancels what is still uploading
     with fake_imds(state) as url:
-        watch = SpotWatch(Imds(endpoint=url), LOG, deadlines.append)
+        watch = SpotWatch(Imds(endpoint=url), LOG, deadlines.append, on_notice=notices.append)
         watch.poll()
         assert (watch.draining, deadlines) == (False, [None])
 
@@ -110,6 +111,7 @@ def test_watch_nothing_then_rebalance_then_notice() -> None:
         assert 60 - SAFETY_SECONDS - 2 <= fixed - time.monotonic() <= 60 - SAFETY_SECONDS + 1
         watch.poll()
         assert deadlines[-1] == fixed  # a notice's deadline does not slide
+        assert notices == [fixed]  # the rebalance alone never cancels; the notice, once
     assert any("rebalance" in r for r in state.requests)
 
 

@@ -54,13 +54,15 @@ class SpotWatch:
     that a notice arriving during a long upload is seen within POLL_SECONDS.
 
     `on_deadline` receives the time.monotonic() by which uploads must be verified,
-    each time it changes; `alert` is set once a drain starts.
+    each time it changes; `on_notice` that of an interruption notice, once; `alert` is set
+    once a drain starts.
     """
 
     imds: Imds
     log: logging.Logger
     on_deadline: Callable[[float | None], None]
     poll_seconds: float = POLL_SECONDS
+    on_notice: Callable[[float], None] | None = None  # the interruption's own deadline
 
     def __post_init__(self) -> None:
         self.alert = threading.Event()
@@ -96,6 +98,8 @@ class SpotWatch:
                     left,
                 )
                 self.alert.set()
+                if self.on_notice is not None:
+                    self.on_notice(self._notice_deadline)
         if self.notice is None and self.rebalance is None:
             self.rebalance = parse_rebalance(self.imds.get(REBALANCE_PATH))
             if self.rebalance is not None:
