@@ -5,9 +5,13 @@ s3rver has no STS, as MinIO-style stores don't, so the start-up check must use S
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from helpers import S3rver, run_cli, tree, write
+from helpers import REGION, S3rver, run_cli, tree, write
+
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.s3.multipart import abort_ours
 
 MIB = 1024 * 1024
 ODD = ("a b/c d.txt", "#hash%25+plus.bin", "ünïcödé/ключ.txt", "x/--recursive", "q?&=.txt")
@@ -52,3 +56,15 @@ def test_missing_key_exits_4_with_the_configure_hint(
     )
     assert result.returncode == 4
     assert "no AWS credentials found" in result.stderr
+
+
+def test_a_store_without_the_multipart_listing_is_said_and_survived(
+    s3rver: S3rver, aws_cli: str
+) -> None:
+    """s3rver answers ListMultipartUploads with NotImplemented: the cleanup says so (the
+    bucket run says it once) and never raises."""
+    s3rver.create_bucket("no-listing")
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=s3rver.url)
+    cleanup = abort_ours(cli, "no-listing", ["run/big.bin"], time.time())
+    assert cleanup.unsupported
+    assert cleanup.aborted == [] and "NotImplemented" in (cleanup.problem or "")

@@ -96,6 +96,7 @@ class BucketRun:
     drain: DrainRate  # this process's recent upload rate
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
     suspects: Suspects  # (bucket, key) S3 may hold already: checked before upload
+    unlistable: set[str]  # buckets whose store can't list multipart uploads: said once
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
     def _settle(self, proven: Iterable[Proven]) -> None:
@@ -229,6 +230,10 @@ class BucketRun:
         done = call()
         if failed(done):
             cleanup = multipart.abort_ours(target.cli, target.bucket, keys, started)
+            if cleanup.unsupported and target.bucket in self.unlistable:
+                cleanup = cleanup._replace(problem=None)
+            elif cleanup.unsupported:
+                self.unlistable.add(target.bucket)
             self.record(multipart_outcomes(target.bucket, cleanup))
             if cleanup.problem is not None and not cleanup.unsupported:
                 return done  # the journal keeps it for the next start

@@ -63,6 +63,7 @@ class Uploader:
     sightings: plan.Sightings = field(default_factory=plan.Sightings)
     drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
     suspects: Suspects = field(default_factory=Suspects)  # (bucket, key) S3 may hold
+    unlistable: set[str] = field(default_factory=set)  # no ListMultipartUploads there
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
@@ -159,6 +160,7 @@ class Uploader:
                 self.drain,
                 lambda: self._deadline,
                 self.suspects,
+                self.unlistable,
             )
             chunks = chunked(files, MAX_CHUNK_FILES, MAX_CHUNK_BYTES)
             for number, chunk in enumerate(chunks):
