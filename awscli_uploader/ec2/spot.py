@@ -1,9 +1,10 @@
-"""Spot interruptions: watch the metadata service, estimate the drain rate, and choose
-which files can still leave before the instance goes.
+"""Spot interruptions: watch the metadata service for the interruption notice and the
+rebalance recommendation, and say by when uploads must be verified.
 
 A rebalance recommendation comes before the two-minute interruption notice: it
 starts the same drain, with a deadline that assumes the notice could follow at
-any moment (so it slides forward while no notice has come).
+any moment (so it slides forward while no notice has come). Which files fit
+before a deadline is the scan's decision (scan/deadline.py).
 """
 
 from __future__ import annotations

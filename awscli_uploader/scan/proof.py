@@ -2,7 +2,7 @@
 
 S3's ETag of a single-part upload is the MD5 of the bytes; of a multipart
 upload it is the MD5 of the parts' MD5s followed by `-<parts>`. The layout the
-CLI makes under the profile's `s3` settings (s3settings.py) is tried first, then
+CLI makes under the profile's `s3` settings (s3/settings.py) is tried first, then
 other chunk sizes giving the object's part count; when none matches a part count
 the CLI would not have made, the verdict is UNKNOWN_LAYOUT, never DIFFERENT.
 Under SSE-KMS or SSE-C the ETag is no digest of the content; there a SHA-256
