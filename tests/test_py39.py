@@ -33,12 +33,13 @@ DECISIONS = [
 
 
 def _python39() -> str | None:
-    found = shutil.which("python3.9")
-    if found:
-        return found
+    """pyenv's 3.9 (its shim only runs the version pyenv is set to), else python3.9."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     candidates = sorted(glob.glob(os.path.join(root, "versions", "3.9*", "bin", "python3.9")))
-    return candidates[-1] if candidates else None
+    if candidates:
+        return candidates[-1]
+    found = shutil.which("python3.9")
+    return found if found and "/shims/" not in found else None
 
 
 @pytest.mark.slow
