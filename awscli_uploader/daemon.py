@@ -21,9 +21,7 @@ from .ec2.spot import SpotWatch
 from .errors import ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
-from .local.state import Journal
 from .names import display
-from .s3 import multipart
 from .scan.record import Stats
 from .scan.uploader import Uploader
 
@@ -42,6 +40,7 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self._signals = 0
+        self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(
                 self.imds, self.log, self.uploader.set_deadline, on_notice=self._cancel_at
@@ -64,8 +63,8 @@ class Daemon:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
                 return
-            if self._signals == 2:
-                self._cancel(f"{name} received again")
+            if self._signals == 2:  # not here: the handler may interrupt a lock's holder
+                self._later(0.0, f"{name} received again")
                 return
             grace = self.config.stop_grace
             self.log.info("%s received: stopping; uploads under way get %gs to finish", name, grace)
@@ -82,10 +81,14 @@ class Daemon:
     def _cancel_at(self, deadline: float) -> None:
         """A spot interruption is due: what is still uploading at its deadline (less the
         margin kept for the last verification) is cancelled cleanly, not cut off."""
-        timer = threading.Timer(
-            max(0.0, deadline - time.monotonic()), self._cancel, args=("the interruption is due",)
-        )
+        self._later(max(0.0, deadline - time.monotonic()), "the interruption is due")
+
+    def _later(self, seconds: float, reason: str) -> None:
+        """Cancel the uploads under way in `seconds`, from a thread of its own; a run that
+        ends first cancels the timer."""
+        timer = threading.Timer(seconds, self._cancel, args=(reason,))
         timer.daemon = True
+        self._timers.append(timer)
         timer.start()
 
     def _cancel(self, reason: str) -> None:
@@ -94,9 +97,16 @@ class Daemon:
             self.log.info("cancelling the uploads under way (%s); their files stay", reason)
 
     def run_once(self) -> Stats:
-        with root_lock(self.config.state) as problem:
-            self._recover(problem)
-            return self.uploader.scan_once()
+        try:
+            with root_lock(self.config.state) as problem:
+                self._recover(problem)
+                return self.uploader.scan_once()
+        finally:
+            self._end_timers()
+
+    def _end_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
 
     def run_forever(self) -> None:
         if not self._wait_for_root():
@@ -120,6 +130,7 @@ class Daemon:
                     draining = self.spot is not None and self.spot.draining
                     self._sleep(DRAIN_PAUSE_SECONDS if draining else self.config.interval)
             finally:
+                self._end_timers()
                 if self.spot is not None:
                     self.spot.close()
         self.log.info("stopped")
@@ -140,32 +151,15 @@ class Daemon:
             self.log.error("%s", display(why))
         for path in restored:
             self.log.warning("%s: restored from an interrupted delete", display(path))
-            directory, *key = path.relative_to(self.config.root).parts
+            try:
+                directory, *key = path.relative_to(self.config.root).parts
+            except ValueError:  # still in the trash: 1,000 names taken
+                continue
             bucket, _ = bucket_for(directory, self.config.bucket_map)
             self.uploader.suspect([(bucket, "/".join(key))])
-        for entry in state.left_uploads():
-            self._abort_left(entry)
-
-    def _abort_left(self, entry: Journal) -> None:
-        """An upload call a killed run left: abort the multipart uploads it started."""
-        self.uploader.suspect((entry.bucket, key) for key in entry.keys)
-        cleanup = multipart.abort_ours(self.uploader.cli, entry.bucket, entry.keys, entry.started)
-        if cleanup.aborted:
-            self.log.info(
-                "s3://%s: aborted %d incomplete multipart uploads a killed run left (%s)",
-                entry.bucket,
-                len(cleanup.aborted),
-                display(", ".join(sorted({u.key for u in cleanup.aborted}))),
-            )
-        if cleanup.problem is not None and not cleanup.unsupported:
-            self.log.warning(
-                "s3://%s: cannot look for the multipart uploads a killed run left: %s; "
-                "trying again at the next start",
-                entry.bucket,
-                cleanup.problem,
-            )
-            return
-        self.config.state.end_upload(entry)
+        left = state.left_uploads()  # the first scan aborts what they left in S3
+        self.uploader.leftovers.add(left)
+        self.uploader.suspect((entry.bucket, key) for entry in left for key in entry.keys)
 
     def _wait_for_root(self) -> bool:
         warned = False

@@ -36,7 +36,6 @@ class SkipKind(enum.Enum):
     INVALID = "invalid"
     EXCLUDED = "excluded"  # by an operator's --exclude: never uploaded, deleted or warned about
     SKEWED = "skewed"  # changed "in the future": another clock; waits on the daemon's own
-    ASIDE = "aside"  # set aside for a delete a killed run did not finish: put back
 
 
 class Skipped(NamedTuple):
@@ -162,8 +161,6 @@ class Kind(enum.Enum):
     OPAQUE = (None, INFO, "s3://{bucket}: {reason} ETags; proving content by SHA-256")
     STOPPED = (None, INFO, "stopping: {files} files in {bucket} left for the next run")
     DIR_REMOVED = (None, DEBUG, "{path}: removed empty directory")
-    RESTORED = (None, WARN, "{path}: restored from an interrupted delete")
-    NOT_RESTORED = (Count.FAILED, ERROR, "{path}: {reason}")
 
     def __init__(self, count: Count | None, level: int, template: str) -> None:
         self.count = count
@@ -216,7 +213,6 @@ _SKIPS = {
     SkipKind.IGNORED: Kind.IGNORED,
     SkipKind.EXCLUDED: Kind.EXCLUDED,
     SkipKind.INVALID: Kind.INVALID,
-    SkipKind.ASIDE: Kind.RESTORED,
 }
 
 

@@ -24,6 +24,8 @@ from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.scan.leftovers import Leftovers
 from awscli_uploader.scan.record import Stats
 
 LOG = logging.getLogger("awscli_uploader.test.daemon")
@@ -38,6 +40,8 @@ class CountingUploader:
     stop: threading.Event = field(default_factory=threading.Event)
     deadlines: list[float | None] = field(default_factory=list)
     suspects: set[tuple[str, str]] = field(default_factory=set)
+    leftovers: Leftovers = field(default_factory=lambda: Leftovers(StateDir(Path("/nowhere"))))
+    cli: AwsCli = field(default_factory=AwsCli)  # a stop's timer cancels its (no) processes
 
     def suspect(self, keys: Iterable[tuple[str, str]]) -> None:
         self.suspects.update(keys)

@@ -33,15 +33,15 @@ def test_refused_delete_is_a_warning_and_retried(
             raise PermissionError(13, "Permission denied", str(target))
         real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
 
-    real_rename = os.rename
+    real_rename = settle_module.rename_noreplace
 
-    def refuse_rename(source: object, *args: object, **kwargs: object) -> None:
-        if Path(str(source)) == path:
+    def refuse_rename(source: Path, target: Path) -> None:
+        if source == path:
             raise PermissionError(13, "Permission denied", str(source))
-        real_rename(source, *args, **kwargs)  # type: ignore[arg-type]
+        real_rename(source, target)
 
     monkeypatch.setattr(settle_module.os, "unlink", refuse)
-    monkeypatch.setattr(settle_module.os, "rename", refuse_rename)
+    monkeypatch.setattr(settle_module, "rename_noreplace", refuse_rename)
     uploader = make_uploader(root, moto, one_cli)
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
@@ -51,7 +51,7 @@ def test_refused_delete_is_a_warning_and_retried(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not deleted" in m and "Permission denied" in m for m in warnings)
     monkeypatch.setattr(settle_module.os, "unlink", real_unlink)
-    monkeypatch.setattr(settle_module.os, "rename", real_rename)
+    monkeypatch.setattr(settle_module, "rename_noreplace", real_rename)
     stats = uploader.scan_once()
     assert (stats.present, stats.failed) == (1, 0)
     assert tree(root) == []

@@ -121,8 +121,8 @@ def test_sigterm_mid_multipart_stops_within_the_grace(
 def test_the_aws_child_dies_with_its_daemon(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
-    """SIGKILL of the daemon alone (an OOM kill): its aws child gets SIGINT from the kernel
-    (PR_SET_PDEATHSIG), cancels, and is gone; no orphan writes on."""
+    """SIGKILL of the daemon alone (an OOM kill): its aws child gets SIGKILL from the kernel
+    (PR_SET_PDEATHSIG) and is gone; no orphan writes on; the next start cleans up."""
     files = _big(root, moto, "orphan-bucket")
     proxy.rate = RATE / 4  # about 100 s: an orphan would still be at it after the deadline
     daemon = _start(root, proxy.url, aws_cli, tmp_path / "daemon.log")
@@ -168,7 +168,7 @@ def test_a_killed_run_s_multipart_uploads_are_aborted_at_the_next_start(
     proxy.rate = None
     done = run_once(root, proxy.url, one_cli, "-s", "0")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "aborted 1 incomplete multipart uploads a killed run left" in done.stdout
+    assert "aborted 1 incomplete multipart uploads (run/big.bin)" in done.stdout
     assert _incomplete(moto, "journal-bucket") == []
     assert StateDir(root).left_uploads() == []
     assert_drained(root, moto, files)

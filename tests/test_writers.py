@@ -19,7 +19,7 @@ from helpers import OLD, REPO, Moto, make_uploader, tree, write
 
 from awscli_uploader.local import lease
 from awscli_uploader.local.lease import Guard
-from awscli_uploader.local.state import Trash
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import Identity
 from awscli_uploader.scan import settle
 from awscli_uploader.scan.settle import delete_if_unchanged
@@ -135,11 +135,12 @@ def test_an_open_writer_refuses_the_delete(tmp_path: Path, writer_for: type[Writ
     writer.append("x")
     identity = Identity.of(os.lstat(path))
     assert lease.writer_state(path) is Guard.WRITER
-    assert "open for writing" in (delete_if_unchanged(path, identity) or "")
+    trash = StateDir(tmp_path).trash
+    assert "open for writing" in (delete_if_unchanged(path, identity, trash) or "")
     assert path.exists()
     writer.close()
     assert lease.writer_state(path) is Guard.HELD
-    assert delete_if_unchanged(path, Identity.of(os.lstat(path))) is None
+    assert delete_if_unchanged(path, Identity.of(os.lstat(path)), trash) is None
     assert not path.exists()
 
 
@@ -147,17 +148,17 @@ def test_a_replacement_renamed_in_at_the_last_moment_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "root"
-    trash = Trash(root, tmp_path / "state" / "trash")
+    trash = StateDir(root).trash
     path = write(root / "b" / "result.json", b"verified")
     identity = Identity.of(os.lstat(path))
-    real_rename = os.rename
+    real_rename = settle.rename_noreplace
 
-    def replaced_first(src: object, dst: object) -> None:
+    def replaced_first(src: Path, dst: Path) -> None:
         os.replace(write(root / "b" / ".result.json.tmp", b"newer result"), path)
-        monkeypatch.setattr(settle.os, "rename", real_rename)
-        real_rename(src, dst)  # type: ignore[arg-type]
+        monkeypatch.setattr(settle, "rename_noreplace", real_rename)
+        real_rename(src, dst)
 
-    monkeypatch.setattr(settle.os, "rename", replaced_first)
+    monkeypatch.setattr(settle, "rename_noreplace", replaced_first)
     refusal = delete_if_unchanged(path, identity, trash)
     assert refusal is not None and "replaced just before the delete" in refusal
     assert path.read_bytes() == b"newer result"
@@ -166,7 +167,7 @@ def test_a_replacement_renamed_in_at_the_last_moment_is_kept(
 
 def test_put_back_never_clobbers_what_appeared_meanwhile(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    trash = Trash(root, tmp_path / "trash")
+    trash = StateDir(root).trash
     moved = write(trash.place(root / "b" / "r.txt"), b"moved away")
     write(root / "b" / "r.txt", b"appeared meanwhile")
     (kept,), problems = trash.restore()
@@ -219,7 +220,7 @@ def test_a_writer_caught_after_the_rename_into_the_trash_gets_its_file_back(
     the file back, so the writer's bytes land in the file at its path, not in an unlinked
     inode."""
     root = tmp_path / "root"
-    trash = Trash(root, tmp_path / "state" / "trash")
+    trash = StateDir(root).trash
     path = write(root / "b" / "late.log", b"verified\n")
     identity = Identity.of(os.lstat(path))
     real_broken = settle.broken

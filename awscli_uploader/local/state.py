@@ -6,7 +6,8 @@ its layout. Everyone else asks it for a path; nobody spells one.
     opaque-buckets            buckets whose ETags prove nothing (SSE-KMS, SSE-C), one a line
     staging/<bucket>-<pid>/   hard links (or copies) pinning a batch while it uploads
     trash/<dir>/<key...>      a verified file between its rename and its unlink
-                              (on another filesystem: beside itself, as NAME + ASIDE)
+                              (on another filesystem: beside itself, as NAME + ASIDE,
+    aside/<pid>-<n>.json       noted here first: only a noted one is put back)
     uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
                               its bucket, its keys of multipart size, when it started
 
@@ -17,10 +18,13 @@ cross a device.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import itertools
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,15 +42,18 @@ OPAQUE = "opaque-buckets"
 STAGING = "staging"
 TRASH = "trash"
 UPLOADS = "uploads"
+ASIDE_NOTES = "aside"
 
 
 class Journal(NamedTuple):
-    """An upload call that was under way: what a killed run may have left in S3."""
+    """An upload call whose multipart uploads may be left in S3: under way when a run was
+    killed, or ended without its cleanup (then `ended` bounds when they were made)."""
 
     path: Path
     bucket: str
     keys: list[str]
     started: float  # Unix time
+    ended: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class StateDir:
 
     @property
     def trash(self) -> Trash:
-        return Trash(self.root, self.path / TRASH)
+        return Trash(self.root, self.path / TRASH, self.path / ASIDE_NOTES)
 
     def staging(self, bucket: str) -> Path:
         """This process's staging directory for a bucket."""
@@ -104,8 +111,16 @@ class StateDir:
             return None
         return Journal(entry, bucket, list(keys), started)
 
+    def upload_ended(self, entry: Journal) -> Journal:
+        """The call ended but its cleanup could not run: note when (best effort)."""
+        ended = entry._replace(ended=time.time())
+        data = {"bucket": ended.bucket, "keys": ended.keys, "started": ended.started}
+        with contextlib.suppress(OSError):
+            write_atomic(entry.path, json.dumps({**data, "ended": ended.ended}), mode=0o600)
+        return ended
+
     def end_upload(self, entry: Journal | None) -> None:
-        if entry is not None:
+        if entry is not None and entry.path.name:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
 
@@ -116,8 +131,10 @@ class StateDir:
             for entry in sorted((self.path / UPLOADS).iterdir()):
                 try:
                     data = json.loads(entry.read_text(encoding="utf-8"))
+                    bucket, keys = str(data["bucket"]), [str(k) for k in data["keys"]]
+                    ended = data.get("ended")
                     found.append(
-                        Journal(entry, str(data["bucket"]), list(data["keys"]), data["started"])
+                        Journal(entry, bucket, keys, float(data["started"]), ended and float(ended))
                     )
                 except (OSError, ValueError, KeyError, TypeError):
                     with contextlib.suppress(OSError):
@@ -143,10 +160,12 @@ class StateDir:
 
 @dataclass(frozen=True)
 class Trash:
-    """Where a verified file is renamed before its unlink: `dir/<path below root>`."""
+    """Where a verified file is renamed before its unlink: `dir/<path below root>`; or, when
+    that is another filesystem, beside itself (NAME + ASIDE), noted first in `notes`."""
 
     root: Path
     dir: Path
+    notes: Path
 
     def place(self, path: Path) -> Path:
         return self.dir / path.relative_to(self.root)
@@ -154,25 +173,55 @@ class Trash:
     def origin(self, moved: Path) -> Path:
         return self.root / moved.relative_to(self.dir)
 
+    def note_aside(self, path: Path, dev: int, ino: int) -> Path | None:
+        """Note, before it happens, that `path` (this inode) is set aside beside itself, so
+        that a killed run's is put back; None when the note can't be written (then the
+        file must not be set aside: nothing would know it)."""
+        note = self.notes / f"{os.getpid()}-{next(_CALLS)}.json"
+        text = json.dumps({"path": os.fspath(path), "dev": dev, "ino": ino})
+        try:
+            note.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+            write_atomic(note, text, mode=0o600)
+        except OSError:
+            return None
+        return note
+
     def restore(self) -> tuple[list[Path], list[str]]:
-        """Put back what a killed run left in the trash (a rename, then no unlink): where
-        each file is now, and why each that could not be put back stays in the trash (a
-        file where its directory was, a refused link); the next start tries again."""
+        """Put back what a killed run left in the trash or set aside (a rename, then no
+        unlink): where each file is now, and why each that could not be put back stays
+        where it is (a file where its directory was); the next start tries again."""
         restored: list[Path] = []
         problems: list[str] = []
+
+        def back(moved: Path, path: Path) -> bool:
+            try:
+                restored.append(put_back(moved, path))
+            except OSError as exc:
+                problems.append(
+                    f"{moved}: cannot put it back at {path} ({exc.strerror or exc}); "
+                    "it stays there: move it back by hand"
+                )
+                return False
+            return True
+
         for directory, _, names in os.walk(self.dir, topdown=False):
             for name in names:
-                moved = Path(directory) / name
-                try:
-                    restored.append(put_back(moved, self.origin(moved)))
-                except OSError as exc:
-                    problems.append(
-                        f"{moved}: cannot put it back at {self.origin(moved)} "
-                        f"({exc.strerror or exc}); it stays in the trash: move it back by hand"
-                    )
+                back(Path(directory) / name, self.origin(Path(directory) / name))
             if Path(directory) != self.dir:
                 with contextlib.suppress(OSError):
                     os.rmdir(directory)
+        for note in sorted(self.notes.glob("*.json")) if self.notes.is_dir() else []:
+            try:
+                data = json.loads(note.read_text(encoding="utf-8"))
+                path = Path(data["path"])
+                info = os.lstat(aside(path))
+            except (OSError, ValueError, KeyError, TypeError):
+                info = None  # deleted, or put back, before the kill
+            same = info is not None and (info.st_dev, info.st_ino) == (data["dev"], data["ino"])
+            if same and not back(aside(path), path):
+                continue  # the note stays: the next start tries again
+            with contextlib.suppress(OSError):
+                os.unlink(note)
         return restored, problems
 
 
@@ -180,26 +229,46 @@ ASIDE = ".awscli-uploader-deleting"  # a file set aside beside itself for its de
 
 
 def aside(path: Path) -> Path:
-    """Where a file is renamed for its delete when the trash is on another filesystem: the
-    walk never uploads such a name, and the scan puts one a killed run left back."""
+    """Where a file is renamed for its delete when the trash is on another filesystem (the
+    same directory is the same filesystem). Only a noted one is ever put back."""
     return path.with_name(path.name + ASIDE)
 
 
-def set_aside(path: Path) -> Path | None:
-    """The file that `path`, set aside, stands for; None for any other name."""
-    return path.with_name(path.name[: -len(ASIDE)]) if path.name.endswith(ASIDE) else None
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(source: Path, target: Path) -> None:
+    """Rename, never replacing what is at `target` (FileExistsError then): renameat2 with
+    RENAME_NOREPLACE, else a hard link and an unlink of `source`."""
+    if _LIBC is not None and hasattr(_LIBC, "renameat2"):
+        done = _LIBC.renameat2(
+            _AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE
+        )
+        if done == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):  # the filesystem or kernel can't
+            raise OSError(code, os.strerror(code), os.fspath(source))
+    os.link(source, target, follow_symlinks=False)
+    os.unlink(source)
 
 
 def put_back(moved: Path, path: Path) -> Path:
-    """Link `moved` back at `path`, or beside it when something took that name meanwhile
-    (never clobbering it); then drop `moved`. Returns where it is now."""
+    """Rename `moved` back to `path`, or beside it when something took that name meanwhile
+    (never replacing it). Returns where it is now. A file both names already point at (a
+    kill between a link and an unlink) just loses the extra name."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if os.path.samestat(os.lstat(moved), os.lstat(path)):
+            os.unlink(moved)
+            return path
     for n in range(1000):
         target = path if n == 0 else path.with_name(f"{path.name}.awscli-uploader-kept-{n}")
         try:
-            os.link(moved, target, follow_symlinks=False)
+            rename_noreplace(moved, target)
         except FileExistsError:
             continue
-        os.unlink(moved)
         return target
     return moved

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .filters import Excludes
-from .state import ASIDE
 
 
 class NodeKind(enum.Enum):
     ENTRY = "entry"  # anything but a directory, with its lstat
     EXCLUDED = "excluded"  # matched an exclude pattern (a directory is not entered)
     UNREADABLE = "unreadable"  # a directory that can't be listed, an entry that can't be stat'ed
-    ASIDE = "aside"  # a file an interrupted delete set aside (state.ASIDE): never uploaded
 
 
 class Node(NamedTuple):
@@ -64,9 +62,6 @@ def walk_below(top: Path, excludes: Excludes | None = None) -> Iterator[Node]:
         for entry in entries:
             path = directory / entry.name  # parses the name only, not the whole path
             key = prefix + entry.name
-            if entry.name.endswith(ASIDE):
-                yield Node(NodeKind.ASIDE, path, key)
-                continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:

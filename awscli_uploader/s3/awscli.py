@@ -43,6 +43,7 @@ INSTALL_HINT = (
 )
 API_TIMEOUT = 300.0
 SHA256_METADATA = "awscli-uploader-sha256"  # x-amz-meta-*: the SHA-256 the uploader read
+CLEANUP: dict[str, Any] = {"timeout": 60.0, "cancellable": False}  # runs after a stop too
 MIN_RATE = 1024 * 1024  # without /proc: bytes/s below which an upload counts as hung
 
 
@@ -152,14 +153,22 @@ class AwsCli:
         timeout: float | None = None,
         ok: Sequence[int] = (0,),
         upload_bytes: int | None = None,
+        cancellable: bool = True,
     ) -> Result:
         """Run `aws ARGS`; AwsCliError unless the exit code is in `ok`. A call is ended after
-        `timeout` (default `api_timeout`), an upload of `upload_bytes` only when it stalls."""
+        `timeout` (default `api_timeout`), an upload of `upload_bytes` only when it stalls;
+        a stop cancels it unless it is not `cancellable` (the cleanup after a stop)."""
         command = [*args, *self._common()]
         env = {**os.environ, **self.env, "AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"}
         limit = partial(self._limit, timeout=timeout, upload_bytes=upload_bytes)
         result = execute(
-            self.resolve(), command, env, limit, self.proc, self.running, self.cancel_grace
+            self.resolve(),
+            command,
+            env,
+            limit,
+            self.proc,
+            self.running if cancellable else None,
+            self.cancel_grace,
         )
         if result.exit_code not in ok:
             raise AwsCliError(command, result.exit_code, result.stderr)
@@ -232,7 +241,7 @@ class AwsCli:
         if prefix:
             args.append(f"--prefix={prefix}")
         args += ["--query", "Uploads[].[Key, UploadId, Initiated]"]
-        rows = json.loads(self.run(args).stdout or "null") or []
+        rows = json.loads(self.run(args, **CLEANUP).stdout or "null") or []
         return [Upload(str(key), str(upload), str(when)) for key, upload, when in rows]
 
     def abort_multipart_upload(self, bucket: str, upload: Upload) -> None:
@@ -243,7 +252,8 @@ class AwsCli:
                 f"--bucket={bucket}",
                 f"--key={upload.key}",
                 f"--upload-id={upload.upload_id}",
-            ]
+            ],
+            **CLEANUP,
         )
 
     def upload_tree(
@@ -320,11 +330,13 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(parent: int) -> None:
-    """In the forked child, before the exec: SIGINT when the daemon dies, however it dies
-    (an OOM kill, kill -9), so the CLI cancels and aborts its multipart uploads and never
-    writes on as an orphan. The kernel tells the thread that forked, which waits for it."""
+    """In the forked child, before the exec: SIGKILL when the daemon dies, however it dies
+    (an OOM kill, kill -9). Not SIGINT: the CLI would let a PUT in flight finish, and an
+    orphan's older bytes could land after a restarted daemon's newer ones. What the kill
+    leaves in S3 (multipart uploads) the next start aborts from the journal. The kernel
+    watches the thread that forked, which waits for the child."""
     if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # died before the prctl
         os._exit(1)
 

@@ -52,9 +52,12 @@ class WatchedCli(AwsCli):
         timeout: float | None = None,
         ok: Sequence[int] = (0,),
         upload_bytes: int | None = None,
+        cancellable: bool = True,
     ) -> Result:
         try:
-            result = super().run(args, timeout=timeout, ok=ok, upload_bytes=upload_bytes)
+            result = super().run(
+                args, timeout=timeout, ok=ok, upload_bytes=upload_bytes, cancellable=cancellable
+            )
         except AwsCliError as exc:
             if exc.exit_code is not None:
                 self.watch.record(credentials_verdict(args, exc.exit_code, exc.stderr))

@@ -156,18 +156,24 @@ class Running:
     def __init__(self) -> None:
         self._dogs: set[Watchdog] = set()
         self._lock = threading.Lock()
+        self._cancelled: str | None = None  # once a stop cancelled, every later one too
 
     def add(self, dog: Watchdog) -> None:
         with self._lock:
             self._dogs.add(dog)
+            reason = self._cancelled
+        if reason is not None:
+            dog.cancel(reason)
 
     def discard(self, dog: Watchdog) -> None:
         with self._lock:
             self._dogs.discard(dog)
 
     def cancel(self, reason: str) -> int:
-        """Cancel every running aws process (SIGINT, SIGKILL after the grace); how many."""
+        """Cancel every running aws process (SIGINT, SIGKILL after the grace), and every
+        one started from now on; how many were running."""
         with self._lock:
+            self._cancelled = reason
             dogs = list(self._dogs)
         for dog in dogs:
             dog.cancel(reason)

@@ -22,27 +22,16 @@ from ..local import lease
 from ..local.digest import unreadable
 from ..local.lease import Guard
 from ..model import Candidate, Identity, Kind, Outcome, Proven, of_batch, of_file
-from ..s3 import multipart
 from ..s3.listing import list_remote
 from . import check, transfer
 from .deadline import DrainRate, fit_before_deadline
+from .leftovers import Leftovers
 from .settle import WRITER, settle
 from .target import Suspects, Target
 
 Record = Callable[[Iterable[Outcome]], None]
 Done = TypeVar("Done")
 HASHED_AGAIN = "it changed between its hash and its proof"
-
-
-def multipart_outcomes(bucket: str, cleanup: multipart.Cleanup) -> list[Outcome]:
-    """What a multipart cleanup says: how many it aborted, or why it could not look."""
-    found: list[Outcome] = []
-    if cleanup.aborted:
-        keys = ", ".join(sorted({u.key for u in cleanup.aborted}))
-        found.append(of_batch(Kind.ABORTED, bucket, len(cleanup.aborted), keys))
-    if cleanup.problem is not None:
-        found.append(of_batch(Kind.NOT_ABORTED, bucket, 0, cleanup.problem))
-    return found
 
 
 def once_open(reported: set[Path], outcome: Outcome) -> Outcome:
@@ -96,7 +85,7 @@ class BucketRun:
     drain: DrainRate  # this process's recent upload rate
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
     suspects: Suspects  # (bucket, key) S3 may hold already: checked before upload
-    unlistable: set[str]  # buckets whose store can't list multipart uploads: said once
+    leftovers: Leftovers  # multipart uploads to abort
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
     def _settle(self, proven: Iterable[Proven]) -> None:
@@ -193,7 +182,7 @@ class BucketRun:
         pinned = source != bucket_dir
         with ThreadPoolExecutor(1, thread_name_prefix="hash") as hasher:
             paths = [path for _, path in staged]
-            known = hasher.submit(transfer.fingerprints, paths, target.multipart)
+            known = hasher.submit(transfer.fingerprints, paths, target.multipart, self.stop)
             ran, outcomes = self._journalled(
                 [item for item, _ in staged],
                 lambda: transfer.upload_batch(target, source, staged, bucket_dir, pinned=pinned),
@@ -207,8 +196,7 @@ class BucketRun:
         try:
             remote = list_remote(target.cli, target.bucket, [i.key for i, _ in staged])
         except AwsCliError as exc:
-            reason = check.cli_reason(exc)
-            self.record([of_batch(Kind.LIST_FAILED, target.bucket, len(staged), reason)])
+            self.record([check.list_failed(target.bucket, len(staged), exc)])
             return []
         verified = check.verify(target, staged, remote, prints)
         self.record(verified.outcomes)
@@ -226,18 +214,13 @@ class BucketRun:
         if not keys:
             return call()
         entry = self.config.state.begin_upload(target.bucket, keys)
-        started = time.time()
+        started = entry.started if entry is not None else time.time()
         done = call()
         if failed(done):
-            cleanup = multipart.abort_ours(target.cli, target.bucket, keys, started)
-            if cleanup.unsupported and target.bucket in self.unlistable:
-                cleanup = cleanup._replace(problem=None)
-            elif cleanup.unsupported:
-                self.unlistable.add(target.bucket)
-            self.record(multipart_outcomes(target.bucket, cleanup))
-            if cleanup.problem is not None and not cleanup.unsupported:
-                return done  # the journal keeps it for the next start
-        self.config.state.end_upload(entry)
+            left = self.leftovers.after_failure(target.cli, target.bucket, keys, entry, started)
+            self.record(left)
+        else:
+            self.config.state.end_upload(entry)
         return done
 
     def _single(self, item: Candidate, path: Path) -> None:

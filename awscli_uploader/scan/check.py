@@ -32,6 +32,14 @@ def cli_reason(exc: AwsCliError) -> str:
     return f"({classify(exc.stderr).value}): {exc.summary()}"
 
 
+def list_failed(bucket: str, files: int, exc: AwsCliError) -> Outcome:
+    """A listing that failed (the files wait for the next scan), or that a stop cancelled
+    (nothing failed)."""
+    if exc.cancelled:
+        return of_batch(Kind.STOPPED, bucket, files)
+    return of_batch(Kind.LIST_FAILED, bucket, files, cli_reason(exc))
+
+
 def prove_file(
     target: Target, item: Candidate, path: Path, obj: RemoteObject, known: Fingerprint | None
 ) -> tuple[Proof | None, list[Outcome]]:
@@ -152,8 +160,7 @@ def lookup(target: Target, files: list[Candidate]) -> Checked:
     try:
         remote = list_remote(target.cli, target.bucket, [f.key for f in files])
     except AwsCliError as exc:
-        failed = of_batch(Kind.LIST_FAILED, target.bucket, len(files), cli_reason(exc))
-        return Checked([], [], [failed], [])
+        return Checked([], [], [list_failed(target.bucket, len(files), exc)], [])
     return check(target, files, remote)
 
 

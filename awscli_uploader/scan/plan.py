@@ -207,8 +207,6 @@ def _bucket_files(
     for node in walk_below(top, excludes):
         if node.kind is NodeKind.EXCLUDED:
             yield Skipped(node.path, SkipKind.EXCLUDED, f"excluded by {node.detail!r}", bucket)
-        elif node.kind is NodeKind.ASIDE:
-            yield Skipped(node.path, SkipKind.ASIDE, "set aside by an interrupted delete", bucket)
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:

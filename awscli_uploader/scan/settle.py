@@ -10,14 +10,14 @@ import os
 from pathlib import Path
 
 from ..local.lease import Guard, broken, read_lease
-from ..local.state import Trash, aside, put_back
+from ..local.state import Trash, aside, put_back, rename_noreplace
 from ..model import Identity, Kind, Outcome, Proven, of_file
 from ..names import display
 
 WRITER = "a process has it open for writing; kept until it is closed"
 
 
-def settle(proven: Proven, *, dry_run: bool, trash: Trash | None = None) -> Outcome:
+def settle(proven: Proven, *, dry_run: bool, trash: Trash) -> Outcome:
     """Delete the proven file if it is unchanged and no process has it open for writing;
     the outcome says what happened."""
     item, identity, uploaded = proven
@@ -34,7 +34,7 @@ def settle(proven: Proven, *, dry_run: bool, trash: Trash | None = None) -> Outc
     return of_file(Kind.PRESENT, item)
 
 
-def delete_if_unchanged(path: Path, identity: Identity, trash: Trash | None = None) -> str | None:
+def delete_if_unchanged(path: Path, identity: Identity, trash: Trash) -> str | None:
     """Delete `path` if it is still the file that was verified; else say why not.
 
     Under a read lease (lease.py) no process has it open for writing, and none
@@ -57,27 +57,37 @@ def delete_if_unchanged(path: Path, identity: Identity, trash: Trash | None = No
         return exc.strerror or str(exc)
 
 
-def _remove(path: Path, identity: Identity, trash: Trash | None, leased: int | None) -> str | None:
-    """Rename the file out of the way (into the trash, else beside itself under a name the
-    scan restores), check the renamed inode, then unlink it. Never unlinks by name."""
-    moved = trash.place(path) if trash is not None else None
+def _remove(path: Path, identity: Identity, trash: Trash, leased: int | None) -> str | None:
+    """Rename the file out of the way, never replacing anything (into the trash, else
+    beside itself once that is noted), check the renamed inode, then unlink it. Never
+    unlinks by name."""
+    moved, note = trash.place(path), None
     try:
-        if moved is None:
-            raise OSError("no trash")
         moved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.rename(path, moved)
+        rename_noreplace(path, moved)
     except FileNotFoundError:
         return "it vanished"
-    except OSError:  # another filesystem (a bucket directory of its own), no room
-        moved = aside(path)
-        if os.path.lexists(moved):
-            return f"{display(moved)} is in the way of the delete; kept"
+    except FileExistsError:
+        return f"an earlier file waits in the trash at {display(moved)}; kept"
+    except OSError as exc:  # another filesystem (a bucket directory of its own), no room
+        moved, note = aside(path), trash.note_aside(path, identity.dev, identity.ino)
+        if note is None:
+            return f"cannot move it into the trash ({exc.strerror or exc}); kept"
         try:
-            os.rename(path, moved)  # the same directory: the same filesystem
-        except FileNotFoundError:
-            return "it vanished"
-        except OSError as exc:
-            return f"cannot set it aside for the delete ({exc.strerror or exc}); kept"
+            rename_noreplace(path, moved)  # the same directory: the same filesystem
+        except OSError as aside_exc:
+            os.unlink(note)
+            if isinstance(aside_exc, FileNotFoundError):
+                return "it vanished"
+            return f"cannot set it aside for the delete ({aside_exc.strerror or aside_exc}); kept"
+    try:
+        return _unlink_checked(path, moved, identity, leased)
+    finally:
+        if note is not None and not os.path.lexists(moved):  # else the next start puts it back
+            os.unlink(note)
+
+
+def _unlink_checked(path: Path, moved: Path, identity: Identity, leased: int | None) -> str | None:
     info = os.lstat(moved)
     if (info.st_dev, info.st_ino) != (identity.dev, identity.ino):
         kept = put_back(moved, path)

@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,16 @@ def _pin(item: Candidate, target: Path, budget: int, result: Staged) -> None:
 
 
 def fingerprints(
-    paths: Sequence[Path], settings: MultipartSettings = proof.DEFAULTS
+    paths: Sequence[Path],
+    settings: MultipartSettings = proof.DEFAULTS,
+    stop: threading.Event | None = None,
 ) -> dict[Path, Fingerprint]:
-    """Fingerprints of the staged files; one that changes while read has none."""
+    """Fingerprints of the staged files; one that changes while read has none, and after
+    a stop no more are taken (a chunk may be 10 GiB to read)."""
     found: dict[Path, Fingerprint] = {}
     for path in paths:
+        if stop is not None and stop.is_set():
+            break
         try:
             found[path] = proof.fingerprint(path, settings)
         except ReadFailed:  # verification says why

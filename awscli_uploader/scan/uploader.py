@@ -19,13 +19,12 @@ from pathlib import Path
 
 from ..config import Config
 from ..local import cleanup
-from ..local.state import put_back, set_aside
 from ..model import Candidate, Kind, Outcome, SkipKind, Skipped, of_batch, of_skip
-from ..names import display
 from ..s3.awscli import AwsCli
 from . import plan
 from .bucket import BucketRun
 from .deadline import DrainRate
+from .leftovers import Leftovers
 from .record import Recorder, ScanObserver, Stats
 from .target import OpaqueBuckets, Suspects, Target
 
@@ -63,12 +62,13 @@ class Uploader:
     sightings: plan.Sightings = field(default_factory=plan.Sightings)
     drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
     suspects: Suspects = field(default_factory=Suspects)  # (bucket, key) S3 may hold
-    unlistable: set[str] = field(default_factory=set)  # no ListMultipartUploads there
+    leftovers: Leftovers = field(init=False)  # multipart uploads to abort
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
     def __post_init__(self) -> None:
         self.opaque = OpaqueBuckets.load(self.config.state)
+        self.leftovers = Leftovers(self.config.state)
 
     def set_deadline(self, when: float | None) -> None:
         """Uploads from now on must be verified by `when` (time.monotonic())."""
@@ -82,11 +82,11 @@ class Uploader:
         """Scan the root once and move every ready file; errors are recorded, not raised."""
         started = time.monotonic()
         record = Recorder(self.log)
+        if self.leftovers.pending and not self.config.dry_run:
+            record(self.leftovers.retry(self.cli, self.stop))
         by_bucket: dict[str, list[Candidate]] = {}
         for item in self._plan(record):
-            if isinstance(item, Skipped) and item.kind is SkipKind.ASIDE:
-                record([self._put_back(item)])
-            elif isinstance(item, Skipped):
+            if isinstance(item, Skipped):
                 record([of_skip(item)])
             else:
                 by_bucket.setdefault(item.bucket, []).append(item)
@@ -102,21 +102,6 @@ class Uploader:
             self._last_heartbeat = started
         self.observer.scanned(stats)
         return stats
-
-    def _put_back(self, item: Skipped) -> Outcome:
-        """A file a killed run set aside for its delete: back under its name, and looked up
-        before its upload (S3 holds it)."""
-        original = set_aside(item.path)
-        if original is None:
-            return of_skip(item)
-        try:
-            kept = put_back(item.path, original)
-        except OSError as exc:
-            why = f"cannot put it back at {display(original)} ({exc.strerror or exc}); move it"
-            return Outcome(Kind.NOT_RESTORED, item.bucket, path=item.path, reason=why)
-        _, *key = kept.relative_to(self.config.root).parts
-        self.suspect([(item.bucket, "/".join(key))])
-        return Outcome(Kind.RESTORED, item.bucket, path=kept)
 
     def _plan(self, record: Recorder) -> list[Candidate | Skipped]:
         """The plan; when files wait only on their ctime or on the daemon's own clock
@@ -160,7 +145,7 @@ class Uploader:
                 self.drain,
                 lambda: self._deadline,
                 self.suspects,
-                self.unlistable,
+                self.leftovers,
             )
             chunks = chunked(files, MAX_CHUNK_FILES, MAX_CHUNK_BYTES)
             for number, chunk in enumerate(chunks):
