@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,11 +11,11 @@ from fake_imds import ImdsState, fake_imds
 from helpers import (
     REPO,
     Moto,
+    daemon,
     free_port,
     project_version,
     run_cli,
     run_in_process,
-    start_daemon,
     tree,
     write,
 )
@@ -152,34 +148,6 @@ def test_once_with_environment_variables(root: Path, moto: Moto) -> None:
     result = run_in_process("--once", env=env)
     assert result.returncode == 1
     assert failing.exists()
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        end = time.monotonic() + timeout
-        while text not in self.output():
-            if self.proc.poll() is not None or time.monotonic() > end:
-                raise AssertionError(f"never saw {text!r}; output:\n{self.output()}")
-            time.sleep(0.1)
-
-
-@contextmanager
-def daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
-    log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-    proc = start_daemon(*args, log=log, env=env)
-    try:
-        yield Running(proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_daemon_waits_for_root_uploads_and_stops_on_sigterm(

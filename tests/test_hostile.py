@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, make_uploader, run_cli, tree, write
+from helpers import Moto, make_uploader, os_fault, run_cli, tree, write
 
 from awscli_uploader.model import NS, Candidate, Skipped
-from awscli_uploader.scan import settle as settle_module
 from awscli_uploader.scan.plan import scan
 
 
@@ -20,38 +18,23 @@ def test_refused_delete_is_a_warning_and_retried(
     root: Path,
     moto: Moto,
     one_cli: str,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     moto.create_bucket("ro-bucket")
     path = write(root / "ro-bucket" / "f.txt", b"data")
-    real_unlink = os.unlink
 
-    def refuse(target: object, *args: object, **kwargs: object) -> None:
+    def refused(target: Path) -> OSError | None:
         # root may unlink anything, so a read-only disk is injected here
-        if Path(str(target)) == path:
-            raise PermissionError(13, "Permission denied", str(target))
-        real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
+        return PermissionError(13, "Permission denied", str(target)) if target == path else None
 
-    real_rename = os.rename
-
-    def refuse_rename(source: object, *args: object, **kwargs: object) -> None:
-        if Path(str(source)) == path:
-            raise PermissionError(13, "Permission denied", str(source))
-        real_rename(source, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(settle_module.os, "unlink", refuse)
-    monkeypatch.setattr(settle_module.os, "rename", refuse_rename)
     uploader = make_uploader(root, moto, one_cli)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO), os_fault(refused, "unlink", "rename"):
         stats = uploader.scan_once()
     assert stats.failed == 1
     assert path.exists()
     assert moto.get("ro-bucket", "f.txt") == b"data"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not deleted: Permission denied" in m for m in warnings)
-    monkeypatch.setattr(settle_module.os, "unlink", real_unlink)
-    monkeypatch.setattr(settle_module.os, "rename", real_rename)
     stats = uploader.scan_once()
     assert (stats.present, stats.failed) == (1, 0)
     assert tree(root) == []

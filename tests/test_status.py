@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, run_in_process, write
-from test_cli import daemon
+from helpers import Moto, daemon, run_in_process, write
 
 from awscli_uploader.ops.status import human_age, human_bytes
 

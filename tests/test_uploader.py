@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, make_uploader, tree, write
+from helpers import Moto, make_uploader, recorded_uploader, tree, write
 
 from awscli_uploader.model import Candidate
 from awscli_uploader.s3.awscli import SHA256_METADATA
@@ -79,19 +79,11 @@ def test_a_new_small_file_is_uploaded_without_a_lookup(
         Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
     )
     write(root / "bucket-one" / "done.txt", b"same")
-    uploader = make_uploader(root, moto, one_cli)
-    calls: list[str] = []
-    real_run = uploader.cli.run
-
-    def counted(args: list[str], **kwargs: object) -> object:
-        calls.append(" ".join(args[:2]))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
-
-    object.__setattr__(uploader.cli, "run", counted)
+    uploader, cli = recorded_uploader(root, moto, one_cli)
     stats = uploader.scan_once()
     assert (stats.present, stats.uploaded) == (0, 1)
     assert tree(root) == []
-    assert calls == ["s3 cp", "s3api list-objects-v2"]
+    assert cli.commands() == ["s3 cp", "s3api list-objects-v2"]
     assert moto.head("bucket-one", "done.txt")["Metadata"] == {}
 
 
@@ -291,15 +283,12 @@ def test_a_backlog_drains_chunk_by_chunk(
     moto.create_bucket("backlog")
     for i in range(5):
         write(root / "backlog" / f"f{i}.txt", f"file {i}".encode())
-    uploader = make_uploader(root, moto, one_cli)
     seen: list[tuple[str, int]] = []
-    real_run = uploader.cli.run
 
-    def watched(args: list[str], **kwargs: object) -> object:
-        seen.append((" ".join(args[:2]), len(tree(root))))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
+    def watched(args: list[str]) -> None:
+        seen.append((" ".join(args[:2]), len(tree(root))))  # and the real CLI runs
 
-    object.__setattr__(uploader.cli, "run", watched)
+    uploader = make_uploader(root, moto, one_cli, answer=watched)
     stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (5, 0)
     assert tree(root) == []

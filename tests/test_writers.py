@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import OLD, REPO, Moto, make_uploader, tree, write
+from helpers import OLD, REPO, Moto, make_uploader, os_fault, tree, write
 
 from awscli_uploader.local import lease
 from awscli_uploader.local.lease import Guard
@@ -116,12 +116,12 @@ def test_a_writer_that_opens_after_the_hash_keeps_the_file(
             writers[0].append("stage two")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(settle, "delete_if_unchanged", writer_arrives)
-    stats = make_uploader(root, moto, one_cli).scan_once()
+    with monkeypatch.context() as patch:
+        patch.setattr(settle, "delete_if_unchanged", writer_arrives)
+        stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 0
     assert path.read_bytes() == b"stage one\nstage two\n"
     writers[0].close()
-    monkeypatch.setattr(settle, "delete_if_unchanged", real)
     stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 1
     assert moto.get("logs-bucket", "stage.dat") == b"stage one\nstage two\n"
@@ -142,22 +142,20 @@ def test_an_open_writer_refuses_the_delete(tmp_path: Path, writer_for: type[Writ
     assert not path.exists()
 
 
-def test_a_replacement_renamed_in_at_the_last_moment_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_replacement_renamed_in_at_the_last_moment_is_kept(tmp_path: Path) -> None:
     root = tmp_path / "root"
     trash = Trash(root, tmp_path / "state" / "trash")
     path = write(root / "b" / "result.json", b"verified")
     identity = Identity.of(os.lstat(path))
-    real_rename = os.rename
+    replaced: list[Path] = []
 
-    def replaced_first(src: object, dst: object) -> None:
-        os.replace(write(root / "b" / ".result.json.tmp", b"newer result"), path)
-        monkeypatch.setattr(settle.os, "rename", real_rename)
-        real_rename(src, dst)  # type: ignore[arg-type]
+    def replaced_first(source: Path) -> None:
+        if source == path and not replaced:  # just before the delete's own rename
+            replaced.append(write(root / "b" / ".result.json.tmp", b"newer result"))
+            os.replace(replaced[0], path)
 
-    monkeypatch.setattr(settle.os, "rename", replaced_first)
-    refusal = delete_if_unchanged(path, identity, trash)
+    with os_fault(replaced_first, "rename"):
+        refusal = delete_if_unchanged(path, identity, trash)
     assert refusal is not None and "replaced just before the delete" in refusal
     assert path.read_bytes() == b"newer result"
     assert list(trash.dir.rglob("*.json")) == []
