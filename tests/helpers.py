@@ -73,11 +73,8 @@ class Moto:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def _client(self):  # type: ignore[no-untyped-def]
-        return self._s3
-
     @functools.cached_property
-    def _s3(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:  # boto3 ships no types (boto3-stubs would add them)
         """One boto3 client per server (clients are thread-safe): making one costs ~10 ms."""
         import boto3
 
@@ -94,23 +91,28 @@ class Moto:
         urllib.request.urlopen(req, timeout=10).close()
 
     def create_bucket(self, name: str, **kwargs: object) -> None:
-        self._client().create_bucket(
+        self.client.create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, **kwargs
         )
 
-    def put(self, bucket: str, key: str, body: bytes) -> None:
-        self._client().put_object(Bucket=bucket, Key=key, Body=body)
+    def put(
+        self, bucket: str, key: str, body: bytes, *, metadata: dict[str, str] | None = None
+    ) -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
+
+    def buckets(self) -> list[str]:
+        return [b["Name"] for b in self.client.list_buckets().get("Buckets", [])]
 
     def get(self, bucket: str, key: str) -> bytes:
-        data: bytes = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        data: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return data
 
     def keys(self, bucket: str) -> list[str]:
-        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
     def head(self, bucket: str, key: str) -> dict[str, object]:
-        data: dict[str, object] = self._client().head_object(Bucket=bucket, Key=key)
+        data: dict[str, object] = self.client.head_object(Bucket=bucket, Key=key)
         return data
 
 
@@ -120,7 +122,7 @@ class S3rver(Moto):
     key = "S3RVER"
 
     def reset(self) -> None:
-        client = self._client()
+        client = self.client
         for bucket in client.list_buckets().get("Buckets", []):
             for key in self.keys(bucket["Name"]):
                 client.delete_object(Bucket=bucket["Name"], Key=key)

@@ -72,8 +72,7 @@ def history(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
     """A bucket holding exactly HISTORY (put again only if another test reset the server in
     between); pages of 10 objects, chunks of 30, at most 3 heads."""
     moto = moto_server
-    buckets = [b["Name"] for b in moto._client().list_buckets()["Buckets"]]
-    if buckets != ["hist"] or moto.keys("hist") != HISTORY:
+    if moto.buckets() != ["hist"] or moto.keys("hist") != HISTORY:
         moto.reset()
         moto.create_bucket("hist")
         with ThreadPoolExecutor(8) as pool:
