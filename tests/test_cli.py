@@ -21,6 +21,7 @@ from helpers import (
 )
 
 from awscli_uploader.ec2.spot import seconds_until
+from awscli_uploader.local.state import StateDir
 
 
 def test_help_and_version() -> None:
@@ -235,10 +236,10 @@ def test_seconds_until(text: str, seconds: float) -> None:
 
 
 def test_state_directory_others_can_write_is_refused(root: Path, moto: Moto) -> None:
-    state = root / ".awscli-uploader"
-    state.mkdir()
-    state.chmod(0o777)
+    state = StateDir(root)
+    state.path.mkdir()
+    state.path.chmod(0o777)
     result = run_in_process("--once", "-d", str(root), "--endpoint-url", moto.url)
     assert result.returncode == 2
     assert "writable by others" in result.stderr
-    assert not (state / "lock").exists()
+    assert not state.lock_file.exists()

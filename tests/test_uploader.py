@@ -12,6 +12,7 @@ import pytest
 from helpers import Moto, make_uploader, recorded_uploader, tree, write
 
 from awscli_uploader.errors import AwsCliError
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import Candidate
 from awscli_uploader.s3.awscli import SHA256_METADATA
 from awscli_uploader.scan import check
@@ -253,7 +254,7 @@ def test_dry_run_changes_nothing(root: Path, moto: Moto, one_cli: str) -> None:
     make_uploader(root, moto, one_cli, dry_run=True).scan_once()
     assert tree(root) == ["bucket-one/new.txt", "bucket-one/present.txt"]
     assert moto.keys("bucket-one") == ["present.txt"]
-    assert not (root / ".awscli-uploader").exists()
+    assert not StateDir(root).path.exists()
 
 
 def _item(key: str, size: int) -> Candidate:
