@@ -109,6 +109,7 @@ class FaultProxy:
 
 def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     target = urlsplit(proxy.upstream)
+    host = target.hostname or "127.0.0.1"
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -185,7 +186,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if fault == "corrupt" and body:
                 middle = len(body) // 2
                 body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
-            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+            upstream = http.client.HTTPConnection(host, target.port, timeout=120)
             try:
                 upstream.putrequest(
                     self.command, self.path, skip_host=True, skip_accept_encoding=True

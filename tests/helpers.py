@@ -111,8 +111,8 @@ class Moto:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
-    def head(self, bucket: str, key: str) -> dict[str, object]:
-        data: dict[str, object] = self.client.head_object(Bucket=bucket, Key=key)
+    def head(self, bucket: str, key: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.client.head_object(Bucket=bucket, Key=key)
         return data
 
 
