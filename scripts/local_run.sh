@@ -26,10 +26,17 @@ if pid="$(daemon_pid "${pid_file}")"; then
 fi
 rm -f "${pid_file}"
 
+logged=0
+[ -f "${log_file}" ] && logged="$(wc -c <"${log_file}")"
 S3_ROOT_DIR="${root}" nohup "${repo}/scripts/s3_upload_daemon.sh" "$@" >>"${log_file}" 2>&1 </dev/null &
 pid=$!
 record_pid "${pid_file}" "${pid}"
-sleep 1
+# up to 15 s for its first words (a busy host starts Python slowly): watching, or exited
+for _ in $(seq 30); do
+  kill -0 "${pid}" 2>/dev/null || break
+  tail -c "+$((logged + 1))" "${log_file}" | grep -q -e ' watching ' -e 'waiting for it' && break
+  sleep 0.5
+done
 if ! kill -0 "${pid}" 2>/dev/null; then
   rm -f "${pid_file}"
   echo "local_run: the daemon exited at start; last lines of ${log_file}:" >&2
