@@ -8,12 +8,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy, fault_proxy
 from helpers import IN_CI, REGION, Moto, S3rver, cli_path, free_port, wait_http
 
+from awscli_uploader.cli import command
 from awscli_uploader.local import lease
+from awscli_uploader.options import BUCKET_MAP_ENV, EXCLUDE_ENV
 
 _KEEP = {"AWS_CA_BUNDLE"}
 
@@ -37,31 +40,62 @@ def _cost_rank(item: pytest.Item) -> int:
     return 1 if _SERVERS.intersection(getattr(item, "fixturenames", ())) else 2
 
 
+# The module-scoped fixtures (a synth, a bootstrap run, 24 MiB of noise) and their module:
+# under xdist (--dist loadgroup) their users run on one worker, so that each is built once,
+# not once per worker. pytest offers no public way to read a fixture's scope at collection,
+# so they are named here; pytest_fixture_setup below fails a module-scoped fixture that is
+# neither named here nor in a module that has an xdist_group of its own.
+SHARED_FIXTURES = {
+    ("tests/test_proof.py", "noise"),
+    ("tests/infra/test_infra_app.py", "assembly"),
+    ("tests/infra/test_infra_bootstrap.py", "run"),
+    ("tests/infra/test_infra_typescript.py", "template"),
+}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (--dist loadgroup), the tests that share a module-scoped fixture run on
-    one worker, so the fixture (a synth, a bootstrap run) is built once, not once per worker.
-    A test already in a group (the jsii modules share one) keeps it. The slow tests go out
-    first, then those that use a server, so that the last ones the workers get are short
-    and all of them finish together, not one worker running a slow test alone."""
+    """The users of a shared module-scoped fixture go to one worker (a test already in a
+    group, as the jsii modules are, keeps it). The slow tests go out first, then those that
+    use a server, so that the last ones the workers get are short and all of them finish
+    together, not one worker running a slow test alone."""
     items.sort(key=_cost_rank)
     for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group"):
+        if item.get_closest_marker("xdist_group"):
             continue
-        defs = info.name2fixturedefs.values()
-        if any(d[-1].scope == "module" for d in defs if d):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        module = item.nodeid.split("::")[0]
+        if any((module, name) in SHARED_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
-OPERATOR_ENV = (
-    "S3_UPLOAD_EXCLUDE",
-    "S3_BUCKET_MAP",
-    "S3_UPLOAD_DELETE_EMPTY_DIRS",
-    "S3_UPLOAD_METRICS_FILE",
-    "S3_UPLOAD_LOG_FORMAT",
-    "S3_UPLOAD_IF_EXISTS",
-)
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    """A module-scoped fixture nobody grouped would be built once per worker: say where to
+    name it."""
+    if fixturedef.scope != "module" or request.node.get_closest_marker("xdist_group"):
+        return
+    module = request.node.nodeid.split("::")[0]
+    if (module, fixturedef.argname) not in SHARED_FIXTURES:
+        raise pytest.UsageError(
+            f"{module}: module-scoped fixture {fixturedef.argname!r} is in no xdist group: "
+            "add it to SHARED_FIXTURES in tests/conftest.py (or mark its module)"
+        )
+
+
+def _operator_env() -> set[str]:
+    """Every variable the program reads as a setting: each option's envvar, of the daemon
+    and of `status`, and the two lists read by hand (the AWS_* ones are cleared apart)."""
+    names = {EXCLUDE_ENV, BUCKET_MAP_ENV}
+    for cmd in (command, *command.commands.values()):
+        for param in cmd.params:
+            envvar = param.envvar
+            names.update([envvar] if isinstance(envvar, str) else envvar or ())
+    return names
+
+
+OPERATOR_ENV = frozenset(_operator_env())
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +105,6 @@ def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     for name in list(os.environ):
         if name.startswith("AWS_") and name not in _KEEP:
             monkeypatch.delenv(name)
-    for name in ("S3_UPLOAD_INTERVAL", "S3_ROOT_DIR", "FILE_STABILITY_SECONDS", "S3_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
     for name in OPERATOR_ENV:
         monkeypatch.delenv(name, raising=False)
     (home / "config").write_text("")

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 FAULTS = (
@@ -136,133 +138,149 @@ class FaultProxy:
         return None
 
 
-def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
-    target = urlsplit(proxy.upstream)
+Reply = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
 
-        def log_message(self, *args: object) -> None:
-            pass
+def _forward(upstream: str, method: str, path: str, headers: Message, body: bytes) -> Reply:
+    """The request as it came, to `upstream`; its answer."""
+    target = urlsplit(upstream)
+    connection = http.client.HTTPConnection(target.hostname or "", target.port, timeout=120)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            if name.lower() not in ("transfer-encoding", "content-length", "expect"):
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
 
-        def _read(self, size: int) -> bytes:
-            """`size` body bytes, no faster than the proxy's rate (a slow uplink)."""
-            if proxy.rate is None:
-                return self.rfile.read(size)
+
+def _corrupt(body: bytes) -> bytes:
+    """One byte in the middle flipped."""
+    middle = len(body) // 2
+    return body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+
+
+def _opaque(status: int, headers: list[tuple[str, str]], data: bytes) -> Reply:
+    """An answer as under SSE-KMS: each ETag, in the body and the header, not the MD5."""
+    data = _ETAG_XML.sub(lambda m: b"<ETag>&quot;" + _kms(m.group(2)) + b"&quot;</ETag>", data)
+
+    def etag(value: str) -> str:
+        return '"' + _kms(value.strip('"').encode()).decode() + '"'
+
+    headers = [(k, etag(v) if k.lower() == "etag" else v) for k, v in headers]
+    return status, [*headers, ("x-amz-server-side-encryption", "aws:kms")], data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    proxy: ClassVar[FaultProxy]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _read(self, size: int) -> bytes:
+        """`size` body bytes, no faster than the proxy's rate (a slow uplink)."""
+        rate = self.proxy.rate
+        if rate is None:
+            return self.rfile.read(size)
+        data = b""
+        while len(data) < size:
+            started = time.monotonic()
+            piece = self.rfile.read(min(16384, size - len(data)))
+            if not piece:
+                break
+            data += piece
+            time.sleep(max(0.0, len(piece) / rate - (time.monotonic() - started)))
+        return data
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             data = b""
-            while len(data) < size:
-                started = time.monotonic()
-                piece = self.rfile.read(min(16384, size - len(data)))
-                if not piece:
-                    break
-                data += piece
-                time.sleep(max(0.0, len(piece) / proxy.rate - (time.monotonic() - started)))
-            return data
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self._read(size)
+                self.rfile.readline()
+        return self._read(int(self.headers.get("Content-Length") or 0))
 
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                data = b""
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return data
-                    data += self._read(size)
-                    self.rfile.readline()
-            return self._read(int(self.headers.get("Content-Length") or 0))
+    def _reset(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
-        def _reset(self) -> None:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
+    def _hang(self) -> None:
+        self.proxy.stopping.wait(600)
+        self._reset()
 
-        def _error(self, code: int, name: str, message: str) -> None:
-            body = (
-                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{name}</Code>'
-                f"<Message>{message}</Message></Error>"
-            ).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def _error(self, code: int, name: str, message: str) -> None:
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{name}</Code>'
+            f"<Message>{message}</Message></Error>"
+        ).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _any(self) -> None:
-            rule = proxy.pick(self.command, self.path)
-            if rule is not None and rule.fault == "stall-body":
-                self.rfile.read(min(65536, int(self.headers.get("Content-Length") or 65536)))
-                proxy.stopping.wait(600)
-                self._reset()
-                return
-            body = self._body()
-            fault = rule.fault if rule else None
-            if fault in _ERRORS:
-                self._error(*_ERRORS[fault])
-                return
-            if fault == "reset-before":
-                self._reset()
-                return
-            if fault == "hang":
-                proxy.stopping.wait(600)
-                self._reset()
-                return
-            if fault == "hook" and rule is not None and rule.hook is not None:
-                rule.hook(self.command, self.path)
-            if fault == "opaque-etag":
-                body = _unkms(body)
-            if fault == "corrupt" and body:
-                middle = len(body) // 2
-                body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
-            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-            try:
-                upstream.putrequest(
-                    self.command, self.path, skip_host=True, skip_accept_encoding=True
-                )
-                for name, value in self.headers.items():
-                    if name.lower() not in ("transfer-encoding", "content-length", "expect"):
-                        upstream.putheader(name, value)
-                upstream.putheader("Content-Length", str(len(body)))
-                upstream.endheaders(body)
-                response = upstream.getresponse()
-                data = response.read()
-                headers = response.getheaders()
-                status = response.status
-            finally:
-                upstream.close()
-            if fault == "reset-after":
-                self._reset()
-                return
-            data = _real_initiated(self.command, self.path, data)
-            if fault == "opaque-etag":
-                data = _ETAG_XML.sub(
-                    lambda m: b"<ETag>&quot;" + _kms(m.group(2)) + b"&quot;</ETag>", data
-                )
-                headers = [
-                    (
-                        k,
-                        '"' + _kms(v.strip('"').encode()).decode() + '"'
-                        if k.lower() == "etag"
-                        else v,
-                    )
-                    for k, v in headers
-                ]
-                headers.append(("x-amz-server-side-encryption", "aws:kms"))
-            self.send_response(status)
-            length = str(len(data))
-            for name, value in headers:
-                if name.lower() == "content-length" and self.command == "HEAD":
-                    length = value  # a HEAD's length is the object's, with no body
-                elif name.lower() not in _HOP_HEADERS:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", length)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+    def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response(status)
+        length = str(len(data))
+        for name, value in headers:
+            if name.lower() == "content-length" and self.command == "HEAD":
+                length = value  # a HEAD's length is the object's, with no body
+            elif name.lower() not in _HOP_HEADERS:
+                self.send_header(name, value)
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+    def _any(self) -> None:
+        rule = self.proxy.pick(self.command, self.path)
+        fault = rule.fault if rule else None
+        if fault == "stall-body":
+            self.rfile.read(min(65536, int(self.headers.get("Content-Length") or 65536)))
+            self._hang()
+            return
+        body = self._body()
+        if fault in _ERRORS:
+            self._error(*_ERRORS[fault])
+            return
+        if fault == "reset-before":
+            self._reset()
+            return
+        if fault == "hang":
+            self._hang()
+            return
+        if fault == "hook" and rule is not None and rule.hook is not None:
+            rule.hook(self.command, self.path)
+        if fault == "opaque-etag":
+            body = _unkms(body)
+        if fault == "corrupt" and body:
+            body = _corrupt(body)
+        status, headers, data = _forward(
+            self.proxy.upstream, self.command, self.path, self.headers, body
+        )
+        reply = (status, headers, _real_initiated(self.command, self.path, data))
+        if fault == "reset-after":
+            self._reset()
+            return
+        self._reply(*(_opaque(*reply) if fault == "opaque-etag" else reply))
 
-    return Handler
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+
+def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    """A handler class for this proxy (the server makes one handler per request)."""
+    return type("Handler", (_Handler,), {"proxy": proxy})
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Test helpers: moto access, files with old mtimes, running the program, nothing lost."""
+"""Test helpers: moto access, files with old mtimes, the recording AWS CLI seam, running the
+program, nothing lost."""
 
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import pytest
 from click.testing import CliRunner
 
 from awscli_uploader.cli import main
 from awscli_uploader.config import Config
+from awscli_uploader.errors import AwsCliError
+from awscli_uploader.local.state import STAGING, StateDir
 from awscli_uploader.model import Count
-from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.record import Tally
 from awscli_uploader.scan.uploader import Uploader
 
@@ -67,11 +73,8 @@ class Moto:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def _client(self):  # type: ignore[no-untyped-def]
-        return self._s3
-
     @functools.cached_property
-    def _s3(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:  # boto3 ships no types (boto3-stubs would add them)
         """One boto3 client per server (clients are thread-safe): making one costs ~10 ms."""
         import boto3
 
@@ -88,23 +91,28 @@ class Moto:
         urllib.request.urlopen(req, timeout=10).close()
 
     def create_bucket(self, name: str, **kwargs: object) -> None:
-        self._client().create_bucket(
+        self.client.create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, **kwargs
         )
 
-    def put(self, bucket: str, key: str, body: bytes) -> None:
-        self._client().put_object(Bucket=bucket, Key=key, Body=body)
+    def put(
+        self, bucket: str, key: str, body: bytes, *, metadata: dict[str, str] | None = None
+    ) -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
+
+    def buckets(self) -> list[str]:
+        return [b["Name"] for b in self.client.list_buckets().get("Buckets", [])]
 
     def get(self, bucket: str, key: str) -> bytes:
-        data: bytes = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        data: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return data
 
     def keys(self, bucket: str) -> list[str]:
-        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
-    def head(self, bucket: str, key: str) -> dict[str, object]:
-        data: dict[str, object] = self._client().head_object(Bucket=bucket, Key=key)
+    def head(self, bucket: str, key: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.client.head_object(Bucket=bucket, Key=key)
         return data
 
 
@@ -114,7 +122,7 @@ class S3rver(Moto):
     key = "S3RVER"
 
     def reset(self) -> None:
-        client = self._client()
+        client = self.client
         for bucket in client.list_buckets().get("Buckets", []):
             for key in self.keys(bucket["Name"]):
                 client.delete_object(Bucket=bucket["Name"], Key=key)
@@ -149,18 +157,62 @@ def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:
     return path
 
 
-def make_uploader(
+Answer = Callable[[list[str]], "Result | None"]
+
+
+@dataclass(frozen=True)
+class RecordingCli(AwsCli):
+    """The AWS CLI seam, recording the argument list of every call. `answer` sees each call
+    before it runs: it may answer it (a Result, failing as the CLI's own would when its exit
+    code is not accepted), fail it (raise AwsCliError) or return None: the real CLI runs."""
+
+    answer: Answer | None = None
+    calls: list[list[str]] = field(default_factory=list, compare=False)
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        ok: Sequence[int] = (0,),
+        upload_bytes: int | None = None,
+        cancellable: bool = True,
+    ) -> Result:
+        call = list(args)
+        self.calls.append(call)
+        answered = None if self.answer is None else self.answer(call)
+        if answered is None:
+            return super().run(
+                args, timeout=timeout, ok=ok, upload_bytes=upload_bytes, cancellable=cancellable
+            )
+        if answered.exit_code not in ok:
+            raise AwsCliError(call, answered.exit_code, answered.stderr)
+        return answered
+
+    def commands(self) -> list[str]:
+        """Each call's first two words, in order: `s3 cp`, `s3api list-objects-v2`."""
+        return [" ".join(call[:2]) for call in self.calls]
+
+
+class Recorded(NamedTuple):
+    uploader: Uploader
+    cli: RecordingCli  # the uploader's own, recording its calls
+
+
+def recorded_uploader(
     root: Path,
     moto: Moto,
     aws_cli: str,
     *,
     endpoint: str | None = None,
+    answer: Answer | None = None,
     connect_timeout: int = 10,
     read_timeout: int = 60,
-    **overrides: object,
-) -> Uploader:
-    """An uploader whose aws calls go to moto, or through `endpoint` (the fault proxy)."""
-    settings: dict[str, object] = {"stability": 2, **overrides}
+    **overrides: Any,
+) -> Recorded:
+    """An uploader whose aws calls go to moto, or through `endpoint` (the fault proxy), by
+    the recording seam."""
+    settings: dict[str, Any] = {"stability": 2, **overrides}
     config = Config(
         root=root,
         endpoint_url=endpoint or moto.url,
@@ -168,16 +220,22 @@ def make_uploader(
         region=REGION,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        **settings,  # type: ignore[arg-type]
+        **settings,
     )
-    cli = AwsCli(
+    cli = RecordingCli(
         executable=aws_cli,
         region=REGION,
         endpoint_url=config.endpoint_url,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        answer=answer,
     )
-    return Uploader(config, cli, logging.getLogger("awscli_uploader.test"))
+    return Recorded(Uploader(config, cli, logging.getLogger("awscli_uploader.test")), cli)
+
+
+def make_uploader(root: Path, moto: Moto, aws_cli: str, **kwargs: Any) -> Uploader:
+    """recorded_uploader's uploader, for a test that does not read the calls."""
+    return recorded_uploader(root, moto, aws_cli, **kwargs).uploader
 
 
 def run_cli(
@@ -255,12 +313,70 @@ def start_daemon(
         )
 
 
+class Running:
+    """A daemon started by `daemon`: its process and its log."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while text not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise AssertionError(f"never saw {text!r}; output:\n{self.output()}")
+            time.sleep(0.1)
+
+
+@contextmanager
+def daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """The program running in the background for the block; killed after it if still up."""
+    log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
+    proc = start_daemon(*args, log=log, env=env)
+    try:
+        yield Running(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+Fault = Callable[[Path], "OSError | None"]
+
+
+@contextmanager
+def os_fault(fault: Fault, *names: str) -> Iterator[None]:
+    """While the block runs, `os.<name>(path, ...)` raises what `fault(path)` returns (None:
+    the real call runs). `os` is one module for the whole process, so a fault is kept to the
+    block and to the paths `fault` picks; every other caller gets the real call."""
+    real = {name: getattr(os, name) for name in names}
+
+    def faulty(name: str) -> Callable[..., Any]:
+        def call(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(path, (str, bytes, os.PathLike)):
+                error = fault(Path(os.fsdecode(path)))
+                if error is not None:
+                    raise error
+            return real[name](path, *args, **kwargs)
+
+        return call
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.setattr(os, name, faulty(name))
+        yield
+
+
 def tree(root: Path) -> list[str]:
     """Files left under root (the uploader's own state directory aside)."""
+    state = StateDir(root).path
     return sorted(
         str(p.relative_to(root))
         for p in root.rglob("*")
-        if (p.is_file() or p.is_symlink()) and ".awscli-uploader" not in p.parts
+        if (p.is_file() or p.is_symlink()) and state not in p.parents
     )
 
 
@@ -291,7 +407,7 @@ def assert_drained(root: Path, moto: Moto, files: Files) -> None:
     """Nothing left: every file byte-equal in S3, no staging link behind."""
     assert tree(root) == []
     assert assert_nothing_lost(root, moto, files) == 0
-    staging = root / ".awscli-uploader" / "staging"
+    staging = StateDir(root).path / STAGING
     assert not staging.exists() or list(staging.rglob("*")) == []
 
 

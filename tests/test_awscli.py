@@ -6,10 +6,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import REGION, Moto
+from helpers import REGION, Moto, RecordingCli
 
 from awscli_uploader.errors import AwsCliError, AwsCliMissing, last_line
-from awscli_uploader.s3.awscli import AwsCli, ErrorKind, classify
+from awscli_uploader.s3.awscli import AwsCli, ErrorKind, Result, classify
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,25 @@ def test_values_that_start_with_a_dash_are_values(moto: Moto, aws_cli: str) -> N
     head = cli.head_object("dash-bucket", "-x.txt")
     assert head is not None and head.size == 4
     assert cli.head_object("dash-bucket", "-missing") is None
+
+
+def test_the_recording_fake_answers_and_fails_as_the_seam_does() -> None:
+    """The tests' fake (helpers.RecordingCli), with no process: an answered call gives the
+    seam's typed result; an answer with an exit code the call does not accept is its
+    AwsCliError, which the seam's methods map as they map the real CLI's (404: no object)."""
+
+    def answer(args: list[str]) -> Result:
+        if args[:2] == ["s3api", "list-buckets"]:
+            return Result(0, '{"Buckets": [{"Name": "b-1"}]}', "")
+        if args[-1] == "--key=gone":
+            return Result(254, "", "An error occurred (404) when calling the HeadObject operation")
+        return Result(254, "", "An error occurred (AccessDenied) when calling the HeadObject")
+
+    cli = RecordingCli(executable="/nonexistent/aws", answer=answer)
+    assert cli.list_buckets() == ["b-1"]
+    assert cli.head_object("b-1", "gone") is None
+    with pytest.raises(AwsCliError) as failed:
+        cli.head_object("b-1", "denied")
+    assert (failed.value.exit_code, classify(failed.value.stderr)) == (254, ErrorKind.ACCESS_DENIED)
+    assert cli.commands() == ["s3api list-buckets", *["s3api head-object"] * 2]
+    assert cli.calls[1] == ["s3api", "head-object", "--bucket=b-1", "--key=gone"]

@@ -9,6 +9,7 @@ from helpers import OLD, write
 
 from awscli_uploader.config import Config
 from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import NS
 from awscli_uploader.ops.backlog import backlog
 
@@ -30,7 +31,7 @@ def test_counts_files_bytes_unstable_and_the_oldest(root: Path) -> None:
 
 def test_leaves_out_what_the_scan_leaves_out(root: Path, tmp_path: Path) -> None:
     write(root / "top-level.txt", b"no bucket")
-    write(root / ".awscli-uploader" / "staging" / "b" / "k", b"state")
+    write(StateDir(root).staging("b") / "k", b"state")
     write(root / "bucket-a" / "keep.txt", b"1")
     write(root / "bucket-a" / "skip.tmp", b"22")
     write(root / "bucket-a" / "tmp" / "inner.txt", b"333")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import REGION, Moto
+from helpers import REGION, Moto, RecordingCli
 
 from awscli_uploader.model import Candidate, Verdict
 from awscli_uploader.s3 import listing
-from awscli_uploader.s3.awscli import AwsCli
 from awscli_uploader.s3.listing import listing_prefixes
 from awscli_uploader.scan import check
 from awscli_uploader.scan.check import Step, next_step
@@ -74,8 +72,7 @@ def history(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
     """A bucket holding exactly HISTORY (put again only if another test reset the server in
     between); pages of 10 objects, chunks of 30, at most 3 heads."""
     moto = moto_server
-    buckets = [b["Name"] for b in moto._client().list_buckets()["Buckets"]]
-    if buckets != ["hist"] or moto.keys("hist") != HISTORY:
+    if moto.buckets() != ["hist"] or moto.keys("hist") != HISTORY:
         moto.reset()
         moto.create_bucket("hist")
         with ThreadPoolExecutor(8) as pool:
@@ -86,18 +83,10 @@ def history(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
     return moto
 
 
-def _spied(moto: Moto, aws_cli: str) -> tuple[AwsCli, list[str]]:
-    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
-    calls: list[str] = []
-    real_run = cli.run
-
-    def run(args: list[str], **kwargs: Any) -> Any:
-        kept = ("--prefix", "--start-after", "head-object")
-        calls.append(" ".join(a for a in args[1:] if a.startswith(kept)))
-        return real_run(args, **kwargs)
-
-    object.__setattr__(cli, "run", run)
-    return cli, calls
+def _asked(cli: RecordingCli) -> list[str]:
+    """What each call asked for: the listing's range, or a head-object."""
+    kept = ("--prefix", "--start-after", "head-object")
+    return [" ".join(a for a in args[1:] if a.startswith(kept)) for args in cli.calls]
 
 
 @READS_HISTORY
@@ -124,20 +113,20 @@ def _spied(moto: Moto, aws_cli: str) -> tuple[AwsCli, list[str]]:
 def test_only_the_batch_key_range_is_listed(
     history: Moto, aws_cli: str, keys: list[str], expected_calls: list[str]
 ) -> None:
-    cli, calls = _spied(history, aws_cli)
+    cli = RecordingCli(executable=aws_cli, region=REGION, endpoint_url=history.url)
     wanted = [*keys, "h/0405-new", "h/zzz-new"]  # two keys S3 doesn't hold
     found = listing.list_remote(cli, "hist", wanted)
     assert sorted(found) == sorted(keys)
     assert all(found[k].size == len(k) for k in keys)
-    assert sorted(calls) == sorted(expected_calls)
+    assert sorted(_asked(cli)) == sorted(expected_calls)
 
 
 @READS_HISTORY
 def test_a_short_listing_proves_absence_without_heads(history: Moto, aws_cli: str) -> None:
-    cli, calls = _spied(history, aws_cli)
+    cli = RecordingCli(executable=aws_cli, region=REGION, endpoint_url=history.url)
     found = listing.list_remote(cli, "hist", ["h/099", "h/0995", "i/1"])
     assert list(found) == ["h/099"]
-    assert sorted(calls) == ["--prefix=h/099", "--prefix=i/1"]
+    assert sorted(_asked(cli)) == ["--prefix=h/099", "--prefix=i/1"]
 
 
 @pytest.mark.parametrize(

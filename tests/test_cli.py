@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,16 +11,17 @@ from fake_imds import ImdsState, fake_imds
 from helpers import (
     REPO,
     Moto,
+    daemon,
     free_port,
     project_version,
     run_cli,
     run_in_process,
-    start_daemon,
     tree,
     write,
 )
 
 from awscli_uploader.ec2.spot import seconds_until
+from awscli_uploader.local.state import StateDir
 
 
 def test_help_and_version() -> None:
@@ -154,34 +151,6 @@ def test_once_with_environment_variables(root: Path, moto: Moto) -> None:
     assert failing.exists()
 
 
-class Running:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        end = time.monotonic() + timeout
-        while text not in self.output():
-            if self.proc.poll() is not None or time.monotonic() > end:
-                raise AssertionError(f"never saw {text!r}; output:\n{self.output()}")
-            time.sleep(0.1)
-
-
-@contextmanager
-def daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
-    log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-    proc = start_daemon(*args, log=log, env=env)
-    try:
-        yield Running(proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def test_daemon_waits_for_root_uploads_and_stops_on_sigterm(
     tmp_path: Path, moto: Moto, aws_cli: str
 ) -> None:
@@ -267,10 +236,10 @@ def test_seconds_until(text: str, seconds: float) -> None:
 
 
 def test_state_directory_others_can_write_is_refused(root: Path, moto: Moto) -> None:
-    state = root / ".awscli-uploader"
-    state.mkdir()
-    state.chmod(0o777)
+    state = StateDir(root)
+    state.path.mkdir()
+    state.path.chmod(0o777)
     result = run_in_process("--once", "-d", str(root), "--endpoint-url", moto.url)
     assert result.returncode == 2
     assert "writable by others" in result.stderr
-    assert not (state / "lock").exists()
+    assert not state.lock_file.exists()

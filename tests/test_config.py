@@ -13,6 +13,7 @@ from awscli_uploader.cli import build_config, command
 from awscli_uploader.config import Config
 from awscli_uploader.ec2.imds import DEFAULT_ENDPOINT
 from awscli_uploader.errors import ConfigError
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.s3.settings import MultipartSettings
 
 
@@ -153,6 +154,7 @@ def test_bad_filters_name_the_flag_and_the_variable(
 
 def test_config_is_frozen_and_keeps_its_state_beside_the_files() -> None:
     config = Config(root=Path("/data/s3"))
-    assert config.state.path == Path("/data/s3/.awscli-uploader")
+    assert config.state == StateDir(Path("/data/s3"))
+    assert config.state.path.parent == Path("/data/s3")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.root = Path("/elsewhere")  # type: ignore[misc]

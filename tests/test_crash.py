@@ -21,6 +21,8 @@ from helpers import (
     start_daemon,
 )
 
+from awscli_uploader.local.state import STAGING, StateDir
+
 COUNT = 8
 
 
@@ -81,7 +83,7 @@ def test_sigkill_of_the_daemon_mid_batch(
         if daemon.poll() is None:
             daemon.kill()
     _reap(orphans)  # an orphaned aws child may finish or not: either way nothing is lost
-    assert (root / ".awscli-uploader" / "staging").exists()  # the kill left its links behind
+    assert (StateDir(root).path / STAGING).exists()  # the kill left its links behind
     _check_and_drain(root, moto, files, one_cli)
 
 
@@ -122,7 +124,6 @@ def test_sigterm_mid_batch_finishes_cleanly(
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    assert not (root / ".awscli-uploader" / "staging").exists() or not list(
-        (root / ".awscli-uploader" / "staging").iterdir()
-    )
+    staging = StateDir(root).path / STAGING
+    assert not staging.exists() or not list(staging.iterdir())
     _check_and_drain(root, moto, files, one_cli)

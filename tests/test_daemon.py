@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
+from helpers import write
 
 from awscli_uploader import daemon as daemon_module
 from awscli_uploader.config import Config
@@ -69,12 +70,12 @@ def test_scans_until_the_stop_event(root: Path, caplog: pytest.LogCaptureFixture
 
 
 def test_run_once_cleans_staging_and_holds_the_lock(root: Path) -> None:
-    stale = root / ".awscli-uploader" / "staging" / "my-bucket-41" / "run" / "k"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"left by a killed run")
-    trashed = root / ".awscli-uploader" / "trash" / "other-bucket" / "d" / "proven.txt"
-    trashed.parent.mkdir(parents=True)
-    trashed.write_bytes(b"proven, renamed, never unlinked")
+    state = StateDir(root)
+    stale = write(state.staging("my-bucket") / "run" / "k", b"left by a killed run")
+    write(
+        state.trash.place(root / "other-bucket" / "d" / "proven.txt"),
+        b"proven, renamed, never unlinked",
+    )
     uploader = CountingUploader()
     _daemon(root, uploader).run_once()
     assert uploader.scans == 1
@@ -82,7 +83,7 @@ def test_run_once_cleans_staging_and_holds_the_lock(root: Path) -> None:
     assert (root / "other-bucket" / "d" / "proven.txt").exists()
     # S3 may hold both: they are looked up before any upload
     assert uploader.suspects == {("my-bucket", "run/k"), ("other-bucket", "d/proven.txt")}
-    assert (root / ".awscli-uploader" / "lock").read_text().strip() == str(os.getpid())
+    assert state.lock_file.read_text().strip() == str(os.getpid())
 
 
 def test_waits_for_a_root_that_comes_late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

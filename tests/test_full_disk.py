@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import IN_CI, REPO, Moto, tree, write
 
+from awscli_uploader.local.state import StateDir
+
 NO_DAC = (
     "setpriv",
     "--inh-caps=-dac_override,-dac_read_search",
@@ -83,7 +85,7 @@ def test_a_first_start_on_a_disk_out_of_inodes_drains_it(
 
 
 def test_no_room_for_staging_uploads_without_it(full_fs: Path, moto: Moto, one_cli: str) -> None:
-    (full_fs / ".awscli-uploader").mkdir(mode=0o700)  # a daemon ran here before
+    StateDir(full_fs).path.mkdir(mode=0o700)  # a daemon ran here before
     moto.create_bucket("full-bucket")
     names = _fill(full_fs / "full-bucket")
     result = _once(full_fs, moto, one_cli)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, make_uploader, run_cli, tree, write
+from helpers import Moto, make_uploader, os_fault, run_cli, tree, write
 
+from awscli_uploader.local.state import rename_noreplace
 from awscli_uploader.model import NS, Candidate, Skipped
 from awscli_uploader.scan import settle as settle_module
 from awscli_uploader.scan.plan import scan
@@ -20,38 +20,35 @@ def test_refused_delete_is_a_warning_and_retried(
     root: Path,
     moto: Moto,
     one_cli: str,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     moto.create_bucket("ro-bucket")
     path = write(root / "ro-bucket" / "f.txt", b"data")
-    real_unlink = os.unlink
 
-    def refuse(target: object, *args: object, **kwargs: object) -> None:
+    def refused(target: Path) -> OSError | None:
         # root may unlink anything, so a read-only disk is injected here
-        if Path(str(target)) == path:
-            raise PermissionError(13, "Permission denied", str(target))
-        real_unlink(target, *args, **kwargs)  # type: ignore[arg-type]
-
-    real_rename = settle_module.rename_noreplace
+        return PermissionError(13, "Permission denied", str(target)) if target == path else None
 
     def refuse_rename(source: Path, target: Path) -> None:
-        if source == path:
-            raise PermissionError(13, "Permission denied", str(source))
+        error = refused(source)
+        if error is not None:
+            raise error
         real_rename(source, target)
 
-    monkeypatch.setattr(settle_module.os, "unlink", refuse)
-    monkeypatch.setattr(settle_module, "rename_noreplace", refuse_rename)
+    real_rename = rename_noreplace  # renameat2, which os_fault can't see
     uploader = make_uploader(root, moto, one_cli)
-    with caplog.at_level(logging.INFO):
+    with (
+        caplog.at_level(logging.INFO),
+        os_fault(refused, "unlink"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(settle_module, "rename_noreplace", refuse_rename)
         stats = uploader.scan_once()
     assert stats.failed == 1
     assert path.exists()
     assert moto.get("ro-bucket", "f.txt") == b"data"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not deleted" in m and "Permission denied" in m for m in warnings)
-    monkeypatch.setattr(settle_module.os, "unlink", real_unlink)
-    monkeypatch.setattr(settle_module, "rename_noreplace", real_rename)
     stats = uploader.scan_once()
     assert (stats.present, stats.failed) == (1, 0)
     assert tree(root) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy, Rule
-from helpers import Moto, assert_drained, make_uploader, put_files, tree, write
+from helpers import Moto, assert_drained, make_uploader, put_files, recorded_uploader, tree, write
 
 from awscli_uploader.model import Identity
 from awscli_uploader.s3.awscli import SHA256_METADATA
@@ -44,7 +44,7 @@ def test_kms_upload_is_proven_by_sha256(
     assert_drained(root, moto, {("kms-bucket", key): data for key, data in files.items()})
     for key, data in files.items():
         stored = moto.head("kms-bucket", key)["Metadata"]
-        assert stored == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}  # type: ignore[comparison-overlap]
+        assert stored == {SHA256_METADATA: hashlib.sha256(data).hexdigest()}
     assert "kms-bucket" in uploader.opaque
     assert any("proving content by SHA-256" in r.getMessage() for r in caplog.records)
 
@@ -53,9 +53,7 @@ def test_kms_present_with_sha256_is_deleted_without_upload(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
     digest = hashlib.sha256(b"done").hexdigest()
-    moto._client().put_object(
-        Bucket="kms-bucket", Key="done.txt", Body=b"done", Metadata={SHA256_METADATA: digest}
-    )
+    moto.put("kms-bucket", "done.txt", b"done", metadata={SHA256_METADATA: digest})
     write(root / "kms-bucket" / "done.txt", b"done")
     uploader = _uploader(root, moto, one_cli, kms)
     uploader.suspect([("kms-bucket", "done.txt")])  # an earlier attempt's: looked up first
@@ -71,21 +69,25 @@ def test_kms_object_without_proof_is_uploaded_again_not_trusted(
     write(root / "kms-bucket" / "other.txt", b"same")
     stats = _uploader(root, moto, one_cli, kms).scan_once()
     assert (stats.present, stats.uploaded) == (0, 1)
-    assert SHA256_METADATA in moto.head("kms-bucket", "other.txt")["Metadata"]  # type: ignore[operator]
+    assert SHA256_METADATA in moto.head("kms-bucket", "other.txt")["Metadata"]
     assert tree(root) == []
 
 
-def test_kms_same_size_rewrite_is_not_deleted(
+def test_kms_same_size_rewrite_is_uploaded_not_deleted(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
+    """The lookup before the upload finds an object of the same size whose stored SHA-256
+    is another's: the file is uploaded, not deleted on the size."""
     old = hashlib.sha256(b"v1").hexdigest()
-    moto._client().put_object(
-        Bucket="kms-bucket", Key="v.txt", Body=b"v1", Metadata={SHA256_METADATA: old}
-    )
+    moto.put("kms-bucket", "v.txt", b"v1", metadata={SHA256_METADATA: old})
     write(root / "kms-bucket" / "v.txt", b"v2")
-    stats = _uploader(root, moto, one_cli, kms).scan_once()
-    assert stats.uploaded == 1
+    uploader, cli = recorded_uploader(root, moto, one_cli, endpoint=kms.url)
+    uploader.suspect([("kms-bucket", "v.txt")])  # a small new key is not looked up
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.present) == (1, 0)
     assert moto.get("kms-bucket", "v.txt") == b"v2"
+    assert tree(root) == []
+    assert cli.commands()[:3] == ["s3api list-objects-v2", "s3api head-object", "s3 cp"]
 
 
 def _puts(proxy: FaultProxy) -> list[str]:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import Moto, run_cli, run_in_process, tally, write
+from helpers import Moto, daemon, run_cli, run_in_process, tally, write
 from prometheus_client.parser import text_string_to_metric_families
-from test_cli import daemon
 
 from awscli_uploader.model import NS
 from awscli_uploader.ops.backlog import Backlog

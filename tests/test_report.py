@@ -15,6 +15,7 @@ from helpers import tally, write
 from prometheus_client.parser import text_string_to_metric_families
 
 from awscli_uploader.config import Config
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import Candidate
 from awscli_uploader.ops.report import Fanout, Reporter
 from awscli_uploader.s3.health import CredentialWatch
@@ -77,7 +78,7 @@ def _samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def test_status_record_and_metrics_after_each_scan(root: Path, tmp_path: Path) -> None:
-    (root / ".awscli-uploader").mkdir(mode=0o700)
+    StateDir(root).path.mkdir(mode=0o700)
     write(root / "b-1" / "waiting.txt", b"12345")
     metrics_file = tmp_path / "uploader.prom"
     watch = CredentialWatch()
@@ -85,7 +86,7 @@ def test_status_record_and_metrics_after_each_scan(root: Path, tmp_path: Path) -
     reporter = Reporter(Config(root=root, metrics_file=metrics_file), LOG, watch)
     reporter.scanned(_stats(2, 30))
     reporter.scanned(_stats(1, 5))
-    record_path = root / ".awscli-uploader" / "last-scan.json"
+    record_path = StateDir(root).last_scan
     record = json.loads(record_path.read_text())
     assert (record["pid"], record["mode"], record["uploaded"]) == (os.getpid(), "daemon", 1)
     assert record["credentials_valid"] is True
@@ -101,18 +102,19 @@ def test_status_record_and_metrics_after_each_scan(root: Path, tmp_path: Path) -
 
 
 def test_no_metrics_file_unless_asked(root: Path, tmp_path: Path) -> None:
-    (root / ".awscli-uploader").mkdir(mode=0o700)
+    state = StateDir(root)
+    state.path.mkdir(mode=0o700)
     Reporter(Config(root=root), LOG, CredentialWatch()).scanned(_stats(1, 1))
-    assert sorted(p.name for p in (root / ".awscli-uploader").iterdir()) == ["last-scan.json"]
+    assert list(state.path.iterdir()) == [state.last_scan]
     assert list(tmp_path.glob("*.prom")) == []
 
 
 def test_a_dry_run_writes_nothing(root: Path, tmp_path: Path) -> None:
-    (root / ".awscli-uploader").mkdir(mode=0o700)
+    StateDir(root).path.mkdir(mode=0o700)
     metrics_file = tmp_path / "uploader.prom"
     config = Config(root=root, dry_run=True, metrics_file=metrics_file)
     Reporter(config, LOG, CredentialWatch()).scanned(_stats(1, 1))
-    assert list((root / ".awscli-uploader").iterdir()) == []
+    assert list(StateDir(root).path.iterdir()) == []
     assert not metrics_file.exists()
 
 

@@ -54,7 +54,7 @@ def test_scan_maps_bucket_and_key(root: Path) -> None:
         (root / "my-bucket/images/shot.png").stat().st_mtime_ns,
     )
     assert isinstance(found["my-bucket/top.log"], Candidate)
-    assert found["my-bucket/top.log"].key == "top.log"  # type: ignore[union-attr]
+    assert found["my-bucket/top.log"].key == "top.log"
 
 
 def test_scan_skips_what_is_not_a_candidate(root: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from awscli_uploader.local.state import StateDir, aside, put_back
+from awscli_uploader.local.state import StateDir, aside, put_back, rename_noreplace
 from awscli_uploader.model import Identity
 from awscli_uploader.scan import settle
 from awscli_uploader.scan.settle import delete_if_unchanged
@@ -46,7 +46,7 @@ def test_a_trash_on_another_filesystem_sets_the_file_aside_never_unlinks_by_name
     trash = StateDir(root).trash
     path = write(root / "b" / "f.txt", b"verified")
     identity = Identity.of(os.lstat(path))
-    real_rename = settle.rename_noreplace
+    real_rename = rename_noreplace
     renamed: list[Path] = []
 
     def cross_device(src: Path, dst: Path) -> None:

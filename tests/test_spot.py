@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from fake_imds import ImdsState, fake_imds
 from fault_proxy import fault_proxy
-from helpers import Moto, make_uploader, write
-from test_cli import daemon
+from helpers import Moto, daemon, make_uploader, write
 
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import NOTICE_SECONDS, SAFETY_SECONDS, SpotWatch, parse_rebalance

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, run_in_process, write
-from test_cli import daemon
+from helpers import Moto, daemon, run_in_process, write
 
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.ops.status import human_age, human_bytes
 
 NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_CLI": "/nonexistent/aws"}
@@ -76,7 +76,7 @@ def test_status_of_a_root_no_daemon_has_seen(root: Path) -> None:
     assert backlog["empty-bucket"]["files"] == 0
     assert backlog["empty-bucket"]["oldest_age_seconds"] is None
     assert data["total"] == {"files": 3, "bytes": 7, "unstable": 1}
-    assert not (root / ".awscli-uploader").exists()  # status creates nothing
+    assert not StateDir(root).path.exists()  # status creates nothing
 
     text = run_in_process("status", "-d", str(root), env=NO_AWS)
     assert text.returncode == 0, text.stderr
@@ -150,8 +150,8 @@ def test_once_leaves_a_record_but_dry_run_does_not(root: Path, moto: Moto) -> No
 
 
 def test_status_with_an_unreadable_record(root: Path) -> None:
-    (root / ".awscli-uploader").mkdir()
-    (root / ".awscli-uploader" / "last-scan.json").write_text("{half")
+    StateDir(root).path.mkdir()
+    StateDir(root).last_scan.write_text("{half")
     assert "not valid JSON" in _status(root)["last_scan"]["error"]  # type: ignore[index]
     text = run_in_process("status", "-d", str(root), env=NO_AWS)
     assert text.returncode == 0

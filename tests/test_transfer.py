@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Moto, make_uploader, tree, write
+from helpers import Fault, Moto, os_fault, recorded_uploader, tree, write
 
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.model import Candidate
@@ -66,17 +67,14 @@ def test_no_room_for_links_leaves_the_rest_direct(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = [_candidate(root, f"{n}.txt") for n in range(3)]
-    real_link = os.link
-    calls: list[object] = []
+    linked: list[Path] = []
 
-    def full_after_one(src: object, dst: object, **kwargs: object) -> None:
-        calls.append(src)
-        if len(calls) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_link(src, dst, **kwargs)  # type: ignore[arg-type]
+    def full_after_one(source: Path) -> OSError | None:
+        linked.append(source)
+        return OSError(errno.ENOSPC, "No space left on device") if len(linked) > 1 else None
 
-    monkeypatch.setattr(transfer.os, "link", full_after_one)
-    result = stage(files, root / ".state" / "staging")
+    with os_fault(full_after_one, "link"):
+        result = stage(files, root / ".state" / "staging")
     staged, direct, problem = result.staged, result.direct, result.problem
     assert [i.key for i, _ in staged] == ["0.txt"]
     assert [i.key for i in direct] == ["1.txt", "2.txt"]
@@ -90,15 +88,12 @@ def test_an_unexpected_errno_fails_that_file_alone(
     """FUSE and CIFS mounts answer link() with errors of their own: the file fails with
     its reason, the rest of the batch is staged, nothing raises out of the scan."""
     files = [_candidate(root, f"{n}.txt") for n in range(3)]
-    real_link = os.link
 
-    def odd_for_one(src: object, dst: object, **kwargs: object) -> None:
-        if str(src).endswith("1.txt"):
-            raise OSError(code, os.strerror(code))
-        real_link(src, dst, **kwargs)  # type: ignore[arg-type]
+    def odd_for_one(source: Path) -> OSError | None:
+        return OSError(code, os.strerror(code)) if source.name == "1.txt" else None
 
-    monkeypatch.setattr(transfer.os, "link", odd_for_one)
-    result = stage(files, root / ".state" / "staging")
+    with os_fault(odd_for_one, "link"):
+        result = stage(files, root / ".state" / "staging")
     assert [i.key for i, _ in result.staged] == ["0.txt", "2.txt"]
     assert [(i.key, why) for i, why in result.failed] == [
         ("1.txt", f"cannot stage: {os.strerror(code)}")
@@ -111,51 +106,44 @@ def test_unlinkable_files_go_in_one_batch_from_their_directory(
 ) -> None:
     """Protected hard links (another owner's files) refuse the link: files too big to copy
     go in one `cp --recursive` with include lists, odd names too, proven by the listing."""
-
-    def refused(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EPERM, "Operation not permitted")
-
-    monkeypatch.setattr(transfer.os, "link", refused)
     monkeypatch.setattr(transfer, "COPY_MAX_BYTES", 0)  # too big to copy
     moto.create_bucket("b-1")
     for key in ODD:
         write(root / "b-1" / key, f"bytes of {key}".encode())
     write(root / "b-1" / ".hidden.txt", b"excluded: not in the batch")
-    calls: list[list[str]] = []
-    uploader = make_uploader(root, moto, aws_cli, excludes=parse_excludes([".*"]))
-    real_run = uploader.cli.run
-
-    def counted(args: list[str], **kwargs: object) -> object:
-        calls.append(list(args))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(uploader, "cli", uploader.cli)
-    object.__setattr__(uploader.cli, "run", counted)
-    stats = uploader.scan_once()
+    uploader, cli = recorded_uploader(root, moto, aws_cli, excludes=parse_excludes([".*"]))
+    with os_fault(_refused_below(root / "b-1"), "link"):
+        stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (len(ODD), 0)
     assert sorted(moto.keys("b-1")) == sorted(ODD)
     for key in ODD:
         assert moto.get("b-1", key) == f"bytes of {key}".encode()
     assert tree(root) == ["b-1/.hidden.txt"]
-    copies = [c for c in calls if c[:2] == ["s3", "cp"]]
-    assert len(copies) == 1 and "--recursive" in copies[0]
+    (copy,) = [c for c in cli.calls if c[:2] == ["s3", "cp"]]
+    assert "--recursive" in copy and any(a.startswith("--include=") for a in copy)
+    assert copy[-2:] == [str(root / "b-1"), "s3://b-1/"]  # from where they are, not staged
 
 
-def _refuse_links(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EPERM, "Operation not permitted")
+def _refused_below(directory: Path) -> Fault:
+    """Links to the files below `directory` are refused, as protected hard links refuse
+    another owner's files."""
 
-    monkeypatch.setattr(transfer.os, "link", refused)
+    def refused(source: Path) -> OSError | None:
+        if directory in source.parents:
+            return PermissionError(errno.EPERM, "Operation not permitted")
+        return None
+
+    return refused
 
 
 def test_small_unlinkable_files_are_staged_by_copy(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy pins the bytes; the identity kept is the original's, taken while copied."""
-    _refuse_links(monkeypatch)
     monkeypatch.setattr(transfer, "COPY_BUDGET", 12)
     files = [_candidate(root, "a/small.txt"), _candidate(root, "b.txt"), _candidate(root, "c.txt")]
-    result = stage(files, root / ".state" / "staging")
+    with os_fault(_refused_below(root), "link"):
+        result = stage(files, root / ".state" / "staging")
     assert [i.key for i, _ in result.staged] == ["a/small.txt"]  # 11 bytes of a budget of 12
     assert [i.key for i in result.direct] == ["b.txt", "c.txt"]
     ((item, copy),) = result.staged
@@ -164,47 +152,44 @@ def test_small_unlinkable_files_are_staged_by_copy(
     assert result.copied[copy].ino == os.stat(item.path).st_ino
 
 
-def test_a_file_that_changes_while_copied_is_not_staged(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _refuse_links(monkeypatch)
+def test_a_file_that_changes_while_copied_is_not_staged(root: Path) -> None:
     item = _candidate(root, "growing.log")
-    real_copy = transfer.shutil.copyfileobj
+    real_copy = shutil.copyfileobj
 
     def appended_meanwhile(src: Any, dst: Any, length: int = 0) -> None:
         real_copy(src, dst, length)
         with item.path.open("ab") as writer:
             writer.write(b"more")
 
-    monkeypatch.setattr(transfer.shutil, "copyfileobj", appended_meanwhile)
-    result = stage([item], root / ".state" / "staging")
+    with os_fault(_refused_below(root), "link"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shutil, "copyfileobj", appended_meanwhile)  # only while staging
+        result = stage([item], root / ".state" / "staging")
     assert (result.staged, result.direct, result.copied) == ([], [], {})
     assert list((root / ".state" / "staging").iterdir()) == []  # the torn copy is gone
 
 
 def test_copied_files_go_in_the_staged_batch_and_the_originals_are_deleted(
-    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str
 ) -> None:
-    _refuse_links(monkeypatch)
     moto.create_bucket("b-1")
     for key in ODD:
         write(root / "b-1" / key, f"bytes of {key}".encode())
-    uploader = make_uploader(root, moto, one_cli)
-    calls: list[list[str]] = []
-    real_run = uploader.cli.run
+    links: list[int] = []
 
-    def counted(args: list[str], **kwargs: object) -> object:
-        calls.append(list(args))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
+    def at_upload(args: list[str]) -> None:
+        if args[:2] == ["s3", "cp"]:  # staged by now: by copy, no second link to an original
+            links.extend(os.stat(root / "b-1" / key).st_nlink for key in ODD)
 
-    object.__setattr__(uploader.cli, "run", counted)
-    stats = uploader.scan_once()
+    uploader, cli = recorded_uploader(root, moto, one_cli, answer=at_upload)
+    with os_fault(_refused_below(root / "b-1"), "link"):
+        stats = uploader.scan_once()
+    assert links == [1] * len(ODD)
     assert (stats.uploaded, stats.failed) == (len(ODD), 0)
     for key in ODD:
         assert moto.get("b-1", key) == f"bytes of {key}".encode()
     assert tree(root) == []
-    (copy,) = [c for c in calls if c[:2] == ["s3", "cp"]]
-    assert "--include" not in copy and "staging" in " ".join(copy)
+    (copy,) = [c for c in cli.calls if c[:2] == ["s3", "cp"]]
+    assert not any(a.startswith("--include") for a in copy) and "staging" in " ".join(copy)
 
 
 def test_a_root_with_glob_characters_uploads_only_the_batch(
@@ -213,14 +198,13 @@ def test_a_root_with_glob_characters_uploads_only_the_batch(
     """Under `run[3]/` the CLI's own joining of root and patterns once matched nothing, so
     nothing was excluded: an excluded file and one still being written went up too."""
     root = tmp_path / "run[3]" / "s3"
-    _refuse_links(monkeypatch)
     monkeypatch.setattr(transfer, "COPY_MAX_BYTES", 0)  # too big to copy: from where they are
     moto.create_bucket("b-1")
     write(root / "b-1" / "ready.txt", b"ready")
     write(root / "b-1" / "x.tmp", b"excluded")
-    uploader = make_uploader(root, moto, aws_cli, excludes=parse_excludes(["*.tmp"]))
-    with open(root / "b-1" / "fresh.txt", "wb") as writer:  # still being written
-        writer.write(b"still being")
+    uploader, _ = recorded_uploader(root, moto, aws_cli, excludes=parse_excludes(["*.tmp"]))
+    with open(root / "b-1" / "fresh.txt", "wb") as writer, os_fault(_refused_below(root), "link"):
+        writer.write(b"still being")  # still being written
         stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (1, 0)
     assert moto.keys("b-1") == ["ready.txt"]

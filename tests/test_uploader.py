@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Moto, make_uploader, tree, write
+from helpers import Moto, make_uploader, recorded_uploader, tree, write
 
+from awscli_uploader.errors import AwsCliError
+from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import Candidate
 from awscli_uploader.s3.awscli import SHA256_METADATA
 from awscli_uploader.scan import check
@@ -52,9 +54,7 @@ def test_already_present_is_deleted_without_upload(
     """A key S3 may hold already (a big file, a key an earlier attempt left) is looked up
     before the upload: the same content there means delete, no upload."""
     moto.create_bucket("bucket-one")
-    moto._client().put_object(
-        Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
-    )
+    moto.put("bucket-one", "done.txt", b"same", metadata={"marker": "original"})
     write(root / "bucket-one" / "done.txt", b"same")
     uploader = make_uploader(root, moto, one_cli)
     if why == "big":
@@ -75,34 +75,28 @@ def test_a_new_small_file_is_uploaded_without_a_lookup(
     """A small file no attempt has touched can't be in S3 but by chance: no listing before
     its upload, one after (the proof); an identical object there is simply replaced."""
     moto.create_bucket("bucket-one")
-    moto._client().put_object(
-        Bucket="bucket-one", Key="done.txt", Body=b"same", Metadata={"marker": "original"}
-    )
+    moto.put("bucket-one", "done.txt", b"same", metadata={"marker": "original"})
     write(root / "bucket-one" / "done.txt", b"same")
-    uploader = make_uploader(root, moto, one_cli)
-    calls: list[str] = []
-    real_run = uploader.cli.run
-
-    def counted(args: list[str], **kwargs: object) -> object:
-        calls.append(" ".join(args[:2]))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
-
-    object.__setattr__(uploader.cli, "run", counted)
+    uploader, cli = recorded_uploader(root, moto, one_cli)
     stats = uploader.scan_once()
     assert (stats.present, stats.uploaded) == (0, 1)
     assert tree(root) == []
-    assert calls == ["s3 cp", "s3api list-objects-v2"]
+    assert cli.commands() == ["s3 cp", "s3api list-objects-v2"]
     assert moto.head("bucket-one", "done.txt")["Metadata"] == {}
 
 
 def test_same_size_rewrite_is_uploaded_not_deleted(root: Path, moto: Moto, one_cli: str) -> None:
+    """The lookup before the upload finds an object of the same size: its content decides."""
     moto.create_bucket("bucket-one")
     moto.put("bucket-one", "state.json", b'{"v": 1}')
     write(root / "bucket-one" / "state.json", b'{"v": 2}')
-    stats = make_uploader(root, moto, one_cli).scan_once()
+    uploader, cli = recorded_uploader(root, moto, one_cli)
+    uploader.suspect([("bucket-one", "state.json")])  # a small new key is not looked up
+    stats = uploader.scan_once()
     assert (stats.uploaded, stats.present) == (1, 0)
     assert moto.get("bucket-one", "state.json") == b'{"v": 2}'
     assert tree(root) == []
+    assert cli.commands()[:3] == ["s3api list-objects-v2", "s3api head-object", "s3 cp"]
 
 
 def test_multipart_file_is_verified(root: Path, moto: Moto, aws_cli: str) -> None:
@@ -260,7 +254,7 @@ def test_dry_run_changes_nothing(root: Path, moto: Moto, one_cli: str) -> None:
     make_uploader(root, moto, one_cli, dry_run=True).scan_once()
     assert tree(root) == ["bucket-one/new.txt", "bucket-one/present.txt"]
     assert moto.keys("bucket-one") == ["present.txt"]
-    assert not (root / ".awscli-uploader").exists()
+    assert not StateDir(root).path.exists()
 
 
 def _item(key: str, size: int) -> Candidate:
@@ -291,18 +285,40 @@ def test_a_backlog_drains_chunk_by_chunk(
     moto.create_bucket("backlog")
     for i in range(5):
         write(root / "backlog" / f"f{i}.txt", f"file {i}".encode())
-    uploader = make_uploader(root, moto, one_cli)
     seen: list[tuple[str, int]] = []
-    real_run = uploader.cli.run
 
-    def watched(args: list[str], **kwargs: object) -> object:
-        seen.append((" ".join(args[:2]), len(tree(root))))
-        return real_run(args, **kwargs)  # type: ignore[arg-type]
+    def watched(args: list[str]) -> None:
+        seen.append((" ".join(args[:2]), len(tree(root))))  # and the real CLI runs
 
-    object.__setattr__(uploader.cli, "run", watched)
+    uploader = make_uploader(root, moto, one_cli, answer=watched)
     stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (5, 0)
     assert tree(root) == []
     # cp and its proof per chunk; each cp starts with the earlier chunks gone
     assert [n for what, n in seen if what == "s3 cp"] == [5, 3, 1]
     assert [what for what, _ in seen].count("s3api list-objects-v2") == 3
+
+
+def test_an_upload_that_timed_out_is_looked_up_before_the_next_one(
+    root: Path, moto: Moto, one_cli: str
+) -> None:
+    """A killed `aws s3 cp` may have stored some bytes: the next scan asks S3 for those keys
+    before uploading them again (a new small file is otherwise not looked up)."""
+    moto.create_bucket("bucket-one")
+    write(root / "bucket-one" / "a.txt", b"a")
+    faults = [AwsCliError(["s3", "cp"], None, "no progress for 60 s")]
+
+    def stalls_once(args: list[str]) -> None:
+        if args[:2] == ["s3", "cp"] and faults:
+            raise faults.pop()
+
+    uploader, cli = recorded_uploader(root, moto, one_cli, answer=stalls_once)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (0, 1)
+    assert cli.commands() == ["s3 cp"]
+    assert tree(root) == ["bucket-one/a.txt"]
+    cli.calls.clear()
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (1, 0)
+    assert cli.commands() == ["s3api list-objects-v2", "s3 cp", "s3api list-objects-v2"]
+    assert tree(root) == []

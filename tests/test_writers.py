@@ -18,8 +18,8 @@ import pytest
 from helpers import OLD, REPO, Moto, make_uploader, tree, write
 
 from awscli_uploader.local import lease
-from awscli_uploader.local.lease import Guard
-from awscli_uploader.local.state import StateDir
+from awscli_uploader.local.lease import Guard, broken
+from awscli_uploader.local.state import StateDir, rename_noreplace
 from awscli_uploader.model import Identity
 from awscli_uploader.scan import settle
 from awscli_uploader.scan.settle import delete_if_unchanged
@@ -117,12 +117,12 @@ def test_a_writer_that_opens_after_the_hash_keeps_the_file(
             writers[0].append("stage two")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(settle, "delete_if_unchanged", writer_arrives)
-    stats = make_uploader(root, moto, one_cli).scan_once()
+    with monkeypatch.context() as patch:
+        patch.setattr(settle, "delete_if_unchanged", writer_arrives)
+        stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 0
     assert path.read_bytes() == b"stage one\nstage two\n"
     writers[0].close()
-    monkeypatch.setattr(settle, "delete_if_unchanged", real)
     stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 1
     assert moto.get("logs-bucket", "stage.dat") == b"stage one\nstage two\n"
@@ -144,22 +144,22 @@ def test_an_open_writer_refuses_the_delete(tmp_path: Path, writer_for: type[Writ
     assert not path.exists()
 
 
-def test_a_replacement_renamed_in_at_the_last_moment_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_replacement_renamed_in_at_the_last_moment_is_kept(tmp_path: Path) -> None:
     root = tmp_path / "root"
     trash = StateDir(root).trash
     path = write(root / "b" / "result.json", b"verified")
     identity = Identity.of(os.lstat(path))
-    real_rename = settle.rename_noreplace
+    replaced: list[Path] = []
 
     def replaced_first(src: Path, dst: Path) -> None:
-        os.replace(write(root / "b" / ".result.json.tmp", b"newer result"), path)
-        monkeypatch.setattr(settle, "rename_noreplace", real_rename)
-        real_rename(src, dst)
+        if src == path and not replaced:  # just before the delete's own rename
+            replaced.append(write(root / "b" / ".result.json.tmp", b"newer result"))
+            os.replace(replaced[0], path)
+        rename_noreplace(src, dst)
 
-    monkeypatch.setattr(settle, "rename_noreplace", replaced_first)
-    refusal = delete_if_unchanged(path, identity, trash)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settle, "rename_noreplace", replaced_first)
+        refusal = delete_if_unchanged(path, identity, trash)
     assert refusal is not None and "replaced just before the delete" in refusal
     assert path.read_bytes() == b"newer result"
     assert list(trash.dir.rglob("*.json")) == []
@@ -223,7 +223,7 @@ def test_a_writer_caught_after_the_rename_into_the_trash_gets_its_file_back(
     trash = StateDir(root).trash
     path = write(root / "b" / "late.log", b"verified\n")
     identity = Identity.of(os.lstat(path))
-    real_broken = settle.broken
+    real_broken = broken
     late: list[subprocess.Popen[bytes]] = []
 
     def writer_opens_now(fd: int) -> bool:

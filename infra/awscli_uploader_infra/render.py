@@ -98,7 +98,7 @@ def _check(
         problems.append(f"{label} {value!r} is invalid: {rule}")
 
 
-def settings_problems(
+def settings_problems(  # noqa: C901 - one independent check per setting, read top to bottom
     settings: UploaderSettings, *, is_token: Callable[[str], bool] = _never_token
 ) -> list[str]:
     """Every reason the settings can't be deployed; empty when they can.
