@@ -1,4 +1,5 @@
-"""An example stack: one EC2 spot instance of the simulation, uploading with awscli-uploader."""
+"""An example stack: the simulation's spot instance, in a group of one that drains before
+it goes, uploading with awscli-uploader."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from collections.abc import Sequence
 
 import jsii
 from aws_cdk import CfnOutput, Duration, Environment, Stack, Token
-from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -16,16 +16,17 @@ from constructs import Construct
 from . import nag, render
 from .cloudwatch_construct import UploaderCloudWatch
 from .events_construct import InstanceEvents
+from .group_construct import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_INSTANCE_TYPES,
+    DRAIN_HOOK_NAME,
+    DrainingSpotGroup,
+)
 from .uploader_construct import AwscliUploader
 
 DEFAULT_ROOT_DIR = "/var/lib/simulation/output/s3"
-# Several types of one size: spot capacity from whichever pool is deepest and cheapest.
-DEFAULT_INSTANCE_TYPES = ("c6i.large", "c6a.large", "c5.large", "c5a.large", "m6i.large")
 DEFAULT_DATA_VOLUME_GIB = 100
 DATA_DEVICE = "/dev/sdf"
-DRAIN_HOOK_NAME = "awscli-uploader-drain"
-DEFAULT_DRAIN_TIMEOUT = Duration.minutes(30)  # the hook's heartbeat timeout
-BOOTSTRAP_TIMEOUT = Duration.minutes(20)  # CloudFormation waits this long for cfn-signal
 UPLOADER_SETTLE_SECONDS = 10  # a unit that fails at once is no longer active by then
 
 
@@ -58,6 +59,18 @@ def default_image(stack: Stack, image_id: str | None) -> ec2.IMachineImage:
             "once and kept in cdk.context.json"
         )
     return ec2.MachineImage.latest_amazon_linux2023(cached_in_context=True)
+
+
+def _check_group_props(instance_types: Sequence[str], data_volume_gib: int) -> None:
+    problems = []
+    if isinstance(instance_types, str) or not instance_types:
+        problems.append("instance_types must be a non-empty list of instance types")
+    if isinstance(data_volume_gib, bool) or not isinstance(data_volume_gib, int):
+        problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use whole GiB")
+    elif not 1 <= data_volume_gib <= 16384:
+        problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use 1-16384")
+    if problems:
+        raise render.InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
 
 
 class SpotInstancesStack(Stack):
@@ -115,15 +128,7 @@ class SpotInstancesStack(Stack):
             description=description
             or "A spot instance that uploads the simulation's output to S3 with awscli-uploader",
         )
-        problems = []
-        if isinstance(instance_types, str) or not instance_types:
-            problems.append("instance_types must be a non-empty list of instance types")
-        if isinstance(data_volume_gib, bool) or not isinstance(data_volume_gib, int):
-            problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use whole GiB")
-        elif not 1 <= data_volume_gib <= 16384:
-            problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use 1-16384")
-        if problems:
-            raise render.InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
+        _check_group_props(instance_types, data_volume_gib)
         if vpc is None:
             vpc = ec2.Vpc(
                 self,
@@ -205,41 +210,16 @@ class SpotInstancesStack(Stack):
                 )
             ],
         )
-        self.group = autoscaling.AutoScalingGroup(
+        self.spot_group = DrainingSpotGroup(
             self,
             "Group",
+            launch_template=self.launch_template,
             vpc=vpc,
             vpc_subnets=subnets,
-            auto_scaling_group_name=self.group_name,
-            min_capacity=1,
-            max_capacity=1,
-            mixed_instances_policy=autoscaling.MixedInstancesPolicy(
-                launch_template=self.launch_template,
-                launch_template_overrides=[
-                    autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(kind))
-                    for kind in instance_types
-                ],
-                instances_distribution=autoscaling.InstancesDistribution(
-                    on_demand_base_capacity=0,
-                    on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy=(
-                        autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED
-                    ),
-                    spot_max_price=None if max_price is None else str(max_price),
-                ),
-            ),
-            capacity_rebalance=True,
-            signals=autoscaling.Signals.wait_for_count(1, timeout=BOOTSTRAP_TIMEOUT),
-            update_policy=autoscaling.UpdatePolicy.rolling_update(
-                max_batch_size=1, min_instances_in_service=0, wait_on_resource_signals=True
-            ),
-        )
-        self.drain_hook = self.group.add_lifecycle_hook(
-            "Drain",
-            lifecycle_hook_name=DRAIN_HOOK_NAME,
-            lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-            heartbeat_timeout=drain_timeout,
-            default_result=autoscaling.DefaultResult.CONTINUE,
+            group_name=self.group_name,
+            instance_types=instance_types,
+            max_price=max_price,
+            drain_timeout=drain_timeout,
         )
 
         self._signal_when_the_uploader_is_up()
@@ -265,8 +245,7 @@ class SpotInstancesStack(Stack):
         CfnOutput(self, "RootDir", value=root_dir)
 
     def _cfn_signal(self, exit_code: str) -> list[str]:
-        group = self.group.node.default_child
-        assert isinstance(group, autoscaling.CfnAutoScalingGroup)
+        group = self.spot_group.signal_resource
         return [
             "if [ ! -x /opt/aws/bin/cfn-signal ] && command -v dnf >/dev/null 2>&1; then "
             "dnf install -y -q aws-cfn-bootstrap || true; fi",
