@@ -113,7 +113,9 @@ def _imds_module() -> ModuleType:
     functions here run without the package."""
     try:
         return importlib.import_module("awscli_uploader.ec2.imds")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as error:
+        if error.name not in ("awscli_uploader.ec2", "awscli_uploader.ec2.imds"):
+            raise  # the new module is there, something it imports is not: say so
         return importlib.import_module("awscli_uploader.imds")
 
 

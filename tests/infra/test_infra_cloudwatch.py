@@ -163,6 +163,27 @@ def test_publisher_imports_the_imds_client_from_its_new_place_first(
     assert PUBLISHER._imds_module() is moved
     monkeypatch.setitem(sys.modules, "awscli_uploader.ec2.imds", None)  # not moved yet
     assert PUBLISHER._imds_module() is old
+    monkeypatch.delitem(sys.modules, "awscli_uploader.ec2.imds")
+    broken = ModuleType("awscli_uploader.ec2")
+    broken.__path__ = []  # a package without imds: as before the move
+    monkeypatch.setitem(sys.modules, "awscli_uploader.ec2", broken)
+    assert PUBLISHER._imds_module() is old
+
+
+def test_a_broken_new_imds_module_is_not_hidden_by_the_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "awscli_uploader"
+    (package / "ec2").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "imds.py").write_text("")
+    (package / "ec2" / "__init__.py").write_text("")
+    (package / "ec2" / "imds.py").write_text("import a_dependency_that_is_missing\n")
+    for name in [m for m in sys.modules if m.split(".")[0] == "awscli_uploader"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_missing"):
+        PUBLISHER._imds_module()
 
 
 FAKE_AWS = """#!{python}
