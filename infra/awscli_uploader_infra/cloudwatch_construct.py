@@ -3,22 +3,34 @@ a dashboard, with IAM on exactly that log group and that namespace."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Token
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import render
-from .cloudwatch_render import CLOUDWATCH_PATH, DEFAULT_NAMESPACE, render_cloudwatch
+from .cloudwatch_render import (
+    CLOUDWATCH_PATH,
+    DEFAULT_NAMESPACE,
+    METRICS_SCRIPT,
+    render_cloudwatch,
+)
 
 DEFAULT_RETENTION = logs.RetentionDays.ONE_MONTH
 DEFAULT_BACKLOG_AGE_ALARM = Duration.hours(1)
+DEFAULT_SCAN_AGE_ALARM = Duration.hours(1)
 _DASHBOARD = (
     ("Backlog: files", "BacklogFiles", "Maximum", "Count"),
     ("Backlog: bytes", "BacklogBytes", "Maximum", "Bytes"),
     ("Backlog: oldest file age", "BacklogOldestAgeSeconds", "Maximum", "Seconds"),
+    ("Since the last scan started", "ScanAgeSeconds", "Maximum", "Seconds"),
     ("Uploaded bytes per minute", "UploadedBytes", "Sum", "Bytes"),
     ("Failed files per instance", "FailedFiles", "Sum", "Count"),
     ("Credentials valid (1 = yes)", "CredentialsValid", "Minimum", "None"),
@@ -43,6 +55,7 @@ class UploaderCloudWatch(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace = namespace
+        self.alarms: tuple[cw.Alarm, ...] = ()
         self.log_group = logs.LogGroup(
             self, "Logs", retention=retention, removal_policy=RemovalPolicy.RETAIN
         )
@@ -62,10 +75,23 @@ class UploaderCloudWatch(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
             )
         )
+        # The publisher is its own asset (one file), not text in the 16 KB of user data.
+        self.publisher_asset = s3_assets.Asset(self, "Publisher", path=str(METRICS_SCRIPT))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AwscliUploaderPublisherAsset",
+                actions=["s3:GetObject"],
+                resources=[
+                    self.publisher_asset.bucket.arn_for_objects(self.publisher_asset.s3_object_key)
+                ],
+            )
+        )
         script = render_cloudwatch(
             log_group=self.log_group.log_group_name,
             namespace=namespace,
             install_dir=install_dir,
+            publisher_s3_url=self.publisher_asset.s3_object_url,
+            asset_region=Stack.of(self).region,
             is_token=Token.is_unresolved,
         )
         user_data.add_commands(
@@ -87,21 +113,42 @@ class UploaderCloudWatch(Construct):
             width=8,
         )
 
-    def metric(self, name: str, instance_id: str, statistic: str) -> cw.Metric:
+    def metric(self, name: str, dimensions: Mapping[str, str], statistic: str) -> cw.Metric:
         return cw.Metric(
             namespace=self.namespace,
             metric_name=name,
-            dimensions_map={"InstanceId": instance_id},
+            dimensions_map=dict(dimensions),
             statistic=statistic,
             period=Duration.minutes(5),
         )
 
     def add_alarms(
-        self, instance_id: str, *, backlog_age: Duration = DEFAULT_BACKLOG_AGE_ALARM
-    ) -> tuple[cw.Alarm, cw.Alarm]:
-        """An alarm when the oldest waiting file is older than `backlog_age`, and one when
-        the credentials fail (or nothing is reported: nothing proves they work)."""
-        age = self.metric("BacklogOldestAgeSeconds", instance_id, "Maximum").create_alarm(
+        self,
+        *,
+        dimensions: Mapping[str, str],
+        topic: sns.ITopic | None = None,
+        backlog_age: Duration = DEFAULT_BACKLOG_AGE_ALARM,
+        scan_age: Duration = DEFAULT_SCAN_AGE_ALARM,
+    ) -> tuple[cw.Alarm, ...]:
+        """The alarms, once (also in `.alarms`), with alarm and OK actions to `topic`:
+        no scan has started for `scan_age` (a stuck scan, a crash loop, or no metrics at
+        all: a stopped instance), the oldest waiting file is older than `backlog_age`,
+        and the credentials fail (or nothing is reported: nothing proves they work).
+        More actions go on `.alarms`; a second call is an error, not a second set."""
+        if self.alarms:
+            raise ValueError(
+                "the alarms exist already: add actions with alarm.add_alarm_action on .alarms"
+            )
+        scan = self.metric("ScanAgeSeconds", dimensions, "Maximum").create_alarm(
+            self,
+            "ScanAgeAlarm",
+            alarm_description="awscli-uploader: no scan started for too long, or no metrics",
+            threshold=scan_age.to_seconds(),
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        age = self.metric("BacklogOldestAgeSeconds", dimensions, "Maximum").create_alarm(
             self,
             "BacklogAgeAlarm",
             alarm_description="awscli-uploader: files wait longer than they should",
@@ -110,7 +157,7 @@ class UploaderCloudWatch(Construct):
             evaluation_periods=3,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        credentials = self.metric("CredentialsValid", instance_id, "Minimum").create_alarm(
+        credentials = self.metric("CredentialsValid", dimensions, "Minimum").create_alarm(
             self,
             "CredentialsAlarm",
             alarm_description="awscli-uploader: AWS credentials invalid, or no metrics at all",
@@ -119,4 +166,9 @@ class UploaderCloudWatch(Construct):
             evaluation_periods=2,
             treat_missing_data=cw.TreatMissingData.BREACHING,
         )
-        return age, credentials
+        self.alarms = (scan, age, credentials)
+        if topic is not None:
+            for alarm in self.alarms:
+                alarm.add_alarm_action(cw_actions.SnsAction(topic))
+                alarm.add_ok_action(cw_actions.SnsAction(topic))
+        return self.alarms

@@ -2,7 +2,7 @@
 
 `templates/cloudwatch.sh.tmpl` installs the CloudWatch agent for the daemon's
 JSON log lines and a timer that publishes the metrics file with
-`templates/cloudwatch_metrics.py`, whose text it embeds.
+`templates/cloudwatch_metrics.py`, which it fetches from S3 (its own asset).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ CLOUDWATCH_PATH = "/usr/local/sbin/awscli-uploader-cloudwatch-bootstrap"
 DEFAULT_NAMESPACE = "AwscliUploader"
 LOG_FILE = "/var/log/awscli-uploader/daemon.log"
 METRIC_NAMES = (
+    "ScanAgeSeconds",
     "BacklogFiles",
     "BacklogBytes",
     "BacklogOldestAgeSeconds",
@@ -35,9 +36,11 @@ def render_cloudwatch(
     log_group: str,
     namespace: str,
     install_dir: str,
+    publisher_s3_url: str,
+    asset_region: str,
     is_token: Callable[[str], bool] = lambda _value: False,
 ) -> str:
-    """The CloudWatch bootstrap script with the metrics publisher in it."""
+    """The CloudWatch bootstrap script, which fetches the publisher from `publisher_s3_url`."""
     problems = [
         f"{label} {value!r} is invalid"
         for label, value, pattern in (
@@ -48,12 +51,13 @@ def render_cloudwatch(
     ]
     if problems:
         raise InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
-    script = METRICS_SCRIPT.read_text(encoding="utf-8")
-    if "\nPYTHON\n" in f"\n{script}\n":
-        raise ValueError("the metrics script may not contain the line PYTHON")
-    template = CLOUDWATCH_TEMPLATE.read_text(encoding="utf-8")
-    text = substitute(
-        template.replace("@METRICS_SCRIPT@\n", "<<METRICS SCRIPT>>\n"),
-        {"LOG_GROUP": log_group, "NAMESPACE": namespace, "INSTALL_DIR": install_dir},
+    return substitute(
+        CLOUDWATCH_TEMPLATE.read_text(encoding="utf-8"),
+        {
+            "LOG_GROUP": log_group,
+            "NAMESPACE": namespace,
+            "INSTALL_DIR": install_dir,
+            "PUBLISHER_S3_URL": publisher_s3_url,
+            "ASSET_REGION": asset_region,
+        },
     )
-    return text.replace("<<METRICS SCRIPT>>\n", script)

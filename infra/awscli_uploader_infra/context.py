@@ -13,11 +13,12 @@ CONTEXT_KEYS = {
     "uploaderRegion": "region",
     "extraFlags": "extra_flags",
     "writerGroup": "writer_group",
-    "instanceType": "instance_type",
+    "instanceTypes": "instance_types",
     "maxPrice": "max_price",
     "wheelPath": "wheel_path",
     "imageId": "image_id",
-    "interruption": "interruption",
+    "dataVolumeGib": "data_volume_gib",
+    "retainDataVolume": "retain_data_volume",
     "kmsKeyArns": "kms_key_arns",
     "sessionManager": "session_manager",
     "cloudwatch": "cloudwatch",
@@ -52,6 +53,12 @@ def _flag(key: str, value: Any) -> bool:
     raise ContextError(f"context {key} must be true or false, not {value!r}")
 
 
+REMOVED_KEYS = {
+    "instanceType": "use instanceTypes (several types of one size, comma-separated)",
+    "interruption": "spot instances are the Auto Scaling group's now: no stop, no request",
+}
+
+
 def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
     """Props for SpotInstancesStack from context values; absent keys keep the defaults.
 
@@ -59,17 +66,20 @@ def stack_props(get: Callable[[str], Any]) -> dict[str, Any]:
     values from cdk.json may be JSON lists and numbers.
     """
     props: dict[str, Any] = {}
+    for key, hint in REMOVED_KEYS.items():
+        if get(key) not in (None, ""):
+            raise ContextError(f"context {key} is gone: {hint}")
     for key, prop in CONTEXT_KEYS.items():
         value = get(key)
         if value is None or value == "":
             continue
-        if prop in ("bucket_names", "extra_flags", "kms_key_arns"):
+        if prop in ("bucket_names", "extra_flags", "kms_key_arns", "instance_types"):
             props[prop] = _words(key, value)
-        elif prop == "interval":
+        elif prop in ("interval", "data_volume_gib"):
             props[prop] = _number(key, value, int)
         elif prop in ("stability", "max_price"):
             props[prop] = _number(key, value, float)
-        elif prop in ("session_manager", "cloudwatch"):
+        elif prop in ("session_manager", "cloudwatch", "retain_data_volume"):
             props[prop] = _flag(key, value)
         else:
             props[prop] = str(value)

@@ -10,13 +10,26 @@ from typing import Any
 from aws_cdk import Stack
 from cdk_nag import NagPackSuppression, NagSuppressions
 
+GROUP_ARN = (
+    "/^Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+    "autoScalingGroup:\\*:autoScalingGroupName\\/[A-Za-z0-9._-]+$/g"
+)
 SSM_POLICY = "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 REASONS: dict[str, tuple[str, list[Any] | None]] = {
     "AwsSolutions-IAM5": (
-        "Object keys are the simulation's output, unknown in advance (BUCKET/* of the named "
-        "buckets only); PutMetricData has no resources, a namespace condition bounds it.",
-        [{"regex": "/^Resource::arn:aws:s3:::[a-z0-9.-]+\\/\\*$/g"}, "Resource::*"],
+        "Object keys are unknown in advance (BUCKET/* of the named buckets only); "
+        "PutMetricData is bounded by a namespace condition; the group ARN's * is its UUID.",
+        [
+            {"regex": "/^Resource::arn:aws:s3:::[a-z0-9.-]+\\/\\*$/g"},
+            "Resource::*",
+            {"regex": GROUP_ARN},
+        ],
+    ),
+    "AwsSolutions-AS3": (
+        "A group of one instance does not scale; failed launches and terminations go to "
+        "the alarm topic through EventBridge (alarm_topic).",
+        None,
     ),
     "AwsSolutions-IAM4": (
         "AmazonSSMManagedInstanceCore is AWS's own minimum for Session Manager, opt-in "
@@ -24,17 +37,8 @@ REASONS: dict[str, tuple[str, list[Any] | None]] = {
         [SSM_POLICY],
     ),
     "AwsSolutions-EC26": (
-        "The root volume follows the account's EBS encryption by default; turn that on "
-        "(ec2 enable-ebs-encryption-by-default).",
-        None,
-    ),
-    "AwsSolutions-EC28": (
-        "One-minute instance metrics cost extra and say nothing about the upload backlog.",
-        None,
-    ),
-    "AwsSolutions-EC29": (
-        "Spot instances can't have termination protection; the stop interruption keeps "
-        "the volume instead.",
+        "The data volume is encrypted; the image's root volume follows the account's EBS "
+        "encryption by default; turn that on (ec2 enable-ebs-encryption-by-default).",
         None,
     ),
     "AwsSolutions-VPC7": (

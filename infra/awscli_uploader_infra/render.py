@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,17 @@ SERVICE_NAME = "awscli-uploader.service"
 ENV_FILE = "/etc/awscli-uploader/env"
 BOOTSTRAP_PATH = "/usr/local/sbin/awscli-uploader-bootstrap"
 BUCKET_PLACEHOLDER = "@BUCKET@"
+COORDINATOR_PATH = "/usr/local/sbin/awscli-uploader-coordinator"
+COORDINATOR_SERVICE = "awscli-uploader-coordinator.service"
+COORDINATOR_UNIT = f"""[Unit]
+Description=The coordinator's commands, started once the uploader is up
+Wants={SERVICE_NAME}
+After={SERVICE_NAME}
+
+[Service]
+Type=exec
+ExecStart={COORDINATOR_PATH}
+"""
 
 DEFAULT_INTERVAL = 60
 DEFAULT_STABILITY: float = 2
@@ -40,6 +52,10 @@ _PYTHON = re.compile(r"python3(\.[0-9]+)?")
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
 _S3_URL = re.compile(r"s3://[a-z0-9.-]+/[A-Za-z0-9._/+-]+")
+_DEVICE = re.compile(r"/dev/(sd|xvd)[f-p]")
+_HOOK_NAME = re.compile(r"[A-Za-z0-9_/-]{1,255}")
+_GROUP_NAME = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+_COMMENT_LINE = re.compile(r"\s*#")
 _UNIT_HEREDOC = re.compile(r"<<'UNIT'\n(.*?\n)UNIT\n", re.DOTALL)
 
 
@@ -72,6 +88,17 @@ class UploaderSettings:
     python: str = DEFAULT_PYTHON
     install_dir: str = DEFAULT_INSTALL_DIR
     kms_key_arns: tuple[str, ...] = ()
+    data_device: str = ""  # an EBS device name mounted at root_dir; "" for none
+    drain_hook: DrainHook | None = None
+
+
+@dataclass(frozen=True)
+class DrainHook:
+    """The termination lifecycle hook the daemon completes once the backlog is drained:
+    `S3_UPLOAD_LIFECYCLE_HOOK` and `S3_UPLOAD_AUTOSCALING_GROUP` on the instance."""
+
+    hook_name: str
+    group_name: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,12 @@ def settings_problems(  # noqa: C901 - one independent check per setting, read t
             "give each flag as one word without spaces or quotes, e.g. '--endpoint-url=URL'",
         )
     check("python", settings.python, _PYTHON, "use an interpreter name such as 'python3.11'")
+    if settings.data_device:
+        check("data_device", settings.data_device, _DEVICE, "use a device name /dev/sdf../dev/sdp")
+    if settings.drain_hook is not None:
+        hook = settings.drain_hook
+        check("lifecycle hook name", hook.hook_name, _HOOK_NAME, "use letters, digits, '-_/'")
+        check("group name", hook.group_name, _GROUP_NAME, "use letters, digits, '._-/'")
     for arn in settings.kms_key_arns:
         check("KMS key ARN", arn, _KMS_KEY_ARN, "use a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID")
     return problems
@@ -176,6 +209,9 @@ def placeholder_values(settings: UploaderSettings, wheel: WheelSource) -> dict[s
         "EXTRA_FLAGS": " ".join(settings.extra_flags),
         "PYTHON": settings.python,
         "INSTALL_DIR": settings.install_dir,
+        "DATA_DEVICE": settings.data_device,
+        "LIFECYCLE_HOOK": settings.drain_hook.hook_name if settings.drain_hook else "",
+        "AUTOSCALING_GROUP": settings.drain_hook.group_name if settings.drain_hook else "",
     }
 
 
@@ -224,10 +260,20 @@ def unit_text(user_data: str) -> str:
     return found.group(1)
 
 
+def without_comments(script: str) -> str:
+    """The script without its whole-line comments (the shebang stays): they are for the
+    reader of the template, and would take an eighth of EC2's 16 KB of user data."""
+    lines = script.splitlines(keepends=True)
+    return "".join(
+        line for number, line in enumerate(lines) if number == 0 or not _COMMENT_LINE.match(line)
+    )
+
+
 def embed_commands(
     script: str, *, path: str = BOOTSTRAP_PATH, delimiter: str = "AWSCLI_UPLOADER_BOOTSTRAP"
 ) -> list[str]:
-    """User-data lines that install a bootstrap script at `path` and run it.
+    """User-data lines that install a bootstrap script at `path` (its comment lines
+    left out) and run it.
 
     The script runs as its own file, so its `set -euo pipefail` does not leak
     into the commands of the surrounding user data; if it fails, the user data
@@ -237,7 +283,7 @@ def embed_commands(
         raise ValueError(f"the script may not contain the line {delimiter}")
     return [
         f"cat > {path} <<'{delimiter}'",
-        script.rstrip("\n"),
+        without_comments(script).rstrip("\n"),
         delimiter,
         f"chmod 0755 {path}",
         f"{path} || exit 1",
@@ -285,3 +331,24 @@ def policy_document(
         "Version": document["Version"],
         "Statement": policy_statements(bucket_names, kms_key_arns),
     }
+
+
+def coordinator_commands(root_dir: str, commands: Sequence[str]) -> list[str]:
+    """User-data lines that write the coordinator's commands as a script with
+    `S3_ROOT_DIR` exported, and start it once as its own unit, ordered after the
+    uploader's (so it also stops first): the user data does not wait for it."""
+    script = "\n".join(["#!/bin/bash", f"export S3_ROOT_DIR={shlex.quote(root_dir)}", *commands])
+    for delimiter in ("AWSCLI_UPLOADER_COORDINATOR", "UNIT"):
+        if f"\n{delimiter}\n" in f"\n{script}\n":
+            raise ValueError(f"coordinator commands may not contain the line {delimiter}")
+    return [
+        f"cat > {COORDINATOR_PATH} <<'AWSCLI_UPLOADER_COORDINATOR'",
+        script,
+        "AWSCLI_UPLOADER_COORDINATOR",
+        f"chmod 0755 {COORDINATOR_PATH}",
+        f"cat > /etc/systemd/system/{COORDINATOR_SERVICE} <<'UNIT'",
+        COORDINATOR_UNIT.rstrip("\n"),
+        "UNIT",
+        "systemctl daemon-reload",
+        f"systemctl start --no-block {COORDINATOR_SERVICE}",
+    ]

@@ -1,30 +1,33 @@
-"""An example stack: one EC2 spot instance of the simulation, uploading with awscli-uploader."""
+"""An example stack: the simulation's spot instance, in a group of one that drains before
+it goes, uploading with awscli-uploader."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 
 import jsii
-from aws_cdk import CfnCreationPolicy, CfnOutput, CfnResourceSignal, Environment, Stack, Token
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Token
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from . import nag, render
 from .cloudwatch_construct import UploaderCloudWatch
+from .events_construct import InstanceEvents
+from .group_construct import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_INSTANCE_TYPES,
+    DRAIN_HOOK_NAME,
+    DrainingSpotGroup,
+)
 from .uploader_construct import AwscliUploader
 
 DEFAULT_ROOT_DIR = "/var/lib/simulation/output/s3"
-DEFAULT_INSTANCE_TYPE = "c6i.large"
-DEFAULT_INTERRUPTION = "stop"
-INTERRUPTIONS = {
-    # a persistent request: the instance stops, its EBS volume and backlog stay, and it
-    # starts again (the enabled unit drains the backlog) when capacity is back
-    "stop": (ec2.SpotRequestType.PERSISTENT, ec2.SpotInstanceInterruption.STOP),
-    "terminate": (ec2.SpotRequestType.ONE_TIME, ec2.SpotInstanceInterruption.TERMINATE),
-}
-BOOTSTRAP_TIMEOUT = "PT20M"  # CloudFormation waits this long for cfn-signal
+DEFAULT_DATA_VOLUME_GIB = 100
+DATA_DEVICE = "/dev/sdf"
+UPLOADER_SETTLE_SECONDS = 10  # a unit that fails at once is no longer active by then
 
 
 @jsii.implements(ec2.IMachineImage)
@@ -58,15 +61,34 @@ def default_image(stack: Stack, image_id: str | None) -> ec2.IMachineImage:
     return ec2.MachineImage.latest_amazon_linux2023(cached_in_context=True)
 
 
-class SpotInstancesStack(Stack):
-    """A spot instance from a launch template (IMDSv2 required) that runs the uploader.
+def _check_group_props(instance_types: Sequence[str], data_volume_gib: int) -> None:
+    problems = []
+    if isinstance(instance_types, str) or not instance_types:
+        problems.append("instance_types must be a non-empty list of instance types")
+    if isinstance(data_volume_gib, bool) or not isinstance(data_volume_gib, int):
+        problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use whole GiB")
+    elif not 1 <= data_volume_gib <= 16384:
+        problems.append(f"data_volume_gib {data_volume_gib!r} is invalid: use 1-16384")
+    if problems:
+        raise render.InvalidSettingsError("awscli-uploader: " + "; ".join(problems))
 
-    `root_dir` is the one setting shared by the uploader and the coordinator:
-    the uploader scans it, and `coordinator_commands` run after the uploader is
-    set up with `S3_ROOT_DIR` exported to the same path. Without `vpc`, the
-    stack makes a small VPC with public subnets only (no NAT gateway); without
-    `subnet`, the instance goes into the VPC's first public (else private) subnet,
-    which must reach S3 and the OS package mirrors (the asset carries every wheel).
+
+class SpotInstancesStack(Stack):
+    """One spot instance of the simulation in an Auto Scaling group, uploading its output.
+
+    The group (capacity 1) launches from a launch template (IMDSv2 required) with spot
+    capacity from `instance_types` (price-capacity-optimized, capacity rebalancing), so
+    no spot request can outlive the stack. The backlog lives on its own EBS volume
+    mounted at `root_dir`; a termination lifecycle hook holds every termination (a
+    replacement by a rolling update, a scale-in, a rebalance) for up to `drain_timeout`
+    while the daemon drains the backlog, and the daemon completes it. CloudFormation
+    waits for the signal sent once the uploader's unit is active, before the
+    coordinator's commands, which run as their own unit with `S3_ROOT_DIR` exported to
+    `root_dir`. With `retain_data_volume`, the data volume of a terminated instance
+    stays (with whatever a spot interruption cut off) for you to recover and delete.
+    Without `vpc`, the stack makes a small VPC with public subnets only (no
+    NAT gateway); without `subnet`, the group uses the VPC's public (else private)
+    subnets, which must reach S3, the Auto Scaling API and the OS package mirrors.
     """
 
     def __init__(
@@ -82,17 +104,20 @@ class SpotInstancesStack(Stack):
         extra_flags: Sequence[str] = (),
         writer_group: str = render.DEFAULT_WRITER_GROUP,
         coordinator_commands: Sequence[str] = (),
-        instance_type: str = DEFAULT_INSTANCE_TYPE,
+        instance_types: Sequence[str] = DEFAULT_INSTANCE_TYPES,
         machine_image: ec2.IMachineImage | None = None,
         max_price: float | None = None,
         vpc: ec2.IVpc | None = None,
         subnet: ec2.ISubnet | None = None,
         wheel_path: str | None = None,
         image_id: str | None = None,
-        interruption: str = DEFAULT_INTERRUPTION,
         kms_key_arns: Sequence[str] = (),
         session_manager: bool = False,
         cloudwatch: bool = True,
+        data_volume_gib: int = DEFAULT_DATA_VOLUME_GIB,
+        retain_data_volume: bool = False,
+        drain_timeout: Duration = DEFAULT_DRAIN_TIMEOUT,
+        alarm_topic: sns.ITopic | None = None,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -103,11 +128,7 @@ class SpotInstancesStack(Stack):
             description=description
             or "A spot instance that uploads the simulation's output to S3 with awscli-uploader",
         )
-        if interruption not in INTERRUPTIONS:
-            raise render.InvalidSettingsError(
-                f"interruption {interruption!r} is invalid: use one of {sorted(INTERRUPTIONS)}"
-            )
-        request_type, behaviour = INTERRUPTIONS[interruption]
+        _check_group_props(instance_types, data_volume_gib)
         if vpc is None:
             vpc = ec2.Vpc(
                 self,
@@ -120,8 +141,9 @@ class SpotInstancesStack(Stack):
                     )
                 ],
             )
-        if subnet is None:
-            subnet = (vpc.public_subnets or vpc.private_subnets)[0]
+        subnets = ec2.SubnetSelection(
+            subnets=[subnet] if subnet else (vpc.public_subnets or vpc.private_subnets)
+        )
 
         self.role = iam.Role(
             self,
@@ -135,6 +157,9 @@ class SpotInstancesStack(Stack):
             )
         self.instance_profile = iam.InstanceProfile(self, "InstanceProfile", role=self.role)
         self.user_data = ec2.UserData.for_linux()
+        # A known name: the user data and the role's policy name the group without a
+        # reference to it (the group depends on the launch template, so on the user data).
+        self.group_name = f"{self.stack_name}-uploader"
         self.uploader = AwscliUploader(
             self,
             "Uploader",
@@ -149,18 +174,14 @@ class SpotInstancesStack(Stack):
             writer_group=writer_group,
             wheel_path=wheel_path,
             kms_key_arns=kms_key_arns,
+            data_device=DATA_DEVICE,
+            drain_hook=render.DrainHook(hook_name=DRAIN_HOOK_NAME, group_name=self.group_name),
         )
         self.cloudwatch = (
             UploaderCloudWatch(self, "CloudWatch", role=self.role, user_data=self.user_data)
             if cloudwatch
             else None
         )
-        if coordinator_commands:
-            self.user_data.add_commands(
-                f"export S3_ROOT_DIR={shlex.quote(self.uploader.root_dir)}",
-                *coordinator_commands,
-            )
-
         security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -172,46 +193,79 @@ class SpotInstancesStack(Stack):
             self,
             "LaunchTemplate",
             machine_image=machine_image or default_image(self, image_id),
-            instance_type=ec2.InstanceType(instance_type),
             instance_profile=self.instance_profile,
             user_data=self.user_data,
             security_group=security_group,
             require_imdsv2=True,
             http_put_response_hop_limit=1,
-            spot_options=ec2.LaunchTemplateSpotOptions(
-                request_type=request_type,
-                interruption_behavior=behaviour,
-                max_price=max_price,
-            ),
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name=DATA_DEVICE,
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        data_volume_gib,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        encrypted=True,
+                        delete_on_termination=not retain_data_volume,
+                    ),
+                )
+            ],
         )
-        self.instance = ec2.CfnInstance(
+        self.spot_group = DrainingSpotGroup(
             self,
-            "Instance",
-            launch_template=ec2.CfnInstance.LaunchTemplateSpecificationProperty(
-                launch_template_id=self.launch_template.launch_template_id,
-                version=self.launch_template.latest_version_number,
-            ),
-            subnet_id=subnet.subnet_id,
+            "Group",
+            launch_template=self.launch_template,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            group_name=self.group_name,
+            instance_types=instance_types,
+            max_price=max_price,
+            drain_timeout=drain_timeout,
         )
-        self._signal_bootstrap()
+
+        self._signal_when_the_uploader_is_up()
+        if coordinator_commands:
+            self.user_data.add_commands(
+                *render.coordinator_commands(self.uploader.root_dir, coordinator_commands)
+            )
+
+        self.alarms: tuple[cw.Alarm, ...] = ()
         if self.cloudwatch is not None:
-            self.cloudwatch.add_alarms(self.instance.ref)
+            self.alarms = self.cloudwatch.add_alarms(
+                dimensions={"AutoScalingGroupName": self.group_name}, topic=alarm_topic
+            )
+        self.events = (
+            InstanceEvents(self, "Events", topic=alarm_topic, group_name=self.group_name)
+            if alarm_topic is not None
+            else None
+        )
         nag.acknowledge(self)
 
-        CfnOutput(self, "InstanceId", value=self.instance.ref)
+        CfnOutput(self, "AutoScalingGroupName", value=self.group_name)
         CfnOutput(self, "InstanceRoleArn", value=self.role.role_arn)
         CfnOutput(self, "RootDir", value=root_dir)
 
-    def _signal_bootstrap(self) -> None:
-        """CloudFormation waits for the user data's exit code (cfn-signal from its exit
-        trap): a failed bootstrap fails the deployment instead of passing unseen."""
-        self.instance.cfn_options.creation_policy = CfnCreationPolicy(
-            resource_signal=CfnResourceSignal(count=1, timeout=BOOTSTRAP_TIMEOUT)
-        )
-        self.user_data.add_on_exit_commands(
+    def _cfn_signal(self, exit_code: str) -> list[str]:
+        group = self.spot_group.signal_resource
+        return [
             "if [ ! -x /opt/aws/bin/cfn-signal ] && command -v dnf >/dev/null 2>&1; then "
             "dnf install -y -q aws-cfn-bootstrap || true; fi",
-            '/opt/aws/bin/cfn-signal --exit-code "$exitCode" '
-            f"--stack {self.stack_name} --resource {self.get_logical_id(self.instance)} "
-            f"--region {self.region} || true",
+            f"/opt/aws/bin/cfn-signal --exit-code {exit_code} --stack {self.stack_name} "
+            f"--resource {self.get_logical_id(group)} --region {self.region} || true",
+        ]
+
+    def _signal_when_the_uploader_is_up(self) -> None:
+        """cfn-signal, once: success as soon as the uploader's unit is active (after
+        both bootstraps, before the coordinator), failure from the exit trap (at the top
+        of the user data) when anything before that fails. CloudFormation's creation
+        and rolling update wait for it, not for the coordinator."""
+        self.user_data.add_on_exit_commands(
+            'if [ -z "${AWSCLI_UPLOADER_SIGNALLED:-}" ]; then',
+            *self._cfn_signal('"$exitCode"'),
+            "fi",
+        )
+        self.user_data.add_commands(
+            f"sleep {UPLOADER_SETTLE_SECONDS}",
+            f"systemctl is-active --quiet {render.SERVICE_NAME} || exit 1",
+            *self._cfn_signal("0"),
+            "AWSCLI_UPLOADER_SIGNALLED=1",
         )

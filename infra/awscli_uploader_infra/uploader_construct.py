@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack, Token
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
@@ -24,6 +24,12 @@ class AwscliUploader(Construct):
     `pip install --no-index`, makes sure the AWS CLI v2 is there, and enables a
     systemd service that uploads `root_dir/<bucket>/<key>` every `interval`
     seconds. Members of `writer_group` (the coordinator) may write `root_dir`.
+
+    With `data_device` (e.g. "/dev/sdf", a volume of the launch template's block device
+    mappings) the user data formats that volume when blank and mounts it at `root_dir`,
+    so the backlog can't fill the OS disk. With `drain_hook` the daemon learns the
+    termination lifecycle hook and group it completes after draining (written to the
+    environment file), and the role may complete and heartbeat it on that group only.
     """
 
     def __init__(
@@ -44,6 +50,8 @@ class AwscliUploader(Construct):
         install_dir: str = render.DEFAULT_INSTALL_DIR,
         wheel_path: str | None = None,
         kms_key_arns: Sequence[str] = (),
+        data_device: str | None = None,
+        drain_hook: render.DrainHook | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -58,6 +66,8 @@ class AwscliUploader(Construct):
             python=python,
             install_dir=install_dir,
             kms_key_arns=tuple(kms_key_arns),
+            data_device=data_device or "",
+            drain_hook=drain_hook,
         )
         render.validate(self.settings, is_token=Token.is_unresolved)
 
@@ -76,6 +86,24 @@ class AwscliUploader(Construct):
             self.settings.bucket_names, self.settings.kms_key_arns
         ):
             role.add_to_principal_policy(iam.PolicyStatement.from_json(statement))
+        if drain_hook is not None:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="AwscliUploaderLifecycle",
+                    actions=[
+                        "autoscaling:CompleteLifecycleAction",
+                        "autoscaling:RecordLifecycleActionHeartbeat",
+                    ],
+                    resources=[
+                        stack.format_arn(
+                            service="autoscaling",
+                            resource="autoScalingGroup",
+                            resource_name=f"*:autoScalingGroupName/{drain_hook.group_name}",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            )
 
         script = render.render_user_data(
             self.settings,

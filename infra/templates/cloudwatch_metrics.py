@@ -1,22 +1,28 @@
 """Publishes awscli-uploader's metrics file to CloudWatch, once; a systemd timer runs it.
 
 It runs on the instance with the daemon's venv Python (the standard library and
-awscli_uploader.ec2.imds only) and the AWS CLI: the backlog (files, bytes, oldest
-age), credential validity, and per-minute deltas of the uploaded bytes, files and
-failures, all with the InstanceId dimension in one namespace.
+the package's IMDS client only) and the AWS CLI: the backlog (files, bytes, oldest
+age), credential validity, the scan age (now minus the last scan's start, computed
+here, so a stuck scan or a crash loop raises it), and per-minute deltas of the
+uploaded bytes, files and failures, all with the InstanceId dimension in one
+namespace; and again with the AutoScalingGroupName dimension when
+S3_UPLOAD_AUTOSCALING_GROUP names the group, so alarms outlive the instance.
 
 usage: cloudwatch_metrics.py METRICS_FILE STATE_FILE NAMESPACE
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 PREFIX = "awscli_uploader_"
 _SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? ([0-9.eE+-]+|NaN)$")
@@ -27,6 +33,8 @@ GAUGES: dict[str, tuple[str, str, Combine]] = {
     "backlog_oldest_age_seconds": ("BacklogOldestAgeSeconds", "Seconds", max),
     "credentials_valid": ("CredentialsValid", "None", min),
 }
+SCAN_START = "last_scan_start_time_seconds"
+SCAN_AGE = ("ScanAgeSeconds", "Seconds")
 COUNTERS = {
     "uploaded_bytes_total": ("UploadedBytes", "Bytes"),
     "uploaded_files_total": ("UploadedFiles", "Count"),
@@ -52,12 +60,27 @@ def delta(now: float, before: float | None) -> float:
     return now if now < before else now - before
 
 
+def scan_age(samples: Mapping[str, list[float]], now: float) -> float | None:
+    """Seconds since the last finished scan started; None before the first one."""
+    started = samples.get(SCAN_START)
+    return max(0.0, now - max(started)) if started else None
+
+
 def metric_data(
-    samples: Mapping[str, list[float]], last: Mapping[str, float], instance_id: str
+    samples: Mapping[str, list[float]],
+    last: Mapping[str, float],
+    instance_id: str,
+    *,
+    now: float,
 ) -> tuple[list[dict[str, object]], dict[str, float]]:
-    """The put-metric-data entries, and the counter totals to remember for the next run."""
+    """The put-metric-data entries (InstanceId dimension), and the counter totals to
+    remember for the next run."""
     dimensions = [{"Name": "InstanceId", "Value": instance_id}]
     data: list[dict[str, object]] = []
+    age = scan_age(samples, now)
+    if age is not None:
+        metric, unit = SCAN_AGE
+        data.append({"MetricName": metric, "Unit": unit, "Value": age, "Dimensions": dimensions})
     for family, (metric, unit, combine) in GAUGES.items():
         values = samples.get(family)
         if values:
@@ -78,11 +101,28 @@ def metric_data(
     return data, totals
 
 
-def instance_id() -> str:
-    from awscli_uploader.ec2.imds import DEFAULT_ENDPOINT, Imds
+def per_group(data: list[dict[str, object]], group: str) -> list[dict[str, object]]:
+    """The same entries with the AutoScalingGroupName dimension instead of InstanceId."""
+    dimensions = [{"Name": "AutoScalingGroupName", "Value": group}]
+    return [{**entry, "Dimensions": dimensions} for entry in data]
 
-    endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
-    found = Imds(endpoint=endpoint).instance_id()
+
+def _imds_module() -> ModuleType:
+    """The package's IMDS client: awscli_uploader.ec2.imds, or awscli_uploader.imds in
+    packages from before the move into subpackages. Imported late, so that the pure
+    functions here run without the package."""
+    try:
+        return importlib.import_module("awscli_uploader.ec2.imds")
+    except ModuleNotFoundError as error:
+        if error.name not in ("awscli_uploader.ec2", "awscli_uploader.ec2.imds"):
+            raise  # the new module is there, something it imports is not: say so
+        return importlib.import_module("awscli_uploader.imds")
+
+
+def instance_id() -> str:
+    imds = _imds_module()
+    endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or imds.DEFAULT_ENDPOINT
+    found = imds.Imds(endpoint=endpoint).instance_id()
     if found is None:
         raise SystemExit("awscli-uploader-cloudwatch: no instance id from the metadata service")
     return found
@@ -102,7 +142,10 @@ def main(argv: list[str]) -> int:
         last = json.loads(state_file.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         last = {}
-    data, totals = metric_data(samples, last, instance_id())
+    data, totals = metric_data(samples, last, instance_id(), now=time.time())
+    group = os.environ.get("S3_UPLOAD_AUTOSCALING_GROUP")
+    if group:
+        data += per_group(data, group)
     aws = os.environ.get("AWS_CLI", "aws")
     command = [aws, "cloudwatch", "put-metric-data", "--namespace", namespace]
     # A VPC endpoint, or a test's: older CLIs ignore AWS_ENDPOINT_URL themselves.

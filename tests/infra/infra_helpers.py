@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import os
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,3 +104,26 @@ def heredoc(text: str, delimiter: str) -> str:
     start = text.index(f"<<'{delimiter}'\n") + len(f"<<'{delimiter}'\n")
     end = text.index(f"\n{delimiter}\n", start)
     return text[start : end + 1]
+
+
+def _record_line(archive: zipfile.ZipFile, name: str, data: bytes) -> str:
+    archive.writestr(name, data)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_wheel(path: Path, files: dict[str, bytes], metadata: str = "") -> None:
+    """A wheel named as `path` says, of `files`, with more METADATA lines."""
+    name, version = path.name.split("-")[:2]
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        **files,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        f"{metadata}".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        records = [_record_line(archive, name, data) for name, data in files.items()]
+        records.append(f"{dist_info}/RECORD,,")
+        archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")

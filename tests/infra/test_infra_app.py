@@ -51,7 +51,12 @@ def test_app_synthesizes_the_stack(assembly: Path) -> None:
     assert manifest["artifacts"][STACK]["type"] == "aws:cloudformation:stack"
     template = json.loads((assembly / f"{STACK}.template.json").read_text())
     types = {resource["Type"] for resource in template["Resources"].values()}
-    assert {"AWS::EC2::LaunchTemplate", "AWS::EC2::Instance", "AWS::IAM::Policy"} <= types
+    assert {
+        "AWS::EC2::LaunchTemplate",
+        "AWS::AutoScaling::AutoScalingGroup",
+        "AWS::AutoScaling::LifecycleHook",
+        "AWS::IAM::Policy",
+    } <= types
 
 
 def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:

@@ -8,8 +8,6 @@ that records every request, and must see none (`--no-index`).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import os
 import shutil
@@ -25,6 +23,7 @@ from pathlib import Path
 import pytest
 from awscli_uploader_infra import render
 from awscli_uploader_infra.wheel import pinned_requirements
+from infra_helpers import make_wheel
 
 WHEEL_NAME = "awscli_uploader-0.0.0-py3-none-any.whl"
 
@@ -44,30 +43,12 @@ mount --bind "$WORK/etc" /etc
 mount --bind "$WORK/opt" /opt
 mount --bind "$WORK/sbin" /usr/local/sbin
 bash "$WORK/user-data.sh"
+if [ -n "${ROOT_DIR:-}" ]; then
+    findmnt -no SOURCE,FSTYPE "$ROOT_DIR" > "$WORK/mounted"
+    ls -A "$ROOT_DIR" > "$WORK/listing"
+    touch "$ROOT_DIR/waiting-file"
+fi
 """
-
-
-def _record_line(archive: zipfile.ZipFile, name: str, data: bytes) -> str:
-    archive.writestr(name, data)
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
-def make_wheel(path: Path, files: dict[str, bytes], metadata: str = "") -> None:
-    """A wheel named as `path` says, of `files`, with more METADATA lines."""
-    name, version = path.name.split("-")[:2]
-    dist_info = f"{name}-{version}.dist-info"
-    files = {
-        **files,
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        f"{metadata}".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    with zipfile.ZipFile(path, "w") as archive:
-        records = [_record_line(archive, name, data) for name, data in files.items()]
-        records.append(f"{dist_info}/RECORD,,")
-        archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
 
 
 def make_asset(path: Path) -> None:
@@ -130,12 +111,8 @@ class Run:
         return calls.read_text().splitlines() if calls.exists() else []
 
 
-def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool = False) -> Run:
-    if os.geteuid() != 0:
-        pytest.skip("running the bootstrap needs root for a private mount namespace")
-    for tool in ("unshare", "useradd", "setfacl"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+def _stub_tools(work: Path) -> Path:
+    """`aws`, `apt-get`, `apt-cache` and `systemctl` that record what the bootstrap asks."""
     stubs = work / "stubs"
     stubs.mkdir()
     (stubs / "aws").write_text(AWS_STUB)
@@ -144,6 +121,22 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
     (stubs / "apt-cache").write_text(APT_CACHE_STUB)
     for stub in stubs.iterdir():
         stub.chmod(0o755)
+    return stubs
+
+
+def run_user_data(
+    work: Path,
+    *,
+    fail_download: bool = False,
+    not_packaged: bool = False,
+    data_device: str = "",
+) -> Run:
+    if os.geteuid() != 0:
+        pytest.skip("running the bootstrap needs root for a private mount namespace")
+    for tool in ("unshare", "useradd", "setfacl"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    stubs = _stub_tools(work)
     shutil.copytree("/etc", work / "etc", symlinks=True)
     (work / "opt").mkdir()
     (work / "sbin").mkdir()
@@ -162,7 +155,11 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
     wheel = render.WheelSource(
         s3_url="s3://cdk-assets-bucket/0123abcd.zip", name=WHEEL_NAME, region="eu-west-1"
     )
-    lines = render.embed_commands(render.render_user_data(settings, wheel))
+    script = render.render_user_data(settings, wheel)
+    if data_device:  # a loop device stands in for the EBS volume's /dev/sdf
+        script = script.replace("\nDATA_DEVICE=''\n", f"\nDATA_DEVICE='{data_device}'\n")
+        assert data_device in script
+    lines = render.embed_commands(script)
     (work / "user-data.sh").write_text("#!/bin/bash\n" + "\n".join([*lines, "echo after"]) + "\n")
 
     interpreter_dir = work / "python-bin"
@@ -184,6 +181,8 @@ def run_user_data(work: Path, *, fail_download: bool = False, not_packaged: bool
         env["FAIL_DOWNLOAD"] = "1"
     if not_packaged:
         env["NOT_PACKAGED"] = "1"
+    if data_device:
+        env["ROOT_DIR"] = str(root_dir)
     with recording_index() as (index_url, requests):
         env["PIP_INDEX_URL"] = index_url  # pip asks here unless told --no-index
         result = subprocess.run(
@@ -265,6 +264,8 @@ def test_bootstrap_writes_the_environment_file(run: Run) -> None:
         "AWS_REGION=eu-west-1\n"
         f"AWS_CLI={run.work / 'stubs' / 'aws'}\n"
         "AWSCLI_UPLOADER_FLAGS=--dry-run\n"
+        "S3_UPLOAD_LIFECYCLE_HOOK=\n"  # no group here: nothing to complete
+        "S3_UPLOAD_AUTOSCALING_GROUP=\n"
     )
 
 
@@ -321,3 +322,49 @@ def test_a_missing_python_package_stops_with_one_clear_line(tmp_path: Path) -> N
     assert line.startswith(f"awscli-uploader bootstrap: python3.{sys.version_info.minor}-venv ")
     assert "is not packaged on " in line and "set python= to one that is" in line
     assert not any(call.startswith(("apt-get install", "systemctl")) for call in run.calls)
+
+
+@contextmanager
+def loop_device(path: Path) -> Iterator[str]:
+    """A 320 MiB loop device: the stand-in for a new, blank EBS data volume."""
+    for tool in ("losetup", "mkfs.xfs", "findmnt"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    with path.open("wb") as image:
+        image.truncate(320 * 1024 * 1024)
+    found = subprocess.run(
+        ["losetup", "--find", "--show", str(path)], capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        pytest.skip(f"no loop device here: {found.stderr.strip()}")
+    try:
+        yield found.stdout.strip()
+    finally:
+        subprocess.run(["losetup", "--detach", found.stdout.strip()], check=False)
+
+
+@INSTALLS
+def test_a_blank_data_volume_is_formatted_mounted_at_the_root_and_kept_at_the_next_boot(
+    tmp_path: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a loop device needs root")
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with loop_device(tmp_path / "volume.img") as device:
+        first = run_user_data(tmp_path / "first", data_device=device)
+        assert first.result.returncode == 0, first.result.stdout + first.result.stderr
+        assert (first.work / "mounted").read_text().split() == [device, "xfs"]
+        fstab = (first.work / "etc" / "fstab").read_text().splitlines()[-1].split()
+        assert fstab[0].startswith("UUID=") and fstab[1:] == [
+            str(first.root_dir),
+            "xfs",
+            "defaults,nofail",
+            "0",
+            "2",
+        ]
+        assert (first.work / "listing").read_text() == ""  # xfs: no lost+found in the root
+        # A second instance's bootstrap on the same volume: not formatted again.
+        second = run_user_data(tmp_path / "second", data_device=device)
+        assert second.result.returncode == 0, second.result.stdout + second.result.stderr
+        assert (second.work / "listing").read_text() == "waiting-file\n"

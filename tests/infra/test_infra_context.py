@@ -30,28 +30,37 @@ from awscli_uploader_infra.context import ContextError, stack_props
             {"bucket_names": ("abc",), "region": "us-east-1", "writer_group": "sim"},
         ),
         (
-            {"bucketNames": "abc", "instanceType": "m7i.large", "maxPrice": 0.1, "rootDir": ""},
-            {"bucket_names": ("abc",), "instance_type": "m7i.large", "max_price": 0.1},
+            {
+                "bucketNames": "abc",
+                "instanceTypes": "m7i.large,m6i.large",
+                "maxPrice": 0.1,
+                "rootDir": "",
+                "dataVolumeGib": "500",
+            },
+            {
+                "bucket_names": ("abc",),
+                "instance_types": ("m7i.large", "m6i.large"),
+                "max_price": 0.1,
+                "data_volume_gib": 500,
+            },
         ),
         (
             {
                 "bucketNames": "abc",
                 "imageId": "ami-0123456789abcdef0",
-                "interruption": "terminate",
                 "kmsKeyArns": "arn:aws:kms:eu-west-1:123456789012:key/k1",
                 "sessionManager": "true",
             },
             {
                 "bucket_names": ("abc",),
                 "image_id": "ami-0123456789abcdef0",
-                "interruption": "terminate",
                 "kms_key_arns": ("arn:aws:kms:eu-west-1:123456789012:key/k1",),
                 "session_manager": True,
             },
         ),
         (
-            {"bucketNames": "abc", "sessionManager": False},
-            {"bucket_names": ("abc",), "session_manager": False},
+            {"bucketNames": "abc", "sessionManager": False, "retainDataVolume": "true"},
+            {"bucket_names": ("abc",), "session_manager": False, "retain_data_volume": True},
         ),
     ],
 )
@@ -70,6 +79,8 @@ def test_context_becomes_props(context: dict[str, Any], props: dict[str, Any]) -
         ),
         ({"bucketNames": {"a": 1}}, "must be a list or a comma-separated string"),
         ({"bucketNames": "abc", "sessionManager": "yes"}, "sessionManager must be true or false"),
+        ({"bucketNames": "abc", "interruption": "stop"}, "context interruption is gone"),
+        ({"bucketNames": "abc", "instanceType": "c6i.large"}, "use instanceTypes"),
     ],
 )
 def test_bad_context_is_reported(context: dict[str, Any], message: str) -> None:

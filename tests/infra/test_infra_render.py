@@ -61,7 +61,20 @@ def test_environment_file_uses_the_daemon_variable_names() -> None:
         "AWS_REGION",
         "AWS_CLI",
         "AWSCLI_UPLOADER_FLAGS",
+        "S3_UPLOAD_LIFECYCLE_HOOK",
+        "S3_UPLOAD_AUTOSCALING_GROUP",
     ]
+
+
+def test_the_drain_hook_reaches_the_daemons_environment() -> None:
+    hook = render.DrainHook(hook_name="awscli-uploader-drain", group_name="Spot-uploader")
+    script = rendered(drain_hook=hook)
+    assert "\nLIFECYCLE_HOOK='awscli-uploader-drain'\n" in script
+    assert "\nAUTOSCALING_GROUP='Spot-uploader'\n" in script
+    env_file = heredoc(script.replace("<<EOF", "<<'EOF'"), "EOF")
+    assert "S3_UPLOAD_LIFECYCLE_HOOK=$LIFECYCLE_HOOK\n" in env_file
+    assert "S3_UPLOAD_AUTOSCALING_GROUP=$AUTOSCALING_GROUP\n" in env_file
+    assert "\nLIFECYCLE_HOOK=''\n" in rendered()  # none: the daemon finds both empty
 
 
 @pytest.mark.parametrize(
@@ -128,6 +141,9 @@ def test_stability_is_written_as_plain_seconds(stability: float, text: str) -> N
         ({"extra_flags": ("--x='y'",)}, "extra flag"),
         ({"python": "python2"}, "python 'python2' is invalid"),
         ({"install_dir": "opt"}, "install_dir 'opt' is invalid"),
+        ({"data_device": "/dev/nvme1n1"}, "data_device '/dev/nvme1n1' is invalid"),
+        ({"drain_hook": render.DrainHook("a hook", "g")}, "lifecycle hook name 'a hook'"),
+        ({"drain_hook": render.DrainHook("h", "g'1")}, 'group name "g\'1" is invalid'),
     ],
 )
 def test_invalid_settings_are_rejected_with_a_clear_message(
@@ -195,7 +211,9 @@ def test_embedded_commands_pass_shellcheck_and_run_the_script_as_its_own_file(
     outer.write_text("#!/bin/bash\n" + "\n".join(lines) + "\n")
     result = shellcheck(outer)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert heredoc(outer.read_text(), "AWSCLI_UPLOADER_BOOTSTRAP") == rendered()
+    assert heredoc(outer.read_text(), "AWSCLI_UPLOADER_BOOTSTRAP") == render.without_comments(
+        rendered()
+    )
     assert lines[-1] == f"{render.BOOTSTRAP_PATH} || exit 1"
 
 
@@ -212,14 +230,45 @@ def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert str(unit) not in result.stderr, result.stderr
 
 
-def test_rendered_unit_is_hardened_to_an_exposure_of_3_or_less(tmp_path: Path) -> None:
+UPLOADER_EXPOSURE = 1.6  # systemd-analyze security's rating of the unit: it may only fall
+
+
+def test_rendered_unit_is_hardened_to_its_current_exposure_or_less(tmp_path: Path) -> None:
     unit = tmp_path / render.SERVICE_NAME
     text = render.unit_text(rendered())
     unit.write_text(text)
-    assert exposure(unit) <= 3.0
+    assert exposure(unit) <= UPLOADER_EXPOSURE
     assert "\nCapabilityBoundingSet=CAP_LEASE\n" in text
     assert "\nAmbientCapabilities=CAP_LEASE\n" in text
-    assert f"\nReadWritePaths={SETTINGS.root_dir}\n" in text
+    # '-': a root that is not there yet is the daemon's to wait for, not a 226/NAMESPACE.
+    assert f"\nReadWritePaths=-{SETTINGS.root_dir}\n" in text
+
+
+def test_embedded_scripts_leave_out_comment_lines_only() -> None:
+    script = "#!/bin/bash\n# why\n  # indented why\necho '# kept' # kept too\n"
+    assert render.without_comments(script) == "#!/bin/bash\necho '# kept' # kept too\n"
+
+
+def test_coordinator_runs_as_its_own_unit_after_the_uploader(tmp_path: Path) -> None:
+    lines = render.coordinator_commands("/data/s3", ['run-the-simulation --out "$S3_ROOT_DIR"'])
+    text = "\n".join(lines) + "\n"
+    script = heredoc(text, "AWSCLI_UPLOADER_COORDINATOR")
+    assert script == (
+        '#!/bin/bash\nexport S3_ROOT_DIR=/data/s3\nrun-the-simulation --out "$S3_ROOT_DIR"\n'
+    )
+    unit = heredoc(text, "UNIT")
+    assert unit == render.COORDINATOR_UNIT
+    assert f"\nAfter={render.SERVICE_NAME}\n" in unit
+    assert lines[-1] == f"systemctl start --no-block {render.COORDINATOR_SERVICE}"
+    outer = tmp_path / "outer.sh"
+    outer.write_text("#!/bin/bash\n" + text)
+    result = shellcheck(outer)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = tmp_path / render.COORDINATOR_SERVICE
+    path.write_text(unit.replace(render.COORDINATOR_PATH, "/bin/true"))
+    verified = systemd_verify(path)
+    assert verified.returncode == 0, verified.stderr
+    assert str(path) not in verified.stderr, verified.stderr
 
 
 def test_kms_keys_get_their_own_statement_on_those_keys_only() -> None:

@@ -1,4 +1,5 @@
-"""The example SpotInstancesStack: spot options, IMDSv2, role and profile, lint-clean."""
+"""The example SpotInstancesStack: an Auto Scaling group of one spot instance that drains
+before it goes, its data volume, IMDSv2, role and profile, the signal; lint-clean."""
 
 # ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
@@ -22,6 +23,7 @@ require_aws_cdk()
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import SpotInstancesStack, render
+from awscli_uploader_infra.spot_stack import DATA_DEVICE, DEFAULT_INSTANCE_TYPES, DRAIN_HOOK_NAME
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -72,48 +74,129 @@ def test_launch_template_requires_imdsv2(template: Template) -> None:
     )
 
 
-def test_launch_template_asks_for_spot_that_stops_by_default(template: Template) -> None:
+def test_spot_capacity_comes_from_the_group_not_from_a_request(template: Template) -> None:
+    """No persistent request that could reopen outside the stack: the launch template asks
+    for no spot market, the group buys spot capacity and owns its instances."""
+    _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
+    assert "InstanceMarketOptions" not in launch_template["Properties"]["LaunchTemplateData"]
+    for kind in ("AWS::EC2::Instance", "AWS::EC2::SpotFleet", "AWS::EC2::EC2Fleet"):
+        template.resource_count_is(kind, 0)
+    template.has_resource_properties(
+        "AWS::AutoScaling::AutoScalingGroup",
+        {
+            "MinSize": "1",
+            "MaxSize": "1",
+            "CapacityRebalance": True,
+            "MixedInstancesPolicy": {
+                "InstancesDistribution": {
+                    "OnDemandBaseCapacity": 0,
+                    "OnDemandPercentageAboveBaseCapacity": 0,
+                    "SpotAllocationStrategy": "price-capacity-optimized",
+                    "SpotMaxPrice": "0.05",
+                },
+                "LaunchTemplate": Match.object_like(
+                    {"Overrides": [{"InstanceType": kind} for kind in DEFAULT_INSTANCE_TYPES]}
+                ),
+            },
+        },
+    )
+    assert len(DEFAULT_INSTANCE_TYPES) >= 3
+
+
+def test_a_termination_waits_for_the_drain_hook(template: Template) -> None:
+    group_id, group = only_resource(template, "AWS::AutoScaling::AutoScalingGroup")
+    template.has_resource_properties(
+        "AWS::AutoScaling::LifecycleHook",
+        {
+            "AutoScalingGroupName": {"Ref": group_id},
+            "LifecycleHookName": DRAIN_HOOK_NAME,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "HeartbeatTimeout": 1800,
+            "DefaultResult": "CONTINUE",
+        },
+    )
+    assert group["Properties"]["AutoScalingGroupName"] == "Spot-uploader"
+
+
+def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
+    template: Template, user_data: str
+) -> None:
+    bootstrap = heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
+    assert f"\nLIFECYCLE_HOOK='{DRAIN_HOOK_NAME}'\n" in bootstrap
+    assert "\nAUTOSCALING_GROUP='Spot-uploader'\n" in bootstrap
+    assert "\nS3_UPLOAD_LIFECYCLE_HOOK=$LIFECYCLE_HOOK\n" in bootstrap
+    assert "\nS3_UPLOAD_AUTOSCALING_GROUP=$AUTOSCALING_GROUP\n" in bootstrap
+    _, policy = only_resource(template, "AWS::IAM::Policy")
+    (statement,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AwscliUploaderLifecycle"
+    ]
+    assert statement["Action"] == [
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    ]
+    arn = statement["Resource"]["Fn::Join"][1]
+    assert arn[-1] == ":autoScalingGroup:*:autoScalingGroupName/Spot-uploader"
+
+
+def test_replacement_is_a_rolling_update_that_waits_for_the_signal(template: Template) -> None:
+    launch_template_id, _ = only_resource(template, "AWS::EC2::LaunchTemplate")
+    _, group = only_resource(template, "AWS::AutoScaling::AutoScalingGroup")
+    assert group["Properties"]["MixedInstancesPolicy"]["LaunchTemplate"][
+        "LaunchTemplateSpecification"
+    ] == {
+        "LaunchTemplateId": {"Ref": launch_template_id},
+        "Version": {"Fn::GetAtt": [launch_template_id, "LatestVersionNumber"]},
+    }
+    rolling = group["UpdatePolicy"]["AutoScalingRollingUpdate"]
+    assert (rolling["MaxBatchSize"], rolling["MinInstancesInService"]) == (1, 0)
+    assert rolling["WaitOnResourceSignals"] is True
+    assert group["CreationPolicy"] == {"ResourceSignal": {"Count": 1, "Timeout": "PT20M"}}
+
+
+def test_the_backlog_has_its_own_encrypted_volume_mounted_at_the_root(
+    template: Template, user_data: str
+) -> None:
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {
-            "LaunchTemplateData": {
-                "InstanceMarketOptions": {
-                    "MarketType": "spot",
-                    "SpotOptions": {
-                        "SpotInstanceType": "persistent",
-                        "InstanceInterruptionBehavior": "stop",
-                        "MaxPrice": "0.05",
-                    },
-                }
-            }
-        },
-    )
-
-
-def test_interruption_terminate_is_a_one_time_request(dummy_asset: Path) -> None:
-    _stack(dummy_asset, interruption="terminate").has_resource_properties(
-        "AWS::EC2::LaunchTemplate",
-        {
-            "LaunchTemplateData": {
-                "InstanceMarketOptions": Match.object_like(
-                    {
-                        "SpotOptions": {
-                            "SpotInstanceType": "one-time",
-                            "InstanceInterruptionBehavior": "terminate",
+            "LaunchTemplateData": Match.object_like(
+                {
+                    "BlockDeviceMappings": [
+                        {
+                            "DeviceName": DATA_DEVICE,
+                            "Ebs": {
+                                "DeleteOnTermination": True,
+                                "Encrypted": True,
+                                "VolumeSize": 100,
+                                "VolumeType": "gp3",
+                            },
                         }
-                    }
-                )
-            }
+                    ]
+                }
+            )
         },
     )
+    assert f"\nDATA_DEVICE='{DATA_DEVICE}'\n" in heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
+
+
+def test_the_data_volume_can_outlive_its_instance(dummy_asset: Path) -> None:
+    _, launch_template = only_resource(
+        _stack(dummy_asset, retain_data_volume=True), "AWS::EC2::LaunchTemplate"
+    )
+    (mapping,) = launch_template["Properties"]["LaunchTemplateData"]["BlockDeviceMappings"]
+    assert mapping["Ebs"]["DeleteOnTermination"] is False
 
 
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"interruption": "hibernate"}, "interruption 'hibernate' is invalid"),
         ({"image_id": "latest"}, "image_id 'latest' is invalid"),
         ({"image_id": None}, "the image must be pinned"),
+        ({"instance_types": []}, "instance_types must be a non-empty list"),
+        ({"instance_types": "c6i.large"}, "instance_types must be a non-empty list"),
+        ({"data_volume_gib": 0}, "data_volume_gib 0 is invalid"),
     ],
 )
 def test_bad_stack_props_are_refused(
@@ -123,14 +206,24 @@ def test_bad_stack_props_are_refused(
         _stack(dummy_asset, **props)
 
 
-def test_instance_waits_for_the_bootstrap_signal(template: Template, user_data: str) -> None:
-    instance_id, instance = only_resource(template, "AWS::EC2::Instance")
-    assert instance["CreationPolicy"] == {"ResourceSignal": {"Count": 1, "Timeout": "PT20M"}}
+def test_the_signal_says_the_uploader_is_up_before_the_coordinator_starts(
+    template: Template, user_data: str
+) -> None:
+    group_id, _ = only_resource(template, "AWS::AutoScaling::AutoScalingGroup")
+    signal = f"/opt/aws/bin/cfn-signal --exit-code {{}} --stack Spot --resource {group_id} "
+    signal += "--region TOKEN || true\n"
+    # a failed bootstrap: the exit trap, at the top, unless the success went out already
     trap = user_data[user_data.index("function exitTrap(){") : user_data.index("trap exitTrap")]
-    assert (
-        '/opt/aws/bin/cfn-signal --exit-code "$exitCode" '
-        f"--stack Spot --resource {instance_id} --region TOKEN"
-    ) in trap
+    assert 'if [ -z "${AWSCLI_UPLOADER_SIGNALLED:-}" ]; then\n' in trap
+    assert signal.format('"$exitCode"') in trap
+    order = [
+        user_data.index("trap exitTrap EXIT"),
+        user_data.index(f"{render.BOOTSTRAP_PATH} || exit 1"),
+        user_data.index(f"systemctl is-active --quiet {render.SERVICE_NAME} || exit 1"),
+        user_data.index(signal.format("0") + "AWSCLI_UPLOADER_SIGNALLED=1\n"),
+        user_data.index(f"systemctl start --no-block {render.COORDINATOR_SERVICE}"),
+    ]
+    assert order == sorted(order)
 
 
 def test_session_manager_is_opt_in(template: Template, dummy_asset: Path) -> None:
@@ -140,20 +233,6 @@ def test_session_manager_is_opt_in(template: Template, dummy_asset: Path) -> Non
     _, role = only_resource(with_ssm, "AWS::IAM::Role")
     (arn,) = role["Properties"]["ManagedPolicyArns"]
     assert arn["Fn::Join"][1][-1] == ":iam::aws:policy/AmazonSSMManagedInstanceCore"
-
-
-def test_instance_is_launched_from_the_launch_template(template: Template) -> None:
-    launch_template_id, _ = only_resource(template, "AWS::EC2::LaunchTemplate")
-    template.resource_count_is("AWS::EC2::Instance", 1)
-    template.has_resource_properties(
-        "AWS::EC2::Instance",
-        {
-            "LaunchTemplate": {
-                "LaunchTemplateId": {"Ref": launch_template_id},
-                "Version": {"Fn::GetAtt": [launch_template_id, "LatestVersionNumber"]},
-            }
-        },
-    )
 
 
 def test_instance_profile_carries_the_ec2_role(template: Template) -> None:
@@ -224,8 +303,15 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                                 "Resource": KMS_KEY,
                             }
                         ),
+                        Match.object_like({"Sid": "AwscliUploaderLifecycle"}),
                         Match.object_like({"Sid": "AwscliUploaderLogs"}),
                         Match.object_like({"Sid": "AwscliUploaderMetrics"}),
+                        Match.object_like({"Sid": "AwscliUploaderPublisherAsset"}),
+                        {  # the group's signal (cfn-signal), added by aws-cdk-lib
+                            "Action": "cloudformation:SignalResource",
+                            "Effect": "Allow",
+                            "Resource": {"Ref": "AWS::StackId"},
+                        },
                     ]
                 )
             },
@@ -262,12 +348,12 @@ def test_no_inbound_access(template: Template) -> None:
     assert "SecurityGroupIngress" not in group["Properties"]
 
 
-def test_coordinator_gets_the_same_root_dir_after_the_uploader(user_data: str) -> None:
+def test_coordinator_gets_the_same_root_dir_in_its_own_unit(user_data: str) -> None:
     bootstrap = heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
     assert f"\nROOT_DIR='{ROOT_DIR}'\n" in bootstrap
-    export = f"export S3_ROOT_DIR={ROOT_DIR}\n"
-    assert user_data.index(f"{render.BOOTSTRAP_PATH} || exit 1") < user_data.index(export)
-    assert user_data.index(export) < user_data.index('echo "coordinator writes to $S3_ROOT_DIR"')
+    assert heredoc(user_data, "AWSCLI_UPLOADER_COORDINATOR") == (
+        f'#!/bin/bash\nexport S3_ROOT_DIR={ROOT_DIR}\necho "coordinator writes to $S3_ROOT_DIR"\n'
+    )
 
 
 def test_synthesized_user_data_passes_shellcheck(user_data: str, tmp_path: Path) -> None:
@@ -275,7 +361,9 @@ def test_synthesized_user_data_passes_shellcheck(user_data: str, tmp_path: Path)
     outer.write_text(user_data)
     inner = tmp_path / "bootstrap.sh"
     inner.write_text(heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP"))
-    for path in (outer, inner):
+    coordinator = tmp_path / "coordinator.sh"
+    coordinator.write_text(heredoc(user_data, "AWSCLI_UPLOADER_COORDINATOR"))
+    for path in (outer, inner, coordinator):
         result = shellcheck(path)
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -301,3 +389,35 @@ def test_template_passes_cfn_lint(template: Template, tmp_path: Path) -> None:
     path.write_text(json.dumps(template.to_json()))
     matches = lint_file(path)
     assert matches == [], "\n".join(str(match) for match in matches)
+
+
+EC2_USER_DATA_LIMIT = 16 * 1024  # EC2's limit, before base64
+COORDINATOR_ROOM = 4 * 1024
+# What a deploy-time value may take: an asset's S3 URL (about 125 bytes), a region, the
+# log group's generated name (about 60 with the default stack name).
+TOKEN_ROOM = 128
+
+
+def user_data_bytes(template: Template) -> int:
+    """The user data's size in bytes, each deploy-time value counted as TOKEN_ROOM."""
+    _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
+    user_data = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    _, parts = user_data["Fn::Join"]
+    return sum(len(part.encode()) if isinstance(part, str) else TOKEN_ROOM for part in parts)
+
+
+def test_user_data_leaves_4_kb_for_the_coordinators_commands(dummy_asset: Path) -> None:
+    commands = [": " + "x" * (COORDINATOR_ROOM - 2)]
+    stack = SpotInstancesStack(
+        App(),
+        "AwscliUploaderSpot",
+        bucket_names=["sim-results", "sim.logs-2"],
+        root_dir=ROOT_DIR,
+        writer_group="simulation",
+        extra_flags=["--dry-run"],
+        kms_key_arns=[KMS_KEY],
+        wheel_path=str(dummy_asset),
+        image_id=IMAGE_ID,
+        coordinator_commands=commands,
+    )
+    assert user_data_bytes(Template.from_stack(stack)) <= EC2_USER_DATA_LIMIT

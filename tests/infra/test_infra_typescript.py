@@ -89,7 +89,7 @@ def _resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 @pytest.mark.slow
 def test_typescript_stack_grants_the_plain_policy(template: dict[str, Any]) -> None:
     (policy,) = _resources(template, "AWS::IAM::Policy")
-    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    statements = {s.get("Sid"): s for s in policy["PolicyDocument"]["Statement"]}
     for expected in render.policy_statements(["sim-results", "sim-logs"]):
         got = statements[expected["Sid"]]
         actions = got["Action"] if isinstance(got["Action"], list) else [got["Action"]]
@@ -99,8 +99,11 @@ def test_typescript_stack_grants_the_plain_policy(template: dict[str, Any]) -> N
         assert got["Resource"] == expected["Resource"]
     assert set(statements) == {
         "AwscliUploaderWheelAsset",
+        "AwscliUploaderLifecycle",
         *(s["Sid"] for s in render.policy_statements(["x"])),
     }
+    arn = statements["AwscliUploaderLifecycle"]["Resource"]["Fn::Join"][1][-1]
+    assert arn == ":autoScalingGroup:*:autoScalingGroupName/AwscliUploaderTs-uploader"
 
 
 @pytest.mark.slow
@@ -132,4 +135,26 @@ def test_typescript_stack_runs_the_rendered_bootstrap(template: dict[str, Any]) 
     )
     assert text.rstrip().endswith("/usr/local/sbin/awscli-uploader-bootstrap || exit 1")
     assert data["ImageId"] == "ami-0123456789abcdef0"
-    assert data["InstanceMarketOptions"]["SpotOptions"]["InstanceInterruptionBehavior"] == "stop"
+    assert "\nDATA_DEVICE='/dev/sdf'\n" in text
+    assert "\nLIFECYCLE_HOOK='awscli-uploader-drain'\n" in text
+    assert "\nAUTOSCALING_GROUP='AwscliUploaderTs-uploader'\n" in text
+    assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/sdf"
+
+
+@pytest.mark.slow
+def test_typescript_stack_has_no_spot_request_and_drains_before_termination(
+    template: dict[str, Any],
+) -> None:
+    (launch_template,) = _resources(template, "AWS::EC2::LaunchTemplate")
+    assert "InstanceMarketOptions" not in launch_template["LaunchTemplateData"]
+    (group,) = _resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    distribution = group["MixedInstancesPolicy"]["InstancesDistribution"]
+    assert distribution["SpotAllocationStrategy"] == "price-capacity-optimized"
+    assert distribution["OnDemandPercentageAboveBaseCapacity"] == 0
+    assert group["CapacityRebalance"] is True
+    (hook,) = _resources(template, "AWS::AutoScaling::LifecycleHook")
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    assert (hook["LifecycleHookName"], hook["DefaultResult"]) == (
+        "awscli-uploader-drain",
+        "CONTINUE",
+    )

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, StackProps } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -24,6 +25,9 @@ export class SpotInstancesStack extends Stack {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
     });
     const userData = ec2.UserData.forLinux();
+    // A known group name: the user data and the policy name it without a reference to it.
+    const groupName = `${this.stackName}-uploader`;
+    const hookName = 'awscli-uploader-drain';
 
     // The policy: each statement of the template, its resources repeated per bucket.
     const policy = JSON.parse(fs.readFileSync(path.join(dir, 'policy.json.tmpl'), 'utf8'));
@@ -43,12 +47,24 @@ export class SpotInstancesStack extends Stack {
       resources: [wheel.bucket.arnForObjects(wheel.s3ObjectKey)],
     }));
 
+    // The daemon completes the drain hook of this group only.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'AwscliUploaderLifecycle',
+      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+      resources: [this.formatArn({
+        service: 'autoscaling', resource: 'autoScalingGroup',
+        resourceName: `*:autoScalingGroupName/${groupName}`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      })],
+    }));
+
     // The user data: fill every @NAME@ placeholder, then run the script as its own file.
     const values: Record<string, string> = {
       WHEEL_S3_URL: wheel.s3ObjectUrl, WHEEL_NAME: wheelName, ASSET_REGION: this.region,
       ROOT_DIR: props.rootDir, WRITER_GROUP: 'simulation', INTERVAL: '60', STABILITY: '2',
       REGION: this.region, EXTRA_FLAGS: '', PYTHON: 'python3.11',
-      INSTALL_DIR: '/opt/awscli-uploader',
+      INSTALL_DIR: '/opt/awscli-uploader', DATA_DEVICE: '/dev/sdf',
+      LIFECYCLE_HOOK: hookName, AUTOSCALING_GROUP: groupName,
     };
     const script = fs.readFileSync(path.join(dir, 'user_data.sh.tmpl'), 'utf8')
       .replace(/@([A-Z][A-Z0-9_]*)@/g, (_m, name: string) => {
@@ -63,20 +79,55 @@ export class SpotInstancesStack extends Stack {
       '/usr/local/sbin/awscli-uploader-bootstrap || exit 1',
     );
 
-    new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+    // Spot capacity from the group (no spot request of its own), the backlog on its own
+    // volume, and a termination hook the daemon completes once it has drained.
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: {
         getImage: () => ({
           imageId: props.imageId, osType: ec2.OperatingSystemType.LINUX, userData,
         }),
       },
-      instanceType: new ec2.InstanceType('c6i.large'),
       role,
       userData,
       requireImdsv2: true,
-      spotOptions: {
-        requestType: ec2.SpotRequestType.PERSISTENT,
-        interruptionBehavior: ec2.SpotInstanceInterruption.STOP,
+      blockDevices: [{
+        deviceName: '/dev/sdf',
+        volume: ec2.BlockDeviceVolume.ebs(100, {
+          volumeType: ec2.EbsDeviceVolumeType.GP3, encrypted: true, deleteOnTermination: true,
+        }),
+      }],
+    });
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }],
+    });
+    const group = new autoscaling.AutoScalingGroup(this, 'Group', {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      autoScalingGroupName: groupName,
+      minCapacity: 1,
+      maxCapacity: 1,
+      capacityRebalance: true,
+      mixedInstancesPolicy: {
+        launchTemplate,
+        launchTemplateOverrides: ['c6i.large', 'c6a.large', 'c5.large'].map(
+          (type) => ({ instanceType: new ec2.InstanceType(type) })),
+        instancesDistribution: {
+          onDemandBaseCapacity: 0,
+          onDemandPercentageAboveBaseCapacity: 0,
+          spotAllocationStrategy: autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+        },
       },
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1, minInstancesInService: 0,
+      }),
+    });
+    group.addLifecycleHook('Drain', {
+      lifecycleHookName: hookName,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: Duration.minutes(30),
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
     });
   }
 }
