@@ -94,7 +94,7 @@ def test_role_gets_the_four_actions_on_the_buckets_and_read_on_the_wheel_only(
                         {
                             "Sid": "AwscliUploaderListBucket",
                             "Effect": "Allow",
-                            "Action": "s3:ListBucket",
+                            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                             "Resource": ["arn:aws:s3:::sim-results", "arn:aws:s3:::sim.logs-2"],
                         },
                     ]
@@ -191,7 +191,7 @@ def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_asset: Path) ->
                         {
                             "Sid": "AwscliUploaderListBucket",
                             "Effect": "Allow",
-                            "Action": "s3:ListBucket",
+                            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                             "Resource": {"Fn::Join": ["", ["arn:aws:s3:::", {"Ref": bucket_id}]]},
                         }
                     ]

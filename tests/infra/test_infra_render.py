@@ -305,7 +305,7 @@ def test_policy_grants_exactly_the_four_actions_on_the_buckets() -> None:
             {
                 "Sid": "AwscliUploaderListBucket",
                 "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
+                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                 "Resource": ["arn:aws:s3:::sim-results", "arn:aws:s3:::sim.logs-2"],
             },
         ],

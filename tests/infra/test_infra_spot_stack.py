@@ -292,7 +292,7 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                         Match.object_like(
                             {
                                 "Sid": "AwscliUploaderListBucket",
-                                "Action": "s3:ListBucket",
+                                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                                 "Resource": ["arn:aws:s3:::sim-results", "arn:aws:s3:::sim.logs-2"],
                             }
                         ),
