@@ -33,6 +33,7 @@ from .s3.settings import read_settings
 
 def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     """The one Config, from parsed flags and the environment."""
+    hook, group = lifecycle_from(params)
     return Config(
         root=Path(params["directory"]),
         interval=params["interval"],
@@ -54,8 +55,21 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         if_exists=params["if_exists"],
         max_upload_seconds=params["max_upload_seconds"],
         stop_grace=params["stop_grace"],
+        lifecycle_hook=hook,
+        autoscaling_group=group,
         multipart=read_settings(environ, params["profile"] or None),
     )
+
+
+def lifecycle_from(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """--lifecycle-hook and --autoscaling-group: both or neither."""
+    hook, group = params["lifecycle_hook"] or None, params["autoscaling_group"] or None
+    if (hook is None) != (group is None):
+        raise ConfigError(
+            "--lifecycle-hook and --autoscaling-group go together (S3_UPLOAD_LIFECYCLE_HOOK, "
+            "S3_UPLOAD_AUTOSCALING_GROUP): set both, or neither"
+        )
+    return hook, group
 
 
 def excludes_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> Excludes:

@@ -44,6 +44,8 @@ class Config:
     verbose: bool = False
     if_exists: str = "overwrite"  # or "keep": never overwrite an object with other content
     multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
+    lifecycle_hook: str | None = None  # an Auto Scaling termination hook waits on the drain
+    autoscaling_group: str | None = None  # its group
 
     @property
     def state(self) -> StateDir:

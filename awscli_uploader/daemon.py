@@ -7,6 +7,7 @@ scan back to back, so finished files leave before the instance.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ from types import FrameType
 from .config import Config
 from .ec2.imds import Imds
 from .ec2.spot import SpotWatch
-from .errors import ConfigError
+from .errors import AwsCliError, ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
 from .names import display
@@ -28,6 +29,12 @@ from .scan.uploader import Uploader
 DRAIN_PAUSE_SECONDS = 1.0  # between scans once a spot drain is on
 WAKE_SECONDS = 0.5  # how often a sleep looks at the spot watch
 ROOT_POLL_SECONDS = 5.0
+
+
+def drained(stats: Stats) -> bool:
+    """Whether a scan found nothing left to move: nothing uploaded or already there (a
+    scan that moved something may find more), nothing still being written."""
+    return stats.uploaded == 0 and stats.present == 0 and stats.unstable == 0
 
 
 @dataclass
@@ -40,10 +47,15 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self._signals = 0
+        self._completed = False  # the drain hook's action, once
         self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(
-                self.imds, self.log, self.uploader.set_deadline, on_notice=self._cancel_at
+                self.imds,
+                self.log,
+                self.uploader.set_deadline,
+                on_notice=self._cancel_at,
+                lifecycle=self.config.lifecycle_hook is not None,
             )
 
     @property
@@ -77,6 +89,25 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+    def _after_scan(self, stats: Stats) -> None:
+        """While the group terminates the instance: once a scan finds nothing left to move,
+        tell the group's hook to go on (until then it holds the instance)."""
+        spot = self.spot
+        if spot is None or not spot.terminating or self._completed or not drained(stats):
+            return
+        hook, group = self.config.lifecycle_hook, self.config.autoscaling_group
+        if self.imds is None or hook is None or group is None:
+            return
+        instance, region = self.imds.instance_id(), self.imds.region() or self.config.region
+        try:
+            cli = dataclasses.replace(self.uploader.cli, region=region)
+            cli.complete_lifecycle_action(hook, group, instance or "")
+        except AwsCliError as exc:
+            self.log.error("cannot complete the lifecycle action: %s; trying again", exc)
+            return
+        self._completed = True
+        self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
 
     def _cancel_at(self, deadline: float) -> None:
         """A spot interruption is due: what is still uploading at its deadline (less the
@@ -124,7 +155,7 @@ class Daemon:
             try:
                 while not self.stop.is_set():
                     if self.config.root.is_dir():
-                        self.uploader.scan_once()
+                        self._after_scan(self.uploader.scan_once())
                     else:
                         self.log.warning("root %s is gone; waiting for it", self.config.root)
                     draining = self.spot is not None and self.spot.draining

@@ -171,6 +171,21 @@ _OPTIONS = (
         help="When S3 already holds other content under a file's key: overwrite it (logged "
         "as a warning), or keep the local file and log an error [env S3_UPLOAD_IF_EXISTS].",
     ),
+    click.option(
+        "--lifecycle-hook",
+        metavar="NAME",
+        default=None,
+        envvar="S3_UPLOAD_LIFECYCLE_HOOK",
+        help="On EC2 in an Auto Scaling group: the termination hook to complete once the "
+        "backlog is drained, with --autoscaling-group [env S3_UPLOAD_LIFECYCLE_HOOK].",
+    ),
+    click.option(
+        "--autoscaling-group",
+        metavar="NAME",
+        default=None,
+        envvar="S3_UPLOAD_AUTOSCALING_GROUP",
+        help="The Auto Scaling group of --lifecycle-hook [env S3_UPLOAD_AUTOSCALING_GROUP].",
+    ),
     click.option("-v", "--verbose", is_flag=True, help="Log debug lines too."),
 )
 

@@ -17,6 +17,8 @@ class ImdsState:
     instance_id: str = "i-0123456789abcdef0"
     spot_action: dict[str, str] | None = None
     rebalance: dict[str, str] | None = None
+    lifecycle_state: str | None = None  # autoscaling/target-lifecycle-state
+    region: str = "eu-central-1"
     requests: list[str] = field(default_factory=list)
 
 
@@ -47,14 +49,17 @@ def _handler(state: ImdsState) -> type[BaseHTTPRequestHandler]:
             state.requests.append(f"GET {self.path} token={bool(token)}")
             if token != TOKEN and not state.v1:
                 self._send(401)
-            elif self.path == "/latest/meta-data/instance-id":
-                self._send(200, state.instance_id)
-            elif self.path == "/latest/meta-data/spot/instance-action" and state.spot_action:
-                self._send(200, json.dumps(state.spot_action))
-            elif self.path == "/latest/meta-data/events/recommendations/rebalance" and (
-                state.rebalance
-            ):
-                self._send(200, json.dumps(state.rebalance))
+                return
+            answers = {
+                "instance-id": state.instance_id,
+                "spot/instance-action": state.spot_action and json.dumps(state.spot_action),
+                "events/recommendations/rebalance": state.rebalance and json.dumps(state.rebalance),
+                "autoscaling/target-lifecycle-state": state.lifecycle_state,
+                "placement/region": state.region,
+            }
+            found = answers.get(self.path.removeprefix("/latest/meta-data/"))
+            if found:
+                self._send(200, found)
             else:
                 self._send(404)
 

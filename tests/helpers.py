@@ -168,6 +168,7 @@ class RecordingCli(AwsCli):
 
     answer: Answer | None = None
     calls: list[list[str]] = field(default_factory=list, compare=False)
+    regions: list[str | None] = field(default_factory=list, compare=False)  # each call's
 
     def run(
         self,
@@ -180,6 +181,7 @@ class RecordingCli(AwsCli):
     ) -> Result:
         call = list(args)
         self.calls.append(call)
+        self.regions.append(self.region)
         answered = None if self.answer is None else self.answer(call)
         if answered is None:
             return super().run(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fake_imds import ImdsState, fake_imds
-from helpers import write
+from helpers import RecordingCli, tally, write
 
 from awscli_uploader import daemon as daemon_module
 from awscli_uploader.config import Config
@@ -25,7 +25,7 @@ from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.local.state import StateDir
-from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.leftovers import Leftovers
 from awscli_uploader.scan.record import Stats
 
@@ -43,6 +43,7 @@ class CountingUploader:
     suspects: set[tuple[str, str]] = field(default_factory=set)
     leftovers: Leftovers = field(default_factory=lambda: Leftovers(StateDir(Path("/nowhere"))))
     cli: AwsCli = field(default_factory=AwsCli)  # a stop's timer cancels its (no) processes
+    results: list[Stats] = field(default_factory=list)  # what each scan says, in turn
 
     def suspect(self, keys: Iterable[tuple[str, str]]) -> None:
         self.suspects.update(keys)
@@ -51,7 +52,7 @@ class CountingUploader:
         self.scans += 1
         if self.scans >= self.stop_after:
             self.stop.set()
-        return Stats()
+        return self.results.pop(0) if self.results else Stats()
 
     def set_deadline(self, when: float | None) -> None:
         self.deadlines.append(when)
@@ -150,3 +151,59 @@ def test_a_trash_entry_that_cannot_be_put_back_stops_nothing(
     assert trashed.read_bytes() == b"proven, renamed, never unlinked"
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "proven.txt" in errors[0] and "move it back by hand" in errors[0]
+
+
+def test_the_group_s_termination_drains_then_completes_the_hook(root: Path) -> None:
+    """The target lifecycle state turns Terminated: scans back to back; once a scan finds
+    nothing left to move, one complete-lifecycle-action in the instance's own region."""
+    state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
+
+    def answer(args: list[str]) -> Result:
+        return Result(0, "", "")
+
+    with fake_imds(state) as url:
+        cli = RecordingCli(region="eu-west-1", answer=answer)
+        uploader = CountingUploader(stop_after=4, cli=cli)
+        uploader.results = [Stats(tally(uploaded=3)), Stats(tally(unstable=1)), Stats()]
+        spot = SpotWatch(Imds(endpoint=url), LOG, uploader.set_deadline, lifecycle=True)
+        config = Config(
+            root=root, interval=3600, lifecycle_hook="drain-hook", autoscaling_group="sim-uploader"
+        )
+        daemon = Daemon(config, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        started = time.monotonic()
+        daemon.run_forever()
+    assert time.monotonic() - started < 30  # back to back, not the hour's interval
+    assert uploader.scans == 4
+    (call,) = cli.calls  # after the third scan: the first that moved nothing, waited on nothing
+    assert call == [
+        "autoscaling",
+        "complete-lifecycle-action",
+        "--lifecycle-hook-name=drain-hook",
+        "--auto-scaling-group-name=sim-uploader",
+        f"--instance-id={state.instance_id}",
+        "--lifecycle-action-result=CONTINUE",
+    ]
+    assert cli.regions == ["eu-central-1"]  # the instance's own, not the buckets' region
+    assert uploader.deadlines[-1] is None  # the hook holds the instance: no deadline
+
+
+def test_a_rebalance_drains_for_its_window_then_the_interval_is_back(root: Path) -> None:
+    state = ImdsState(rebalance={"noticeTime": "2026-11-24T00:00:00Z"})
+    with fake_imds(state) as url:
+        uploader = CountingUploader(stop_after=10_000)
+        spot = SpotWatch(
+            Imds(endpoint=url), LOG, uploader.set_deadline, poll_seconds=0.05, rebalance_window=2
+        )
+        daemon = Daemon(Config(root=root, interval=3600), uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        runner = threading.Thread(target=daemon.run_forever)
+        runner.start()
+        try:
+            time.sleep(3.5)  # the 2 s window, and well past it
+            during = uploader.scans
+            time.sleep(1.5)
+            after = uploader.scans
+        finally:
+            uploader.stop.set()
+            runner.join(10)
+    assert during >= 2  # back to back (a second apart) within the window
+    assert after == during  # then the hour's interval again

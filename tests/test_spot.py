@@ -16,7 +16,7 @@ from fault_proxy import fault_proxy
 from helpers import Moto, daemon, make_uploader, write
 
 from awscli_uploader.ec2.imds import Imds
-from awscli_uploader.ec2.spot import NOTICE_SECONDS, SAFETY_SECONDS, SpotWatch, parse_rebalance
+from awscli_uploader.ec2.spot import SAFETY_SECONDS, SpotWatch, parse_rebalance
 from awscli_uploader.scan.deadline import DEFAULT_RATE, DrainRate, fit_before_deadline
 
 LOG = logging.getLogger("awscli_uploader.test")
@@ -92,15 +92,9 @@ def test_watch_nothing_then_rebalance_then_notice() -> None:
         assert (watch.draining, deadlines) == (False, [None])
 
         state.rebalance = {"noticeTime": "2026-11-24T00:00:00Z"}
-        before = time.monotonic()
         watch.poll()
         assert watch.draining and watch.rebalance == "2026-11-24T00:00:00Z"
-        first = deadlines[-1]
-        assert first is not None
-        assert before + NOTICE_SECONDS - SAFETY_SECONDS <= first <= time.monotonic() + 110
-        time.sleep(0.05)
-        watch.poll()  # no notice yet: a notice could still give the full two minutes
-        assert deadlines[-1] is not None and deadlines[-1] > first
+        assert deadlines[-1] is None  # a rebalance drains, but sets no deadline
 
         state.spot_action = {"action": "terminate", "time": _iso(60)}
         watch.poll()
@@ -112,6 +106,36 @@ def test_watch_nothing_then_rebalance_then_notice() -> None:
         assert deadlines[-1] == fixed  # a notice's deadline does not slide
         assert notices == [fixed]  # the rebalance alone never cancels; the notice, once
     assert any("rebalance" in r for r in state.requests)
+
+
+def test_a_rebalance_is_a_window_not_a_latch() -> None:
+    """AWS keeps showing a recommendation: it drains for the window once, then the daemon
+    is back to its interval; a new recommendation opens a new window."""
+    state = ImdsState(rebalance={"noticeTime": "2026-11-24T00:00:00Z"})
+    deadlines: list[float | None] = []
+    with fake_imds(state) as url:
+        watch = SpotWatch(Imds(endpoint=url), LOG, deadlines.append, rebalance_window=0.5)
+        watch.poll()
+        assert watch.draining
+        time.sleep(0.6)
+        watch.poll()  # the same recommendation, still shown
+        assert not watch.draining
+        state.rebalance = {"noticeTime": "2026-11-24T01:00:00Z"}
+        watch.poll()
+        assert watch.draining
+    assert set(deadlines) == {None}
+
+
+def test_the_group_terminating_the_instance_starts_a_drain_without_a_deadline() -> None:
+    state = ImdsState(lifecycle_state="InService")
+    deadlines: list[float | None] = []
+    with fake_imds(state) as url:
+        watch = SpotWatch(Imds(endpoint=url), LOG, deadlines.append, lifecycle=True)
+        watch.poll()
+        assert not watch.draining
+        state.lifecycle_state = "Terminated"
+        watch.poll()
+        assert watch.terminating and watch.draining and deadlines[-1] is None
 
 
 def test_watch_thread_sees_a_notice_while_the_caller_is_busy() -> None:

@@ -57,6 +57,11 @@ class Imds:
         found = self.get("instance-id")
         return found.strip() if found and found.strip() else None
 
+    def region(self) -> str | None:
+        """The instance's own region (placement/region)."""
+        found = self.get("placement/region")
+        return found.strip() if found and found.strip() else None
+
     def spot_action(self) -> SpotNotice | None:
         """The pending spot interruption, if AWS has announced one."""
         body = self.get("spot/instance-action")

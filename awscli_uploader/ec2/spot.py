@@ -23,6 +23,8 @@ POLL_SECONDS = 5.0
 NOTICE_SECONDS = 120.0  # AWS gives two minutes between the notice and the action
 SAFETY_SECONDS = 10.0  # kept free at the end for the last verification and deletion
 REBALANCE_PATH = "events/recommendations/rebalance"
+LIFECYCLE_PATH = "autoscaling/target-lifecycle-state"
+REBALANCE_WINDOW = 600.0  # seconds a rebalance recommendation drains: then the interval again
 
 
 def seconds_until(timestamp: str, *, default: float, now: datetime | None = None) -> float:
@@ -51,12 +53,15 @@ def parse_rebalance(body: str | None) -> str | None:
 
 @dataclass
 class SpotWatch:
-    """Polls the spot notice and the rebalance recommendation, in a thread of its own so
-    that a notice arriving during a long upload is seen within POLL_SECONDS.
+    """Polls the spot interruption notice, the rebalance recommendation and (with a drain
+    hook) the Auto Scaling target lifecycle state, in a thread of its own, so that news
+    arriving during a long upload is seen within POLL_SECONDS.
 
-    `on_deadline` receives the time.monotonic() by which uploads must be verified,
-    each time it changes; `on_notice` that of an interruption notice, once; `alert` is set
-    once a drain starts.
+    `draining` says the daemon should scan back to back: after a notice, while the group
+    is terminating the instance, and for REBALANCE_WINDOW seconds after a new rebalance
+    recommendation (AWS calls that an elevated risk, not an interruption). Only a notice
+    sets a deadline (`on_deadline`: the time.monotonic() by which uploads must be verified;
+    `on_notice`: the same, once). `alert` is set whenever a drain starts.
     """
 
     imds: Imds
@@ -64,29 +69,30 @@ class SpotWatch:
     on_deadline: Callable[[float | None], None]
     poll_seconds: float = POLL_SECONDS
     on_notice: Callable[[float], None] | None = None  # the interruption's own deadline
+    lifecycle: bool = False  # an Auto Scaling drain hook waits on this instance's drain
+    rebalance_window: float = REBALANCE_WINDOW
 
     def __post_init__(self) -> None:
         self.alert = threading.Event()
         self.notice: SpotNotice | None = None
-        self.rebalance: str | None = None
+        self.rebalance: str | None = None  # the last recommendation's time
+        self.terminating = False  # the group's target lifecycle state is Terminated
         self._notice_deadline: float | None = None
+        self._rebalance_until: float | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def draining(self) -> bool:
-        return self.alert.is_set()
+        window = self._rebalance_until is not None and time.monotonic() < self._rebalance_until
+        return self.notice is not None or self.terminating or window
 
-    def deadline(self, now: float | None = None) -> float | None:
-        """The notice's deadline; after a rebalance alone, the latest a notice could allow."""
-        if self._notice_deadline is not None:
-            return self._notice_deadline
-        if self.rebalance is not None:
-            return (time.monotonic() if now is None else now) + NOTICE_SECONDS - SAFETY_SECONDS
-        return None
+    def deadline(self) -> float | None:
+        """The interruption notice's deadline; none without a notice."""
+        return self._notice_deadline
 
     def poll(self) -> None:
-        """Ask the metadata service once; start or tighten the drain on news."""
+        """Ask the metadata service once; start a drain on news."""
         if self.notice is None:
             notice = self.imds.spot_action()
             if notice is not None:
@@ -101,17 +107,32 @@ class SpotWatch:
                 self.alert.set()
                 if self.on_notice is not None:
                     self.on_notice(self._notice_deadline)
-        if self.notice is None and self.rebalance is None:
-            self.rebalance = parse_rebalance(self.imds.get(REBALANCE_PATH))
-            if self.rebalance is not None:
+        if self.notice is None:
+            self._poll_rebalance()
+        if self.lifecycle and not self.terminating:
+            state = (self.imds.get(LIFECYCLE_PATH) or "").strip()
+            if state == "Terminated":
+                self.terminating = True
                 self.log.warning(
-                    "spot rebalance recommendation (at %s): draining early, "
-                    "uploads limited to what fits in %.0fs",
-                    self.rebalance,
-                    NOTICE_SECONDS - SAFETY_SECONDS,
+                    "the Auto Scaling group is terminating this instance: draining the "
+                    "backlog, then completing the lifecycle action"
                 )
                 self.alert.set()
         self.on_deadline(self.deadline())
+
+    def _poll_rebalance(self) -> None:
+        found = parse_rebalance(self.imds.get(REBALANCE_PATH))
+        if found is None or found == self.rebalance:
+            return  # none, or the one already drained for (the service keeps showing it)
+        self.rebalance = found
+        self._rebalance_until = time.monotonic() + self.rebalance_window
+        self.log.warning(
+            "spot rebalance recommendation (at %s): draining for %.0fs, then back to the "
+            "interval; a deadline comes only with an interruption notice",
+            found,
+            self.rebalance_window,
+        )
+        self.alert.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="spot-watch", daemon=True)

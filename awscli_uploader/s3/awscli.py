@@ -235,6 +235,20 @@ class AwsCli:
             raise
         return head_result(key, json.loads(result.stdout or "{}"))
 
+    def complete_lifecycle_action(self, hook: str, group: str, instance: str) -> None:
+        """Tell the Auto Scaling group its termination hook may go on (CONTINUE)."""
+        self.run(
+            [
+                "autoscaling",
+                "complete-lifecycle-action",
+                f"--lifecycle-hook-name={hook}",
+                f"--auto-scaling-group-name={group}",
+                f"--instance-id={instance}",
+                "--lifecycle-action-result=CONTINUE",
+            ],
+            **CLEANUP,
+        )
+
     def list_multipart_uploads(self, bucket: str, prefix: str) -> list[Upload]:
         """The multipart uploads in progress under `prefix` (the CLI paginates)."""
         args = ["s3api", "list-multipart-uploads", f"--bucket={bucket}"]
