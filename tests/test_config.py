@@ -57,6 +57,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "if_exists": "overwrite",
         "max_upload_seconds": None,
         "stop_grace": 60.0,
+        "lifecycle_hook": None,
+        "autoscaling_group": None,
         "stall_seconds": 300.0,
         "multipart": MultipartSettings(),
     }

@@ -25,7 +25,7 @@ RATE = 512 * 1024  # bytes/s: the 12 MiB file would take 24 s
 
 
 def _incomplete(moto: Moto, bucket: str) -> list[str]:
-    found = moto.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    found = moto.client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     return sorted(u["Key"] for u in found)
 
 

@@ -69,14 +69,16 @@ def _remove(path: Path, identity: Identity, trash: Trash, leased: int | None) ->
         return "it vanished"
     except FileExistsError:
         return f"an earlier file waits in the trash at {display(moved)}; kept"
-    except OSError as exc:  # another filesystem (a bucket directory of its own), no room
+    except OSError:  # another filesystem (a bucket directory of its own), no room
+        # noted first, so that a killed run's is put back; on a disk too full even for the
+        # note (a rename within a directory needs no inode) it goes ahead unnoted: a kill in
+        # that instant leaves the file under its aside name, uploaded then like any file
         moved, note = aside(path), trash.note_aside(path, identity.dev, identity.ino)
-        if note is None:
-            return f"cannot move it into the trash ({exc.strerror or exc}); kept"
         try:
             rename_noreplace(path, moved)  # the same directory: the same filesystem
         except OSError as aside_exc:
-            os.unlink(note)
+            if note is not None:
+                os.unlink(note)
             if isinstance(aside_exc, FileNotFoundError):
                 return "it vanished"
             return f"cannot set it aside for the delete ({aside_exc.strerror or aside_exc}); kept"
