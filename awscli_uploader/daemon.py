@@ -23,18 +23,22 @@ from .errors import AwsCliError, ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
 from .names import display
+from .ops.backlog import backlog
 from .scan.record import Stats
 from .scan.uploader import Uploader
 
 DRAIN_PAUSE_SECONDS = 1.0  # between scans once a spot drain is on
 WAKE_SECONDS = 0.5  # how often a sleep looks at the spot watch
 ROOT_POLL_SECONDS = 5.0
+LIFECYCLE_RETRY = 30.0  # seconds between attempts of a failed lifecycle call
+HEARTBEAT_EVERY = 600.0  # a drain that moves files extends the hook's wait this often
 
 
-def drained(stats: Stats) -> bool:
-    """Whether a scan found nothing left to move: nothing uploaded or already there (a
-    scan that moved something may find more), nothing still being written."""
-    return stats.uploaded == 0 and stats.present == 0 and stats.unstable == 0
+def drained(stats: Stats, waiting: int) -> bool:
+    """Whether the drain is done: the scan failed nothing and moved nothing (one that moved
+    something may find more), and no file is left under the root (`waiting`, counted as
+    `status` and the metrics count them: excluded files aside)."""
+    return stats.failed == 0 and stats.uploaded == 0 and stats.present == 0 and waiting == 0
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Daemon:
     def __post_init__(self) -> None:
         self._signals = 0
         self._completed = False  # the drain hook's action, once
+        self._next_try = 0.0  # after a failed lifecycle call, not before (time.monotonic())
+        self._heartbeat = time.monotonic()  # the hook's wait was last extended
         self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(
@@ -90,21 +96,40 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def _after_scan(self, stats: Stats) -> None:
-        """While the group terminates the instance: once a scan finds nothing left to move,
-        tell the group's hook to go on (until then it holds the instance)."""
-        spot = self.spot
-        if spot is None or not spot.terminating or self._completed or not drained(stats):
-            return
+    def _after_scan(self, stats: Stats, began: float) -> None:
+        """While the group terminates the instance: once a scan that began after the news
+        finds nothing left, tell the group's hook to go on (until then it holds the
+        instance); while a drain moves files, extend the hook's wait now and then. Never
+        after a stop: a stopped scan proves nothing."""
+        spot, imds = self.spot, self.imds
         hook, group = self.config.lifecycle_hook, self.config.autoscaling_group
-        if self.imds is None or hook is None or group is None:
+        if spot is None or imds is None or hook is None or group is None or self._completed:
             return
-        instance, region = self.imds.instance_id(), self.imds.region() or self.config.region
+        since = spot.terminating_since
+        if since is None or began < since or self.stop.is_set():
+            return
+        now = time.monotonic()
+        if now < self._next_try:
+            return
+        instance = imds.instance_id()
+        if instance is None:
+            self.log.error("no instance id from the metadata service; the hook waits")
+            self._next_try = now + LIFECYCLE_RETRY
+            return
+        cli = dataclasses.replace(
+            self.uploader.cli, region=imds.region() or self.config.region, endpoint_url=None
+        )
+        waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
         try:
-            cli = dataclasses.replace(self.uploader.cli, region=region)
-            cli.complete_lifecycle_action(hook, group, instance or "")
+            if not drained(stats, waiting):
+                if stats.uploaded + stats.present and now - self._heartbeat >= HEARTBEAT_EVERY:
+                    cli.record_lifecycle_action_heartbeat(hook, group, instance)
+                    self._heartbeat = now
+                return
+            cli.complete_lifecycle_action(hook, group, instance)
         except AwsCliError as exc:
-            self.log.error("cannot complete the lifecycle action: %s; trying again", exc)
+            self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
+            self._next_try = now + LIFECYCLE_RETRY
             return
         self._completed = True
         self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
@@ -155,7 +180,8 @@ class Daemon:
             try:
                 while not self.stop.is_set():
                     if self.config.root.is_dir():
-                        self._after_scan(self.uploader.scan_once())
+                        began = time.monotonic()
+                        self._after_scan(self.uploader.scan_once(), began)
                     else:
                         self.log.warning("root %s is gone; waiting for it", self.config.root)
                     draining = self.spot is not None and self.spot.draining

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from . import __version__
 from .config import PROG, Config
@@ -18,6 +19,8 @@ from .s3.access import check_endpoint_url, validate_access
 from .s3.health import CredentialWatch, WatchedCli
 from .scan.record import ScanObserver
 from .scan.uploader import Uploader
+
+IMDS_TRIES = 10  # with --lifecycle-hook, a second apart
 
 
 def run(config: Config) -> int:
@@ -46,6 +49,14 @@ def run(config: Config) -> int:
         logger.debug("%s", cli.version())
     imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)
     instance = imds.instance_id()
+    for _ in range(IMDS_TRIES if config.lifecycle_hook and instance is None else 0):
+        time.sleep(1.0)  # a drain hook waits on this instance: EC2 must not be missed
+        instance = imds.instance_id()
+    if config.lifecycle_hook and instance is None:
+        logger.error(
+            "--lifecycle-hook %s: no EC2 metadata service answers; the hook can't be completed",
+            config.lifecycle_hook,
+        )
     validate_access(cli, instance, logger)
     uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
     daemon = Daemon(config, uploader, logger, imds if instance else None)

@@ -169,6 +169,7 @@ class RecordingCli(AwsCli):
     answer: Answer | None = None
     calls: list[list[str]] = field(default_factory=list, compare=False)
     regions: list[str | None] = field(default_factory=list, compare=False)  # each call's
+    endpoints: list[str | None] = field(default_factory=list, compare=False)  # each call's
 
     def run(
         self,
@@ -182,6 +183,7 @@ class RecordingCli(AwsCli):
         call = list(args)
         self.calls.append(call)
         self.regions.append(self.region)
+        self.endpoints.append(self.endpoint_url)
         answered = None if self.answer is None else self.answer(call)
         if answered is None:
             return super().run(

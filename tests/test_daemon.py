@@ -20,7 +20,7 @@ from helpers import RecordingCli, tally, write
 
 from awscli_uploader import daemon as daemon_module
 from awscli_uploader.config import Config
-from awscli_uploader.daemon import Daemon
+from awscli_uploader.daemon import Daemon, drained
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
@@ -153,38 +153,83 @@ def test_a_trash_entry_that_cannot_be_put_back_stops_nothing(
     assert len(errors) == 1 and "proven.txt" in errors[0] and "move it back by hand" in errors[0]
 
 
-def test_the_group_s_termination_drains_then_completes_the_hook(root: Path) -> None:
-    """The target lifecycle state turns Terminated: scans back to back; once a scan finds
-    nothing left to move, one complete-lifecycle-action in the instance's own region."""
+@pytest.mark.parametrize(
+    ("counts", "waiting", "done"),
+    [
+        ({}, 0, True),
+        ({"uploaded": 3}, 0, False),  # it moved files: there may be more
+        ({"present": 1}, 0, False),
+        ({"failed": 5}, 0, False),  # S3 down: not drained, whatever else it says
+        ({}, 2, False),  # files left under the root (still being written, or not uploadable)
+        ({"unstable": 1}, 1, False),
+        ({"ignored": 1, "excluded": 4}, 0, True),  # nothing under the root waits
+    ],
+)
+def test_drained(counts: dict[str, int], waiting: int, done: bool) -> None:
+    assert drained(Stats(tally(**counts)), waiting) is done
+
+
+def _terminating(
+    root: Path, results: list[Stats], stop_after: int
+) -> tuple[RecordingCli, list[int]]:
+    """A daemon on an instance whose group terminates it: the aws calls it made, and the
+    scan each was made after."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
+    at: list[int] = []
+    uploader = CountingUploader(stop_after=stop_after)
 
     def answer(args: list[str]) -> Result:
+        at.append(uploader.scans)
         return Result(0, "", "")
 
+    uploader.cli = cli = RecordingCli(
+        region="eu-west-1", endpoint_url="http://s3.example", answer=answer
+    )
+    uploader.results = results
     with fake_imds(state) as url:
-        cli = RecordingCli(region="eu-west-1", answer=answer)
-        uploader = CountingUploader(stop_after=4, cli=cli)
-        uploader.results = [Stats(tally(uploaded=3)), Stats(tally(unstable=1)), Stats()]
         spot = SpotWatch(Imds(endpoint=url), LOG, uploader.set_deadline, lifecycle=True)
         config = Config(
             root=root, interval=3600, lifecycle_hook="drain-hook", autoscaling_group="sim-uploader"
         )
         daemon = Daemon(config, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        spot.poll()  # the news came before the scans
         started = time.monotonic()
         daemon.run_forever()
     assert time.monotonic() - started < 30  # back to back, not the hour's interval
-    assert uploader.scans == 4
-    (call,) = cli.calls  # after the third scan: the first that moved nothing, waited on nothing
+    assert uploader.deadlines[-1] is None  # the hook holds the instance: no deadline
+    return cli, at
+
+
+def test_the_group_s_termination_drains_then_completes_the_hook(root: Path) -> None:
+    """The target lifecycle state turns Terminated: scans back to back; once a scan failed
+    nothing, moved nothing and left nothing under the root, one complete-lifecycle-action,
+    in the instance's own region and not to the S3 endpoint."""
+    results = [Stats(tally(uploaded=3)), Stats(tally(failed=1)), Stats(), Stats()]
+    cli, at = _terminating(root, results, stop_after=5)
+    (call,) = cli.calls
+    assert at == [3]  # after the third scan: the first that moved nothing and failed nothing
     assert call == [
         "autoscaling",
         "complete-lifecycle-action",
         "--lifecycle-hook-name=drain-hook",
         "--auto-scaling-group-name=sim-uploader",
-        f"--instance-id={state.instance_id}",
+        f"--instance-id={ImdsState().instance_id}",
         "--lifecycle-action-result=CONTINUE",
     ]
     assert cli.regions == ["eu-central-1"]  # the instance's own, not the buckets' region
-    assert uploader.deadlines[-1] is None  # the hook holds the instance: no deadline
+    assert cli.endpoints == [None]  # Auto Scaling's own, not the S3 endpoint
+
+
+def test_a_stop_during_the_drain_never_completes_the_hook(root: Path) -> None:
+    """SIGTERM (a rollout's restart) mid-drain: the stopped scan proves nothing."""
+    cli, _ = _terminating(root, [Stats(tally(failed=1)), Stats(tally(failed=1)), Stats()], 3)
+    assert cli.calls == []
+
+
+def test_files_left_under_the_root_keep_the_hook_waiting(root: Path) -> None:
+    write(root / "b-1" / "result.png", b"not uploadable here: the fake scan moves nothing")
+    cli, _ = _terminating(root, [Stats(), Stats()], stop_after=3)
+    assert cli.calls == []
 
 
 def test_a_rebalance_drains_for_its_window_then_the_interval_is_back(root: Path) -> None:

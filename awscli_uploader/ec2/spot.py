@@ -1,11 +1,7 @@
-"""Spot interruptions: watch the metadata service for the interruption notice and the
-rebalance recommendation, and say by when uploads must be verified.
-
-A rebalance recommendation comes before the two-minute interruption notice: it
-starts the same drain, with a deadline that assumes the notice could follow at
-any moment (so it slides forward while no notice has come). Which files fit
-before a deadline is the scan's decision (scan/deadline.py).
-"""
+"""Spot interruptions and the instance's Auto Scaling life: watch the metadata service
+for the interruption notice, the rebalance recommendation and the target lifecycle state,
+and say when to drain and by when uploads must be verified (only a notice sets a deadline;
+which files fit before it is the scan's decision, scan/deadline.py)."""
 
 from __future__ import annotations
 
@@ -77,6 +73,7 @@ class SpotWatch:
         self.notice: SpotNotice | None = None
         self.rebalance: str | None = None  # the last recommendation's time
         self.terminating = False  # the group's target lifecycle state is Terminated
+        self.terminating_since: float | None = None  # time.monotonic() it was seen
         self._notice_deadline: float | None = None
         self._rebalance_until: float | None = None
         self._done = threading.Event()
@@ -112,7 +109,7 @@ class SpotWatch:
         if self.lifecycle and not self.terminating:
             state = (self.imds.get(LIFECYCLE_PATH) or "").strip()
             if state == "Terminated":
-                self.terminating = True
+                self.terminating, self.terminating_since = True, time.monotonic()
                 self.log.warning(
                     "the Auto Scaling group is terminating this instance: draining the "
                     "backlog, then completing the lifecycle action"

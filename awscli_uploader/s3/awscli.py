@@ -249,6 +249,19 @@ class AwsCli:
             **CLEANUP,
         )
 
+    def record_lifecycle_action_heartbeat(self, hook: str, group: str, instance: str) -> None:
+        """Extend the termination hook's wait by another heartbeat timeout."""
+        self.run(
+            [
+                "autoscaling",
+                "record-lifecycle-action-heartbeat",
+                f"--lifecycle-hook-name={hook}",
+                f"--auto-scaling-group-name={group}",
+                f"--instance-id={instance}",
+            ],
+            **CLEANUP,
+        )
+
     def list_multipart_uploads(self, bucket: str, prefix: str) -> list[Upload]:
         """The multipart uploads in progress under `prefix` (the CLI paginates)."""
         args = ["s3api", "list-multipart-uploads", f"--bucket={bucket}"]
