@@ -160,11 +160,12 @@ class UploaderCloudWatch(Construct):
         credentials = self.metric("CredentialsValid", dimensions, "Minimum").create_alarm(
             self,
             "CredentialsAlarm",
-            alarm_description="awscli-uploader: AWS credentials invalid, or no metrics at all",
+            alarm_description="awscli-uploader: AWS credentials invalid",
             threshold=1,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=2,
-            treat_missing_data=cw.TreatMissingData.BREACHING,
+            # no data at all (a replacement's gap, a stopped instance) is the scan-age alarm's
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.alarms = (scan, age, credentials)
         if topic is not None:

@@ -119,13 +119,17 @@ def _imds_module() -> ModuleType:
         return importlib.import_module("awscli_uploader.imds")
 
 
-def instance_id() -> str:
+def instance() -> tuple[str, str | None]:
+    """This instance's id, and its own region: the alarms are in the stack's region, and
+    AWS_REGION is the buckets' (uploaderRegion may set it elsewhere)."""
     imds = _imds_module()
     endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or imds.DEFAULT_ENDPOINT
-    found = imds.Imds(endpoint=endpoint).instance_id()
+    client = imds.Imds(endpoint=endpoint)
+    found = client.instance_id()
     if found is None:
         raise SystemExit("awscli-uploader-cloudwatch: no instance id from the metadata service")
-    return found
+    region = client.region() if hasattr(client, "region") else None
+    return found, region
 
 
 def main(argv: list[str]) -> int:
@@ -142,12 +146,15 @@ def main(argv: list[str]) -> int:
         last = json.loads(state_file.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         last = {}
-    data, totals = metric_data(samples, last, instance_id(), now=time.time())
+    instance_id, region = instance()
+    data, totals = metric_data(samples, last, instance_id, now=time.time())
     group = os.environ.get("S3_UPLOAD_AUTOSCALING_GROUP")
     if group:
         data += per_group(data, group)
     aws = os.environ.get("AWS_CLI", "aws")
     command = [aws, "cloudwatch", "put-metric-data", "--namespace", namespace]
+    if region:
+        command += ["--region", region]
     # A VPC endpoint, or a test's: older CLIs ignore AWS_ENDPOINT_URL themselves.
     endpoint = os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:

@@ -119,7 +119,7 @@ def test_publisher_puts_the_metrics_with_the_real_aws_cli(
         "PYTHONPATH": str(REPO),
     }
     command = [sys.executable, str(cloudwatch_render.METRICS_SCRIPT), str(metrics), str(state)]
-    with fake_imds(ImdsState(instance_id="i-0abc")) as url:
+    with fake_imds(ImdsState(instance_id="i-0abc", region=REGION)) as url:
         env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = url
         for uploaded in (100, 250):
             metrics.write_text(_metrics_text(uploaded_bytes=uploaded, failed=0, valid=False))
@@ -231,9 +231,16 @@ def test_publisher_sends_the_scan_age_per_instance_and_per_group_to_aws(tmp_path
     result, calls = _run_publisher(tmp_path, metrics, group="Spot-uploader")
     assert result.returncode == 0, result.stdout + result.stderr
     (call,) = calls
-    assert call[:4] == ["cloudwatch", "put-metric-data", "--namespace", NAMESPACE]
-    assert call[4] == "--metric-data"
-    data = json.loads(call[5])
+    assert call[:6] == [
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        NAMESPACE,
+        "--region",
+        "eu-central-1",  # the instance's own (the alarms'), not AWS_REGION, the buckets'
+    ]
+    assert call[6] == "--metric-data"
+    data = json.loads(call[7])
     instance = [{"Name": "InstanceId", "Value": "i-0abc"}]
     group = [{"Name": "AutoScalingGroupName", "Value": "Spot-uploader"}]
     for dimensions in (instance, group):
@@ -248,7 +255,7 @@ def test_publisher_sends_the_scan_age_per_instance_and_per_group_to_aws(tmp_path
 def test_publisher_without_a_group_sends_per_instance_only(tmp_path: Path) -> None:
     result, [call] = _run_publisher(tmp_path, _metrics_text(uploaded_bytes=1, failed=0, valid=True))
     assert result.returncode == 0, result.stdout + result.stderr
-    dimensions = {json.dumps(e["Dimensions"]) for e in json.loads(call[5])}
+    dimensions = {json.dumps(e["Dimensions"]) for e in json.loads(call[7])}
     assert dimensions == {json.dumps([{"Name": "InstanceId", "Value": "i-0abc"}])}
 
 
@@ -455,7 +462,8 @@ def test_alarms_on_scan_age_backlog_age_and_credentials_per_group(template: Any)
         1,
         "LessThanThreshold",
     )
-    assert credentials["TreatMissingData"] == "breaching"
+    # a replacement's gap must not flap it: no data at all is the scan-age alarm's to say
+    assert credentials["TreatMissingData"] == "notBreaching"
     for alarm in alarms.values():
         assert alarm["Namespace"] == "AwscliUploader"
         # the group's name, which outlives every instance of it
