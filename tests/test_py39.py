@@ -27,7 +27,6 @@ DECISIONS = [
     "tests/test_s3settings.py",
     "tests/test_walk.py",
     "tests/test_watchdog.py",
-    "tests/test_transfer.py",
     "tests/test_uploader.py::test_uploads_verifies_and_deletes",  # a real drain
 ]
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from typing import TYPE_CHECKING
 
 from ..model import Count
 from ..scan.record import BUCKET_COUNTS, Stats, Tally
 from .backlog import Backlog
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 PREFIX = "awscli_uploader"
 
@@ -96,6 +97,8 @@ class _Snapshot:
     now_ns: int
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         buckets = sorted(set(self.totals.buckets) | set(self.backlog))
         for name, value, help_text in _COUNTERS:
             counter = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["bucket"])
@@ -136,6 +139,9 @@ def render(
     now_ns: int,
 ) -> str:
     """The whole metrics file, in the Prometheus text exposition format."""
+    # here, not at import: only a daemon with --metrics-file pays for it (~60 ms a start)
+    from prometheus_client import CollectorRegistry, generate_latest
+
     registry = CollectorRegistry(auto_describe=False)
     snapshot = _Snapshot(totals, last, merge_backlog(backlog), credentials_valid, now_ns)
     registry.register(snapshot)
