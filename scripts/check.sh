@@ -7,7 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m mypy
-lint-imports --no-cache  # the layers contract in pyproject.toml
+# the layers contract in pyproject.toml; by module, like the tools above (a console script
+# that pip just installed may have no pyenv shim yet)
+python3 -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())' \
+  --no-cache
 if command -v shellcheck >/dev/null 2>&1; then
   find scripts infra bench -name node_modules -prune -o -name '*.sh' -type f -print0 \
     | xargs -0 -r shellcheck -x -S warning
