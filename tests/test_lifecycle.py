@@ -7,6 +7,7 @@ the CLI's 8 MiB default) in flight long enough for a cap, a SIGTERM or a SIGKILL
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -64,10 +65,16 @@ def _start(root: Path, url: str, aws_cli: str, log: Path, *args: str) -> subproc
 
 @pytest.mark.parametrize("grace", [0.0, 10.0], ids=["sigkill-at-once", "sigint-first"])
 def test_a_capped_upload_leaves_no_multipart_upload(
-    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str, grace: float
+    root: Path,
+    moto: Moto,
+    proxy: FaultProxy,
+    aws_cli: str,
+    grace: float,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """--max-upload-seconds ends the call: SIGINT first (the CLI aborts its own uploads);
-    with no grace at all the CLI can't, and the daemon's own abort must."""
+    """--max-upload-seconds ends the call: SIGINT first (the CLI aborts its own uploads, so
+    the daemon finds none left to abort); with no grace at all the CLI can't, and the
+    daemon's own abort must (one)."""
     files = _big(root, moto, "cap-bucket")
     proxy.rate = RATE
     uploader = make_uploader(root, moto, aws_cli, endpoint=proxy.url)
@@ -78,8 +85,11 @@ def test_a_capped_upload_leaves_no_multipart_upload(
         max_upload_seconds=4,
         cancel_grace=grace,
     )
-    stats = uploader.scan_once()
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
     assert stats.failed == 1
+    aborted = [r for r in caplog.records if "incomplete multipart uploads" in r.getMessage()]
+    assert len(aborted) == (1 if grace == 0 else 0), [r.getMessage() for r in aborted]
     assert (root / "cap-bucket" / "run" / "big.bin").read_bytes() == files[
         "cap-bucket", "run/big.bin"
     ]
