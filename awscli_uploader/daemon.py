@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 from .config import Config
@@ -24,6 +24,7 @@ from .local.filters import bucket_for
 from .local.lock import root_lock
 from .names import display
 from .ops.backlog import backlog
+from .s3.awscli import AwsCli
 from .scan.record import Stats
 from .scan.uploader import Uploader
 
@@ -42,6 +43,48 @@ def drained(stats: Stats, waiting: int) -> bool:
 
 
 @dataclass
+class DrainHook:
+    """An Auto Scaling termination hook that waits on this instance's drain: completed once
+    a scan (that began after the news, and was not stopped) finds nothing left; extended
+    now and then while the drain moves files."""
+
+    config: Config
+    imds: Imds
+    log: logging.Logger
+    completed: bool = False
+    _next_try: float = 0.0  # after a failed lifecycle call, not before (time.monotonic())
+    _heartbeat: float = field(default_factory=time.monotonic)  # the wait was last extended
+
+    def after_scan(self, stats: Stats, cli: AwsCli) -> None:
+        hook, group = self.config.lifecycle_hook, self.config.autoscaling_group
+        now = time.monotonic()
+        if self.completed or hook is None or group is None or now < self._next_try:
+            return
+        instance = self.imds.instance_id()
+        if instance is None:
+            self.log.error("no instance id from the metadata service; the hook waits")
+            self._next_try = now + LIFECYCLE_RETRY
+            return
+        # Auto Scaling's own endpoint, in the instance's region (not the buckets')
+        region = self.imds.region() or self.config.region
+        cli = dataclasses.replace(cli, region=region, endpoint_url=None)
+        waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
+        try:
+            if not drained(stats, waiting):
+                if stats.uploaded + stats.present and now - self._heartbeat >= HEARTBEAT_EVERY:
+                    cli.record_lifecycle_action_heartbeat(hook, group, instance)
+                    self._heartbeat = now
+                return
+            cli.complete_lifecycle_action(hook, group, instance)
+        except AwsCliError as exc:
+            self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
+            self._next_try = now + LIFECYCLE_RETRY
+            return
+        self.completed = True
+        self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
+
+
+@dataclass
 class Daemon:
     config: Config
     uploader: Uploader
@@ -51,9 +94,9 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self._signals = 0
-        self._completed = False  # the drain hook's action, once
-        self._next_try = 0.0  # after a failed lifecycle call, not before (time.monotonic())
-        self._heartbeat = time.monotonic()  # the hook's wait was last extended
+        self.hook: DrainHook | None = None
+        if self.imds is not None and self.config.lifecycle_hook is not None:
+            self.hook = DrainHook(self.config, self.imds, self.log)
         self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(
@@ -97,42 +140,12 @@ class Daemon:
         signal.signal(signal.SIGINT, handler)
 
     def _after_scan(self, stats: Stats, began: float) -> None:
-        """While the group terminates the instance: once a scan that began after the news
-        finds nothing left, tell the group's hook to go on (until then it holds the
-        instance); while a drain moves files, extend the hook's wait now and then. Never
-        after a stop: a stopped scan proves nothing."""
-        spot, imds = self.spot, self.imds
-        hook, group = self.config.lifecycle_hook, self.config.autoscaling_group
-        if spot is None or imds is None or hook is None or group is None or self._completed:
+        """Only a scan that began after the group's news, and was not stopped (a stopped
+        scan proves nothing), may tell the drain hook."""
+        since = self.spot.terminating_since if self.spot is not None else None
+        if self.hook is None or since is None or began < since or self.stop.is_set():
             return
-        since = spot.terminating_since
-        if since is None or began < since or self.stop.is_set():
-            return
-        now = time.monotonic()
-        if now < self._next_try:
-            return
-        instance = imds.instance_id()
-        if instance is None:
-            self.log.error("no instance id from the metadata service; the hook waits")
-            self._next_try = now + LIFECYCLE_RETRY
-            return
-        cli = dataclasses.replace(
-            self.uploader.cli, region=imds.region() or self.config.region, endpoint_url=None
-        )
-        waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
-        try:
-            if not drained(stats, waiting):
-                if stats.uploaded + stats.present and now - self._heartbeat >= HEARTBEAT_EVERY:
-                    cli.record_lifecycle_action_heartbeat(hook, group, instance)
-                    self._heartbeat = now
-                return
-            cli.complete_lifecycle_action(hook, group, instance)
-        except AwsCliError as exc:
-            self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
-            self._next_try = now + LIFECYCLE_RETRY
-            return
-        self._completed = True
-        self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
+        self.hook.after_scan(stats, self.uploader.cli)
 
     def _cancel_at(self, deadline: float) -> None:
         """A spot interruption is due: what is still uploading at its deadline (less the
