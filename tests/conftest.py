@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy, fault_proxy
-from helpers import IN_CI, REGION, Moto, S3rver, cli_path, free_port, wait_http
+from helpers import IN_CI, REGION, TOOLS_PYTHON, Moto, S3rver, cli_path, free_port, wait_http
 
 from awscli_uploader.cli import command
 from awscli_uploader.local import lease
@@ -129,7 +128,7 @@ def moto_server() -> Iterator[Moto]:
     port = free_port()
     log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [TOOLS_PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=log,
     )

@@ -38,6 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 OLD = time.time() - 3600
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The Python whose environment holds the test tools (the moto server, AWS CLI v1): this one,
+# unless a run on another Python (tests/test_py39.py) borrows them from the main environment.
+TOOLS_PYTHON = os.environ.get("AWSCLI_UPLOADER_TOOLS_PYTHON") or sys.executable
 
 
 def project_version() -> str:
@@ -131,10 +134,10 @@ class S3rver(Moto):
 
 @functools.cache
 def cli_path(version: str) -> str | None:
-    """AWS CLI v1 (beside this Python, from PyPI) or v2 (Debian's), if installed; looked up
+    """AWS CLI v1 (beside the tools' Python, from PyPI) or v2 (Debian's), if installed; looked up
     when a test first asks, so that a worker running neither starts no `aws --version`."""
     if version == "v1":
-        v1 = Path(sys.executable).parent / "aws"
+        v1 = Path(TOOLS_PYTHON).parent / "aws"
         return str(v1) if v1.exists() else None
     v2 = Path("/usr/bin/aws")
     return str(v2) if v2.exists() and "aws-cli/2" in _version(v2) else None
