@@ -16,8 +16,10 @@ from awscli_uploader_infra.spot_stack import SpotInstancesStack
 from awscli_uploader_infra.wheel import WheelBuildError
 
 
-def main() -> int:
-    app = cdk.App()
+def main(app: cdk.App | None = None) -> int:
+    """Synthesize into `app` (cdk's own, from the environment cdk sets, when not given);
+    an error in the settings is one line on stderr and exit code 2."""
+    app = app or cdk.App()
     try:
         props = stack_props(app.node.try_get_context)
         SpotInstancesStack(

@@ -129,6 +129,7 @@ class SpotInstancesStack(Stack):
             or "A spot instance that uploads the simulation's output to S3 with awscli-uploader",
         )
         _check_group_props(instance_types, data_volume_gib)
+        image = machine_image or default_image(self, image_id)  # before the wheel's build
         if vpc is None:
             vpc = ec2.Vpc(
                 self,
@@ -192,7 +193,7 @@ class SpotInstancesStack(Stack):
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            machine_image=machine_image or default_image(self, image_id),
+            machine_image=image,
             instance_profile=self.instance_profile,
             user_data=self.user_data,
             security_group=security_group,
