@@ -111,13 +111,16 @@ class _Walk:
             yield Node(NodeKind.UNREADABLE, directory, prefix, None, detail)
             return
         waiting = 0
+        held, kept, now_ns = self.held, self.kept, self.now_ns  # locals: the hot loop
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)  # the entry's type: no stat
             except OSError:
                 is_dir = False
             key = prefix + entry.name
-            if not is_dir and self.held and self._due_later(key):
+            until = held.get(key, 0) if held and not is_dir else 0
+            if until > now_ns:
+                kept[key] = until
                 waiting += 1
                 continue
             node = self._entry(entry, directory, key, is_dir, stack)
@@ -125,13 +128,6 @@ class _Walk:
                 yield node
         if waiting:
             yield Node(NodeKind.DEFERRED, directory, prefix, None, "", waiting)
-
-    def _due_later(self, key: str) -> bool:
-        until = self.held.get(key)
-        if until is None or until <= self.now_ns:
-            return False
-        self.kept[key] = until
-        return True
 
     def _entry(
         self,
