@@ -55,6 +55,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         if_exists=params["if_exists"],
         max_upload_seconds=params["max_upload_seconds"],
         stop_grace=params["stop_grace"],
+        max_concurrency=params["max_concurrency"],
         lifecycle_hook=hook,
         autoscaling_group=group,
         multipart=read_settings(environ, params["profile"] or None),

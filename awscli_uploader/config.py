@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .local.filters import BucketMap, Excludes
 from .local.state import StateDir
+from .s3.layer import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from .s3.settings import MultipartSettings
 from .s3.watchdog import STALL_SECONDS
 
@@ -44,6 +45,7 @@ class Config:
     verbose: bool = False
     if_exists: str = "overwrite"  # or "keep": never overwrite an object with other content
     multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
+    max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
     lifecycle_hook: str | None = None  # an Auto Scaling termination hook waits on the drain
     autoscaling_group: str | None = None  # its group
 

@@ -44,6 +44,7 @@ class Skipped(NamedTuple):
     reason: str
     bucket: str = ""  # the bucket its directory stands for, "" above any bucket
     ready_in: float | None = None  # seconds until ready if it stays as it is, when short
+    files: int = 1  # the files of a directory passed over as not yet due (walk.Deferred)
 
 
 class Identity(NamedTuple):
@@ -218,4 +219,4 @@ _SKIPS = {
 
 def of_skip(item: Skipped) -> Outcome:
     """The plan phase's verdict on a file that is not a candidate."""
-    return Outcome(_SKIPS[item.kind], item.bucket, None, item.path, 0, item.reason)
+    return Outcome(_SKIPS[item.kind], item.bucket, None, item.path, 0, item.reason, item.files)

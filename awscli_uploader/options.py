@@ -9,6 +9,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from .config import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_INTERVAL,
     DEFAULT_REGION,
     DEFAULT_ROOT,
@@ -117,6 +118,16 @@ _OPTIONS = (
         help="End an upload call still running after this many seconds, even one that "
         "moves (default: never; a stalled one is ended after 5 minutes without progress) "
         "[env S3_UPLOAD_MAX_SECONDS].",
+    ),
+    click.option(
+        "--max-concurrency",
+        type=click.IntRange(min=1),
+        default=DEFAULT_CONCURRENCY,
+        show_default=True,
+        envvar="S3_UPLOAD_MAX_CONCURRENCY",
+        help="Requests the AWS CLI keeps in flight for an upload of many small files (its "
+        "own default is 10); a max_concurrent_requests in the profile's s3 section wins "
+        "[env S3_UPLOAD_MAX_CONCURRENCY].",
     ),
     click.option(
         "--stop-grace",

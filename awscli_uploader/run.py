@@ -41,6 +41,7 @@ def run(config: Config) -> int:
         read_timeout=config.read_timeout,
         stall_seconds=config.stall_seconds,
         max_upload_seconds=config.max_upload_seconds,
+        layers=config.state.layers,
     )
     logger.info("%s %s with %s", PROG, __version__, cli.resolve())
     lease.ignore_break_signal()

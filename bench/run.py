@@ -25,6 +25,7 @@ import tempfile
 import time
 
 import cases
+import idle
 import scale
 from contenders import Tools
 from host import REPO, BenchError, bench_env, cli_version, find_cli, machine
@@ -33,7 +34,7 @@ from server import Moto
 from session import Bench, Settings
 
 RESULTS = REPO / "bench" / "results"
-CASES = {**cases.CASES, **scale.CASES}
+CASES = {**cases.CASES, **scale.CASES, **idle.CASES}  # idle.py's wraps cases.py's
 
 
 def counts(text: str) -> tuple[int, ...]:

@@ -74,6 +74,9 @@ def test_bench_smallest_configuration_verifies(tmp_path: Path) -> None:
                 "scan time (last-scan record)",  # read from the state directory, not the log
                 "peak RSS of the uploader process",
                 "1 idle runs: nothing uploaded, every file kept",
+                "find ROOT -type f (the floor)",  # issue 21: bench/idle.py
+                "daemon scan after the first (median)",
+                "daemon CPU per idle hour at -i 60",
             ),
         ),
         (

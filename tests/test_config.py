@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from awscli_uploader.cli import build_config, command
@@ -61,6 +62,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "autoscaling_group": None,
         "stall_seconds": 300.0,
         "multipart": MultipartSettings(),
+        "max_concurrency": 64,
     }
 
 
@@ -160,3 +162,23 @@ def test_config_is_frozen_and_keeps_its_state_beside_the_files() -> None:
     assert config.state.path.parent == Path("/data/s3")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.root = Path("/elsewhere")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {}, 64),
+        (["--max-concurrency", "128"], {}, 128),
+        ([], {"S3_UPLOAD_MAX_CONCURRENCY": "32"}, 32),
+        (["--max-concurrency", "4"], {"S3_UPLOAD_MAX_CONCURRENCY": "32"}, 4),
+    ],
+)
+def test_max_concurrency(
+    args: list[str], env: dict[str, str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert config_from(args, monkeypatch, **env).max_concurrency == expected
+
+
+def test_max_concurrency_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(click.BadParameter):
+        config_from(["--max-concurrency", "0"], monkeypatch)

@@ -167,3 +167,14 @@ def test_the_summary_is_info_only_when_the_scan_did_something(
     record(outcomes)
     record.finished(0.1, heartbeat=heartbeat)
     assert caplog.records[-1].levelno == level
+
+
+def test_a_directory_of_waiting_files_counts_each(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOG.name)
+    record = Recorder(LOG)
+    waiting = Skipped(Path("/r/b-1/d"), SkipKind.UNSTABLE, "40 files still being written", files=40)
+    record([of_skip(Skipped(Path("/r/b-1/x"), SkipKind.UNSTABLE, "modified 0.1s ago"))] * 21)
+    record([of_skip(waiting)])
+    record.planned()
+    assert record.stats.unstable == 61
+    assert caplog.records[-1].getMessage() == "41 more files still being written; waiting"

@@ -5,13 +5,21 @@ import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from unittest.mock import ANY
 
 import pytest
 from helpers import OLD, write
 
 from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
 from awscli_uploader.model import NS, Candidate, SkipKind, Skipped
-from awscli_uploader.scan.plan import Sightings, is_stable, needs_sighting, readiness, scan
+from awscli_uploader.scan.plan import (
+    Sightings,
+    is_stable,
+    needs_sighting,
+    not_before,
+    readiness,
+    scan,
+)
 
 NOW = (int(time.time()) + 3600) * NS  # an hour on: files written now are done by ctime too
 
@@ -210,3 +218,51 @@ def test_needs_sighting(mtime_ago: float, ctime_ago: float, sighted: bool) -> No
         st_mtime_ns=now - int(mtime_ago * NS), st_ctime_ns=now - int(ctime_ago * NS)
     )
     assert needs_sighting(info, now, 2) is sighted  # type: ignore[arg-type]
+
+
+def test_files_still_being_written_are_not_stated_again_before_they_can_be_ready(
+    root: Path,
+) -> None:
+    for n in range(3):
+        write(root / "b-1" / "run" / f"{n}.txt", b"x", mtime=None)
+    sightings = Sightings()
+    now = time.time_ns()
+
+    def one_pass(now_ns: int) -> list[Candidate | Skipped]:
+        found = list(scan(root, now_ns=now_ns, stability=60, sightings=sightings))
+        sightings.deferred.finish_pass()
+        return found
+
+    first = one_pass(now)
+    assert [(i.kind, i.files) for i in first if isinstance(i, Skipped)] == [
+        (SkipKind.UNSTABLE, 1)
+    ] * 3
+    again = one_pass(now + 30 * NS)  # rewrites and renames into place only move it later
+    assert again == [Skipped(root / "b-1" / "run", SkipKind.UNSTABLE, ANY, "b-1", files=3)]
+    write(root / "b-1" / "run" / "new.txt", b"y", mtime=None)  # a new name is looked at
+    assert sum(isinstance(i, Skipped) and i.files == 1 for i in one_pass(now + 31 * NS)) == 1
+    due = one_pass(now + 62 * NS)  # its time has come: looked at, and ready
+    assert sorted(i.key for i in due if isinstance(i, Candidate)) == [
+        "run/0.txt",
+        "run/1.txt",
+        "run/2.txt",
+        "run/new.txt",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mtime_ago", "ctime_ago", "until_after_mtime"),
+    [
+        (10.0, 10.0, None),  # done by its mtime: not deferred (its ctime rules)
+        (1.5, 1.5, 2.0),
+        (0.5, 0.0, 2.0),
+        (-5.0, 0.0, None),  # ahead of this clock: only the daemon's sightings can tell
+    ],
+)
+def test_not_before(mtime_ago: float, ctime_ago: float, until_after_mtime: float | None) -> None:
+    now = 1_700_000_000 * NS + 123
+    mtime, ctime = now - int(mtime_ago * NS), now - int(ctime_ago * NS)
+    info = SimpleNamespace(st_mtime_ns=mtime, st_ctime_ns=ctime)
+    until = not_before(info, now, 2.0)  # type: ignore[arg-type]
+    expected = None if until_after_mtime is None else mtime + int(until_after_mtime * NS)
+    assert until == expected

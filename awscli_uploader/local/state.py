@@ -10,6 +10,8 @@ its layout. Everyone else asks it for a path; nobody spells one.
     aside/<pid>-<n>.json       noted here first: only a noted one is put back)
     uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
                               its bucket, its keys of multipart size, when it started
+    aws/<pid>-<n>.credentials the AWS CLI's transfer layer over the profile during one
+                              upload call (s3/layer.py), mode 0600; removed after it
 
 It lives on the root's filesystem, so that staging links and the trash rename never
 cross a device.
@@ -43,6 +45,7 @@ STAGING = "staging"
 TRASH = "trash"
 UPLOADS = "uploads"
 ASIDE_NOTES = "aside"
+LAYERS = "aws"
 
 
 class Journal(NamedTuple):
@@ -75,6 +78,15 @@ class StateDir:
     @property
     def trash(self) -> Trash:
         return Trash(self.root, self.path / TRASH, self.path / ASIDE_NOTES)
+
+    @property
+    def layers(self) -> Path:
+        """Where an upload call's AWS CLI transfer layer lives while it runs."""
+        return self.path / LAYERS
+
+    def clean_layers(self) -> None:
+        """Remove the layers a killed run left (they may hold a copy of credentials)."""
+        shutil.rmtree(self.layers, ignore_errors=True)
 
     def staging(self, bucket: str) -> Path:
         """This process's staging directory for a bucket."""

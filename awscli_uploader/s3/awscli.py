@@ -17,7 +17,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ import sh
 
 from ..errors import AwsCliError, AwsCliMissing
 from ..model import RemoteObject
+from .layer import layer_env
 from .watchdog import (
     KILL_GRACE,
     STALL_SECONDS,
@@ -121,6 +122,7 @@ class AwsCli:
     proc: Path = Path("/proc")
     cancel_grace: float = KILL_GRACE  # from SIGINT to SIGKILL when a process is ended
     running: Running = field(default_factory=Running, compare=False, repr=False)
+    layers: Path | None = None  # where an upload call's transfer layer goes (layer.py)
 
     def resolve(self) -> str:
         """Absolute path of the CLI, or AwsCliMissing with how to install it."""
@@ -284,12 +286,27 @@ class AwsCli:
         )
 
     def upload_tree(
-        self, source: Path, bucket: str, *, total_bytes: int, only: Sequence[str] | None = None
+        self,
+        source: Path,
+        bucket: str,
+        *,
+        total_bytes: int,
+        only: Sequence[str] | None = None,
+        concurrency: int | None = None,
     ) -> Result:
         """`aws s3 cp --recursive SOURCE s3://BUCKET/`, of the files under the keys `only` when
-        given (see `exact_filters`); exit 1: some files failed."""
+        given (see `exact_filters`), with `concurrency` requests in flight unless the profile
+        sets its own (layer.py); exit 1: some files failed."""
         root = os.path.abspath(source)  # never a leading "-"; the root the CLI's filters join
         filters = [] if only is None else exact_filters(root, only)
+        environ = {**os.environ, **self.env}
+        with layer_env(self.layers, environ, self.profile, concurrency) as extra:
+            cli = replace(self, env={**self.env, **extra}) if extra else self
+            return cli._upload_tree(root, bucket, filters, total_bytes)
+
+    def _upload_tree(
+        self, root: str, bucket: str, filters: Sequence[str], total_bytes: int
+    ) -> Result:
         return self.run(
             [
                 "s3",

@@ -132,21 +132,21 @@ def read_settings(environ: Mapping[str, str], profile: str | None) -> MultipartS
     bad size is a ConfigError.
     """
     name = profile or environ.get("AWS_DEFAULT_PROFILE") or "default"
-    config = _file(environ, "AWS_CONFIG_FILE", "~/.aws/config")
-    credentials = _file(environ, "AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    config = config_file(environ, "AWS_CONFIG_FILE", "~/.aws/config")
+    credentials = config_file(environ, "AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
     section: dict[str, object] = {}
     source = config
-    for key, values in _parse(config).items():
-        if _profile_name(key) == name:
+    for key, values in parse_file(config).items():
+        if profile_name(key) == name:
             section = values
-    if name in (creds := _parse(credentials)):
+    if name in (creds := parse_file(credentials)):
         section = {**section, **creds[name]}
         if "s3" in creds[name]:
             source = credentials
     return settings_from(section.get("s3"), f"{source} [profile {name}]")
 
 
-def _profile_name(section: str) -> str | None:
+def profile_name(section: str) -> str | None:
     """botocore's build_profile_map: `default`, or `profile NAME` (shell-quoted)."""
     if section == "default":
         return section
@@ -159,7 +159,7 @@ def _profile_name(section: str) -> str | None:
     return parts[1] if len(parts) == 2 else None
 
 
-def _file(environ: Mapping[str, str], variable: str, default: str) -> Path:
+def config_file(environ: Mapping[str, str], variable: str, default: str) -> Path:
     """The file a variable names, with `$VAR` and `~` expanded from `environ`."""
     text = environ.get(variable) or default
 
@@ -173,7 +173,7 @@ def _file(environ: Mapping[str, str], variable: str, default: str) -> Path:
     return Path(os.path.expanduser(text))
 
 
-def _parse(path: Path) -> dict[str, dict[str, object]]:
+def parse_file(path: Path) -> dict[str, dict[str, object]]:
     """botocore's raw_config_parse: sections of options, an indented value (starting
     with a newline) parsed as `key = value` lines; nothing for a missing file."""
     if not path.is_file():

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from ..config import Config
 from ..local import state
 from ..local.filters import BucketMap, Excludes, bucket_for
-from ..local.walk import NodeKind, top_level, walk_below
+from ..local.walk import Deferred, NodeKind, top_level, walk_below
 from ..model import NS, Candidate, SkipKind, Skipped
 from ..names import key_problem
 
@@ -67,12 +67,14 @@ def readiness(
 
 @dataclass
 class Sightings:
-    """How long the daemon has seen each file unchanged, on its own monotonic clock."""
+    """What the daemon has seen of the files across scans: how long each has been
+    unchanged, on its own monotonic clock, and which need no look before a time."""
 
     # by (device, inode): cheap to hash, unlike a Path (a scan of 100,000 files met each
     # key several times); a file replaced by another gets a new inode, so a new sighting
     seen: dict[tuple[int, int], tuple[tuple[int, int, int], float]] = field(default_factory=dict)
     _touched: set[tuple[int, int]] = field(default_factory=set)
+    deferred: Deferred = field(default_factory=Deferred)  # files still being written
 
     def unchanged_for(self, info: os.stat_result, now: float) -> float:
         """Seconds this file has been seen unchanged (size, mtime, ctime) on this clock."""
@@ -99,6 +101,20 @@ def is_stable(*, mtime_ns: int, now_ns: int, stability: float) -> bool:
     """
     tolerance = NS if mtime_ns % NS == 0 else 0
     return now_ns - mtime_ns > stability * NS + tolerance
+
+
+def not_before(info: os.stat_result, now_ns: int, stability: float) -> int | None:
+    """When a file still being written by its mtime can be ready at the earliest (ns), or
+    None when that is not certain: its times are ahead of this clock (only the daemon's
+    sightings can tell), or it is done by its mtime. Any write, `touch -d` or rename into
+    its name from now on sets a ctime after now, so it cannot be ready before this time;
+    the walk need not stat it until then."""
+    if max(info.st_mtime_ns, info.st_ctime_ns) - now_ns > SKEW_NS:
+        return None
+    if is_stable(mtime_ns=info.st_mtime_ns, now_ns=now_ns, stability=stability):
+        return None
+    tolerance = NS if info.st_mtime_ns % NS == 0 else 0
+    return info.st_mtime_ns + int(stability * NS) + tolerance
 
 
 def needs_sighting(info: os.stat_result, now_ns: int, stability: float) -> bool:
@@ -156,6 +172,7 @@ def plan(config: Config, *, sightings: Sightings) -> list[Candidate | Skipped]:
         )
     )
     sightings.forget_unseen()
+    sightings.deferred.finish_pass()
     return found
 
 
@@ -172,7 +189,10 @@ def scan(
     """Walk `root/<bucket>/<key...>` and say, file by file, what is ready.
 
     Names in `reserved` directly under root are passed over silently. An
-    excluded directory is reported once and not entered.
+    excluded directory is reported once and not entered. With `sightings`, files
+    still being written are noted with the time they can be ready at the earliest,
+    and a pass after `plan` has finished this one counts them per directory, unstat'ed,
+    until then.
     """
     try:
         top = top_level(root, reserved)
@@ -204,15 +224,19 @@ def _bucket_files(
     sightings: Sightings | None,
 ) -> Iterator[Candidate | Skipped]:
     now = time.monotonic()
-    for node in walk_below(top, excludes):
-        if node.kind is NodeKind.EXCLUDED:
+    deferred = sightings.deferred if sightings is not None else None
+    for node in walk_below(top, excludes, deferred=deferred, now_ns=now_ns):
+        if node.kind is NodeKind.DEFERRED:
+            reason = f"{node.files} files still being written; waiting (no stat before due)"
+            yield Skipped(node.path, SkipKind.UNSTABLE, reason, bucket, files=node.files)
+        elif node.kind is NodeKind.EXCLUDED:
             yield Skipped(node.path, SkipKind.EXCLUDED, f"excluded by {node.detail!r}", bucket)
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:
             sighted = sightings is not None and needs_sighting(node.info, now_ns, stability)
             seen = sightings.unchanged_for(node.info, now) if sightings and sighted else 0.0
-            yield classify_file(
+            verdict = classify_file(
                 node.path,
                 bucket,
                 node.key,
@@ -221,3 +245,12 @@ def _bucket_files(
                 stability=stability,
                 unchanged_for=seen,
             )
+            if (
+                deferred is not None
+                and isinstance(verdict, Skipped)
+                and verdict.kind is SkipKind.UNSTABLE
+            ):
+                until = not_before(node.info, now_ns, stability)
+                if until is not None:
+                    deferred.defer(top, node.key, until)
+            yield verdict

@@ -163,7 +163,7 @@ class Recorder:
         """Add the outcome to the counts; whether its line is shown."""
         self.stats.add(outcome)
         if outcome.kind is Kind.UNSTABLE and self.stats[Count.UNSTABLE] > MAX_UNSTABLE_LINES:
-            self._quiet_unstable += 1
+            self._quiet_unstable += outcome.files
             return False
         return True
 

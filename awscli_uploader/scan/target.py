@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..local.state import StateDir
 from ..model import Kind, Outcome
 from ..s3.awscli import AwsCli
+from ..s3.layer import DEFAULT_CONCURRENCY
 from ..s3.settings import MultipartSettings
 
 
@@ -48,6 +49,7 @@ class Target:
     multipart: MultipartSettings = field(default_factory=MultipartSettings)
     keep_existing: bool = False  # --if-exists keep: never overwrite different content
     opaque_buckets: OpaqueBuckets = field(default_factory=OpaqueBuckets)
+    max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
 
     @property
     def opaque(self) -> bool:

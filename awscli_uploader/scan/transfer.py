@@ -20,6 +20,7 @@ from typing import NamedTuple
 from ..errors import AwsCliError
 from ..local.digest import ReadFailed
 from ..model import Candidate, Identity, Kind, Outcome, RemoteObject, of_batch, of_file
+from ..s3.layer import concurrency_for
 from ..s3.settings import MultipartSettings
 from . import proof
 from .check import cli_reason
@@ -187,11 +188,15 @@ def upload_batch(
     it ran, and what it said (errors name the bucket directory, not the staging directory)."""
     total = sum(item.size for item, _ in files)
     keys = [item.key for item, _ in files]
+    small = sum(1 for item, _ in files if item.size < target.multipart.threshold)
+    concurrency = concurrency_for(small, target.max_concurrency)
     groups = [None] if pinned else filter_groups(keys, root_chars=len(os.path.abspath(source)))
     lines: list[str] = []
     try:
         for only in groups:
-            result = target.cli.upload_tree(source, target.bucket, total_bytes=total, only=only)
+            result = target.cli.upload_tree(
+                source, target.bucket, total_bytes=total, only=only, concurrency=concurrency
+            )
             lines += [line for line in result.stderr.splitlines() if line.strip()]
     except AwsCliError as exc:
         if exc.cancelled:  # a stop: the files stay, nothing failed

@@ -135,6 +135,7 @@ class Uploader:
                 self.config.multipart,
                 keep_existing=self.config.if_exists == "keep",
                 opaque_buckets=self.opaque,
+                max_concurrency=self.config.max_concurrency,
             )
             run = BucketRun(
                 self.config,

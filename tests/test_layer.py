@@ -1,0 +1,204 @@
+"""The transfer layer: more requests in flight for many small files, the profile kept whole
+and its own `s3.max_concurrent_requests` winning; the real CLIs through a proxy that
+counts the PUTs in flight."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy
+from helpers import Moto, assert_drained, put_files, run_once
+
+from awscli_uploader.local.state import StateDir
+from awscli_uploader.s3.layer import concurrency_for, layer_env, layered_text
+from awscli_uploader.s3.settings import parse_file
+
+COUNT = 40
+
+
+@pytest.mark.parametrize(
+    ("small_files", "wanted", "asked"),
+    [
+        (1, 64, None),  # one file: the CLI's default
+        (10, 64, None),  # no more files than the default keeps in flight
+        (11, 64, 11),  # never more than there are files
+        (300, 64, 64),
+        (300, 128, 128),
+        (300, 10, None),
+        (1, 4, 4),  # fewer than the CLI's default: the operator's cap, for every call
+    ],
+)
+def test_concurrency_for(small_files: int, wanted: int, asked: int | None) -> None:
+    assert concurrency_for(small_files, wanted) == asked
+
+
+def _files(home: Path, config: str, credentials: str = "") -> dict[str, str]:
+    (home / "config").write_text(config)
+    (home / "credentials").write_text(credentials)
+    return {
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+    }
+
+
+def _layer(
+    env: dict[str, str], profile: str | None, tmp_path: Path
+) -> dict[str, dict[str, object]] | None:
+    text = layered_text(env, profile, 64)
+    if text is None:
+        return None
+    (tmp_path / "layer").write_text(text)
+    return parse_file(tmp_path / "layer")
+
+
+def test_the_layer_is_the_credentials_file_with_the_profiles_s3_and_the_concurrency(
+    tmp_path: Path,
+) -> None:
+    env = _files(
+        tmp_path,
+        "[profile work]\nregion = eu-central-1\nrole_arn = arn:aws:iam::1:role/r\n"
+        "source_profile = base\ns3 =\n  multipart_chunksize = 16MB\n"
+        "[profile base]\nregion = us-east-1\n[sso-session corp]\nsso_region = eu-west-1\n",
+        "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = secret%with=signs\n"
+        "[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = s\n",
+    )
+    assert _layer(env, "work", tmp_path) == {
+        "base": {"aws_access_key_id": "AKIDBASE", "aws_secret_access_key": "secret%with=signs"},
+        "other": {"aws_access_key_id": "AKIDOTHER", "aws_secret_access_key": "s"},
+        "work": {"s3": {"multipart_chunksize": "16MB", "max_concurrent_requests": "64"}},
+    }
+
+
+def test_an_s3_in_the_credentials_file_is_the_one_the_cli_uses(tmp_path: Path) -> None:
+    env = _files(
+        tmp_path,
+        "[default]\ns3 =\n  multipart_threshold = 64MB\n",
+        "[default]\naws_access_key_id = A\ns3 =\n  addressing_style = path\n",
+    )
+    assert _layer(env, None, tmp_path) == {
+        "default": {
+            "aws_access_key_id": "A",
+            "s3": {"addressing_style": "path", "max_concurrent_requests": "64"},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "profile"),
+    [
+        ("[default]\ns3 =\n  max_concurrent_requests = 3\n", "", None),
+        ("", "[default]\ns3 =\n  max_concurrent_requests = 3\n", None),
+        ("[profile work]\ns3 =\n  max_concurrent_requests = 20\n", "", "work"),
+        ("[profile work]\nregion = eu-west-1\n", "", "missing"),  # the CLI says so itself
+    ],
+)
+def test_no_layer_when_the_profile_sets_its_own_or_does_not_exist(
+    config: str, credentials: str, profile: str | None, tmp_path: Path
+) -> None:
+    assert layered_text(_files(tmp_path, config, credentials), profile, 64) is None
+
+
+def test_with_no_files_the_default_profile_gets_only_the_concurrency(tmp_path: Path) -> None:
+    env = {
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none-either"),
+    }
+    assert _layer(env, None, tmp_path) == {"default": {"s3": {"max_concurrent_requests": "64"}}}
+
+
+def test_the_layer_is_private_and_gone_after_the_call(tmp_path: Path) -> None:
+    env = _files(tmp_path, "", "[default]\naws_access_key_id = A\n")
+    layers = StateDir(tmp_path / "root").layers
+    with layer_env(layers, env, None, 64) as extra:
+        path = Path(extra["AWS_SHARED_CREDENTIALS_FILE"])
+        assert path.parent == layers
+        assert (path.stat().st_mode & 0o777, layers.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert list(layers.iterdir()) == []
+    with layer_env(layers, env, None, None) as extra:
+        assert extra == {}
+
+
+Gauge = Callable[[], int]
+
+
+def _gauge(proxy: FaultProxy) -> Gauge:
+    """Every PUT waits 0.3 s at the proxy; the most PUTs seen in flight at once."""
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def hook(method: str, path: str) -> None:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.3)
+        with lock:
+            state["now"] -= 1
+
+    proxy.add("hook", method="PUT", hook=hook)
+    return lambda: state["peak"]
+
+
+def _small_files(root: Path, moto: Moto) -> dict[tuple[str, str], bytes]:
+    moto.create_bucket("layer-bucket")
+    return put_files(
+        root, {("layer-bucket", f"run/{i:02d}.bin"): os.urandom(1000) for i in range(COUNT)}
+    )
+
+
+def test_many_small_files_go_with_more_requests_in_flight(
+    aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy
+) -> None:
+    peak = _gauge(proxy)
+    files = _small_files(root, moto)
+    ran = run_once(root, proxy.url, aws_cli)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    assert peak() > 20  # the CLI's default keeps 10 in flight
+    assert not StateDir(root).layers.exists() or list(StateDir(root).layers.iterdir()) == []
+
+
+def test_the_profiles_own_concurrency_wins(
+    aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy
+) -> None:
+    Path(os.environ["AWS_CONFIG_FILE"]).write_text(
+        "[default]\ns3 =\n  max_concurrent_requests = 3\n"
+    )
+    peak = _gauge(proxy)
+    files = _small_files(root, moto)
+    ran = run_once(root, proxy.url, aws_cli, "--max-concurrency", "64")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    assert peak() <= 3
+
+
+def test_a_profile_of_its_own_keeps_its_credentials_region_and_process(
+    aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials only a live config file gives (a credential_process of the profile),
+    its region and its multipart settings: the upload works, with more in flight."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    process = (
+        f"{sys.executable} -c \"import json; print(json.dumps({{'Version': 1, "
+        "'AccessKeyId': 'testing', 'SecretAccessKey': 'testing'}))\""
+    )
+    Path(os.environ["AWS_CONFIG_FILE"]).write_text(
+        f"[profile work]\nregion = eu-west-1\ncredential_process = {process}\n"
+        "s3 =\n  multipart_chunksize = 16MB\n"
+        "[profile other]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = work\n"
+    )
+    Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[unrelated]\naws_access_key_id = A\naws_secret_access_key = B\n"
+    )
+    peak = _gauge(proxy)
+    files = _small_files(root, moto)
+    ran = run_once(root, proxy.url, aws_cli, "--profile", "work")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    assert peak() > 20
