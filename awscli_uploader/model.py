@@ -123,6 +123,16 @@ class Kind(enum.Enum):
         ERROR,
         "{url}: S3 holds different content ({reason}); kept (--if-exists keep)",
     )
+    WOULD_READ_BACK = (
+        None,
+        INFO,
+        "{url}: S3's object can't be proven by its ETag ({reason}); would read it back",
+    )
+    READ_BACK_FAILED = (
+        Count.FAILED,
+        ERROR,
+        "{url}: cannot read S3's object back to compare it ({reason}); kept",
+    )
     UNSTABLE = (Count.UNSTABLE, WARN, "{path}: {reason}")
     CHANGED = (Count.UNSTABLE, WARN, "{path}: {reason}; kept for the next scan")
     SKEWED = (Count.UNSTABLE, WARN, "{path}: {reason}")

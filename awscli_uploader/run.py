@@ -16,6 +16,7 @@ from .ops import log
 from .ops.progress import Progress, show_progress
 from .ops.report import Fanout, Reporter
 from .s3.access import check_endpoint_url, validate_access
+from .s3.awscli import MAX_PUT_BYTES
 from .s3.health import CredentialWatch, WatchedCli
 from .scan.record import ScanObserver
 from .scan.uploader import Uploader
@@ -60,6 +61,7 @@ def run(config: Config) -> int:
         )
     validate_access(cli, instance, logger)
     uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
+    say_keep(uploader, logger)
     daemon = Daemon(config, uploader, logger, imds if instance else None)
     daemon.install_signal_handlers()
     if config.once:
@@ -75,6 +77,25 @@ def observer(config: Config, watch: CredentialWatch, logger: logging.Logger) -> 
     if show_progress(once=config.once, tty=tty, log_format=config.log_format):
         observers.append(Progress(sys.stdout, logger))
     return Fanout(observers)
+
+
+def say_keep(uploader: Uploader, logger: logging.Logger) -> None:
+    """Under --if-exists keep, say once whether a key another writer creates between the
+    lookup and the upload is safe (a conditional put) or may be overwritten."""
+    if not uploader.keep:
+        return
+    if uploader.conditional:
+        logger.info(
+            "--if-exists keep: uploads create only (put-object --if-none-match, up to %d GiB "
+            "a file): a key another writer creates meanwhile is never overwritten",
+            MAX_PUT_BYTES // 1024**3,
+        )
+        return
+    logger.warning(
+        "--if-exists keep: this AWS CLI has no put-object --if-none-match (S3's conditional "
+        "writes, August 2024): keys are looked up, then uploaded with s3 cp, so a key another "
+        "writer creates in between is overwritten; use a newer AWS CLI to close that race",
+    )
 
 
 def check_root(config: Config) -> None:

@@ -26,6 +26,8 @@ from awscli_uploader.scan.check import Step, next_step
         (None, False, True, Step.UPLOAD),
         ("same", False, True, Step.DELETE),
         ("different", False, True, Step.KEEP),
+        ("unprovable", False, True, Step.READ_BACK),  # never replaced, never stranded
+        ("unknown layout", False, True, Step.READ_BACK),
         ("same", True, False, Step.DELETE),
         ("different", True, False, Step.KEEP),
         ("unprovable", True, False, Step.SHA256),

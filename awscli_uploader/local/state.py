@@ -5,6 +5,7 @@ its layout. Everyone else asks it for a path; nobody spells one.
     last-scan.json            the last scan's record, for `status`
     opaque-buckets            buckets whose ETags prove nothing (SSE-KMS, SSE-C), one a line
     staging/<bucket>-<pid>/   hard links (or copies) pinning a batch while it uploads
+    staging/<bucket>-<pid>.read   an object read back to compare it (--if-exists keep)
     trash/<dir>/<key...>      a verified file between its rename and its unlink
                               (on another filesystem: beside itself, as NAME + ASIDE,
     aside/<pid>-<n>.json       noted here first: only a noted one is put back)
@@ -91,6 +92,10 @@ class StateDir:
     def staging(self, bucket: str) -> Path:
         """This process's staging directory for a bucket."""
         return self.path / STAGING / f"{bucket}-{os.getpid()}"
+
+    def read_back(self, bucket: str) -> Path:
+        """Where this process reads an object of the bucket back (removed with staging)."""
+        return self.path / STAGING / f"{bucket}-{os.getpid()}.read"
 
     def staged_keys(self) -> set[tuple[str, str]]:
         """The (bucket, key) of every link a killed run left in staging."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ INSTALL_HINT = (
 API_TIMEOUT = 300.0
 SHA256_METADATA = "awscli-uploader-sha256"  # x-amz-meta-*: the SHA-256 the uploader read
 CLEANUP: dict[str, Any] = {"timeout": 60.0, "cancellable": False}  # runs after a stop too
+MAX_PUT_BYTES = 5 * 1024**3  # S3's limit on one PutObject
 MIN_RATE = 1024 * 1024  # without /proc: bytes/s below which an upload counts as hung
 
 
@@ -331,6 +333,47 @@ class AwsCli:
         if sha256 is not None:
             args.append(f"--metadata={SHA256_METADATA}={sha256}")
         self.run(args, upload_bytes=size)
+
+    def conditional_put(self) -> bool:
+        """Whether this CLI can make a PutObject conditional (`--if-none-match`, from S3's
+        conditional writes of August 2024): its input skeleton names IfNoneMatch."""
+        try:
+            skeleton = self.run(["s3api", "put-object", "--generate-cli-skeleton", "input"])
+        except AwsCliError:
+            return False
+        return '"IfNoneMatch"' in skeleton.stdout
+
+    def put_new(self, source: Path, bucket: str, key: str, *, size: int, sha256: str) -> bool:
+        """`aws s3api put-object --if-none-match=*`: the file as a new object at KEY, storing
+        its SHA-256; False when S3 refused it because the key exists (412 PreconditionFailed:
+        another writer created it meanwhile). Up to MAX_PUT_BYTES, in one request."""
+        args = [
+            "s3api",
+            "put-object",
+            f"--bucket={bucket}",
+            f"--key={key}",
+            f"--body={os.path.abspath(source)}",
+            "--if-none-match=*",
+            f"--metadata={SHA256_METADATA}={sha256}",
+        ]
+        content_type = mimetypes.guess_type(key)[0]  # as `s3 cp` guesses it
+        if content_type is not None:
+            args.append(f"--content-type={content_type}")
+        try:
+            self.run(args, upload_bytes=size)
+        except AwsCliError as exc:
+            if "PreconditionFailed" in exc.stderr:
+                return False
+            raise
+        return True
+
+    def read_back(self, bucket: str, key: str, dest: Path, *, size: int) -> RemoteObject:
+        """`aws s3api get-object`: the object's bytes into `dest`, and what S3 said of it."""
+        result = self.run(
+            ["s3api", "get-object", f"--bucket={bucket}", f"--key={key}", os.path.abspath(dest)],
+            upload_bytes=size,  # a transfer: ended when it stalls, not after a fixed time
+        )
+        return head_result(key, json.loads(result.stdout or "{}"))
 
 
 def glob_escape(text: str) -> str:

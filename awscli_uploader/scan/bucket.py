@@ -32,6 +32,7 @@ from .target import Suspects, Target
 Record = Callable[[Iterable[Outcome]], None]
 Done = TypeVar("Done")
 HASHED_AGAIN = "it changed between its hash and its proof"
+TAKEN = "another writer created it during the upload (412 Precondition Failed)"
 
 
 def once_open(reported: set[Path], outcome: Outcome) -> Outcome:
@@ -110,8 +111,7 @@ class BucketRun:
         every = self.config.dry_run or target.keep_existing
         first = {f for f in files if check.needs_check(f, self.suspects, every=every)}
         checked = check.lookup(target, [f for f in files if f in first])
-        self.record(checked.outcomes)
-        self._settle(checked.proven)
+        self._found(checked)
         pending = [f for f in files if f not in first] + checked.upload + checked.single
         if not pending:
             return
@@ -128,7 +128,25 @@ class BucketRun:
             self.record(of_file(Kind.LATE, item) for item in late)
         if pending:
             self.suspects.update((item.bucket, item.key) for item in pending)
-            self._transfer(pending, single=set(checked.single))
+            one_by_one = {f for f in pending if target.put_new(f.size)}  # If-None-Match
+            self._transfer(pending, single=one_by_one | set(checked.single))
+
+    def _found(self, checked: check.Checked) -> None:
+        """What the lookup found: the files S3 holds are settled, and those whose object
+        can't be proven by its ETag under --if-exists keep are proven by reading it back."""
+        self.record(checked.outcomes)
+        self._settle(checked.proven)
+        for item, reason in checked.read_back:
+            if self.config.dry_run:
+                self.record([of_file(Kind.WOULD_READ_BACK, item, reason)])
+                continue
+            if self.stop.is_set():
+                self.record([of_batch(Kind.STOPPED, self.target.bucket, 1)])
+                continue
+            dest = self.config.state.read_back(self.target.bucket)
+            proven, outcome = check.read_back(self.target, item, dest)
+            self.record([outcome] if outcome is not None else [])
+            self._settle([proven] if proven is not None else [])
 
     def _transfer(self, files: Sequence[Candidate], *, single: set[Candidate]) -> None:
         """Upload, verify and settle: a batch of staged links, then the files that need
@@ -224,12 +242,19 @@ class BucketRun:
         return done
 
     def _single(self, item: Candidate, path: Path) -> None:
-        """One upload that stores the file's SHA-256, proven by head-object."""
-        sent = self._journalled(
-            [item],
-            lambda: transfer.upload_single(self.target, item, path),
-            lambda done: done.ended is not None,
-        )
+        """One upload that stores the file's SHA-256, proven by head-object; a put-object
+        (--if-exists keep) makes no multipart upload, so it needs no journal entry."""
+        if self.target.put_new(item.size):
+            sent = transfer.upload_single(self.target, item, path)
+        else:
+            sent = self._journalled(
+                [item],
+                lambda: transfer.upload_single(self.target, item, path),
+                lambda done: done.ended is not None,
+            )
+        if sent.taken:
+            self._taken(item)
+            return
         if sent.ended is not None or sent.head is None:
             self.record([sent.ended or of_file(Kind.MISSING, item)])
             return
@@ -241,3 +266,16 @@ class BucketRun:
         changed = [p for p in verified.proven if p.identity != sent.hashed]
         self.record(of_file(Kind.CHANGED, p.item, HASHED_AGAIN) for p in changed)
         self._settle(p for p in verified.proven if p.identity == sent.hashed)
+
+    def _taken(self, item: Candidate) -> None:
+        """S3 refused the upload because another writer created the key since the lookup:
+        the file is proven against what that writer stored, as before an upload (deleted
+        when it is the same, else kept), and never uploaded over it."""
+        checked = check.lookup(self.target, [item])
+        said = [
+            o._replace(reason=f"{TAKEN}; {o.reason}") if o.kind is Kind.EXISTS else o
+            for o in checked.outcomes
+        ]
+        self._found(checked._replace(outcomes=said))
+        if checked.upload:  # and gone again since
+            self.record([of_file(Kind.CHANGED, item, f"{TAKEN}, then removed it")])

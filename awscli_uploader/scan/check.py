@@ -67,14 +67,17 @@ class Step(enum.Enum):
     DELETE = "delete"  # S3 holds its bytes
     UPLOAD = "upload"  # in the next batch
     SHA256 = "sha256"  # once, one by one, storing its SHA-256: no listing can prove it
+    READ_BACK = "read back"  # compare with S3's bytes: under keep nothing unproven is replaced
     KEEP = "keep"  # for a later scan
 
 
 def next_step(verdict: Verdict | None, *, uploaded: bool, keep_existing: bool = False) -> Step:
     """What to do with a file given S3's verdict (None: no object under its key), before
-    its upload or after it. Before, anything short of a proven match is uploaded (kept
-    under --if-exists keep when S3 holds something else); after, a mismatch is kept for
-    the next scan and an unprovable object goes once through the SHA-256 upload."""
+    its upload or after it. Before, anything short of a proven match is uploaded; under
+    --if-exists keep other content is kept, and an object that can't be proven by its ETag
+    is read back and compared by SHA-256 (an upload would replace what may differ). After,
+    a mismatch is kept for the next scan and an unprovable object goes once through the
+    SHA-256 upload."""
     if verdict is Verdict.SAME:
         return Step.DELETE
     if uploaded:
@@ -82,7 +85,7 @@ def next_step(verdict: Verdict | None, *, uploaded: bool, keep_existing: bool = 
     if verdict is None:
         return Step.UPLOAD
     if keep_existing:
-        return Step.KEEP
+        return Step.READ_BACK if verdict in NEEDS_SHA256 else Step.KEEP
     return Step.SHA256 if verdict in NEEDS_SHA256 else Step.UPLOAD
 
 
@@ -123,13 +126,14 @@ class Checked(NamedTuple):
     proven: list[Proven]  # already in S3 with the same content
     outcomes: list[Outcome]
     single: list[Candidate]  # to upload one by one with a SHA-256: no listing can prove them
+    read_back: list[tuple[Candidate, str]]  # to prove by S3's bytes (keep), and why
 
 
 def check(
     target: Target, files: Sequence[Candidate], remote: Mapping[str, RemoteObject]
 ) -> Checked:
     """Before the upload: files S3 already holds, files to upload, and what happened."""
-    result = Checked([], [], [], [])
+    result = Checked([], [], [], [], [])
     for judged in judge_all(target, [(f, f.path) for f in files], remote, {}):
         item, checked, obj = judged.item, judged.proof, judged.obj
         result.outcomes.extend(judged.outcomes)
@@ -146,6 +150,9 @@ def check(
         if step is Step.KEEP:
             result.outcomes.append(of_file(Kind.EXISTS, item, reason))
             continue
+        if step is Step.READ_BACK:
+            result.read_back.append((item, checked.reason))
+            continue
         result.outcomes.append(of_file(Kind.REPLACING, item, reason))
         sha256 = step is Step.SHA256 or target.opaque
         (result.single if sha256 else result.upload).append(item)
@@ -156,12 +163,39 @@ def lookup(target: Target, files: list[Candidate]) -> Checked:
     """What S3 already holds of the files that may be there; when the listing fails,
     those files wait for the next scan."""
     if not files:
-        return Checked([], [], [], [])
+        return Checked([], [], [], [], [])
     try:
         remote = list_remote(target.cli, target.bucket, [f.key for f in files])
     except AwsCliError as exc:
-        return Checked([], [], [list_failed(target.bucket, len(files), exc)], [])
+        return Checked([], [], [list_failed(target.bucket, len(files), exc)], [], [])
     return check(target, files, remote)
+
+
+def read_back(target: Target, item: Candidate, dest: Path) -> tuple[Proven | None, Outcome | None]:
+    """Prove a file against an object its ETag can't prove (SSE-KMS without our SHA-256, a
+    part layout the CLI would not make) where it must not be replaced (--if-exists keep):
+    read the object back into `dest` and compare SHA-256s. Proven when they agree; else the
+    outcome that says why the file stays."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        obj = target.cli.read_back(target.bucket, item.key, dest, size=item.size)
+        theirs, _ = proof.local_sha256(dest)
+        ours, identity = proof.local_sha256(item.path)
+    except AwsCliError as exc:
+        if exc.cancelled:
+            return None, of_batch(Kind.STOPPED, target.bucket, 1)
+        return None, of_file(Kind.READ_BACK_FAILED, item, exc.summary())
+    except ReadFailed as exc:
+        return None, of_file(exc.kind, item, str(exc))
+    except OSError as exc:  # no room to read it into
+        return None, of_file(Kind.READ_BACK_FAILED, item, exc.strerror or str(exc))
+    finally:
+        dest.unlink(missing_ok=True)
+    verdict, why = proof.judge(obj._replace(sha256=theirs), identity.size, None, ours)
+    if verdict is Verdict.SAME:
+        return Proven(item, identity, uploaded=False), None
+    reason = f"{why}, read back; S3 {obj.size} bytes, local {identity.size} bytes"
+    return None, of_file(Kind.EXISTS, item, reason)
 
 
 class Verified(NamedTuple):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..local.state import StateDir
 from ..model import Kind, Outcome
-from ..s3.awscli import AwsCli
+from ..s3.awscli import MAX_PUT_BYTES, AwsCli
 from ..s3.layer import DEFAULT_CONCURRENCY
 from ..s3.settings import MultipartSettings
 
@@ -48,6 +48,7 @@ class Target:
     bucket: str
     multipart: MultipartSettings = field(default_factory=MultipartSettings)
     keep_existing: bool = False  # --if-exists keep: never overwrite different content
+    conditional: bool = False  # and the CLI can upload with If-None-Match (put-object)
     opaque_buckets: OpaqueBuckets = field(default_factory=OpaqueBuckets)
     max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
 
@@ -55,6 +56,11 @@ class Target:
     def opaque(self) -> bool:
         """Whether the bucket's ETags are known to prove nothing (KMS, SSE-C)."""
         return self.bucket in self.opaque_buckets
+
+    def put_new(self, size: int) -> bool:
+        """Whether a file of `size` bytes goes up only if its key is still free: under
+        --if-exists keep, with a CLI that can, up to the size of one PutObject."""
+        return self.keep_existing and self.conditional and size <= MAX_PUT_BYTES
 
     def found_opaque(self, encryption: str | None) -> list[Outcome]:
         """An object of this bucket showed an ETag that is no digest: remember it (the

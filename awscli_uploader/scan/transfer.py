@@ -214,17 +214,23 @@ class Sent(NamedTuple):
     head: RemoteObject | None
     ended: Outcome | None
     hashed: Identity | None = None
+    taken: bool = False  # the key was created by another writer meanwhile: nothing uploaded
 
 
 def upload_single(target: Target, item: Candidate, path: Path) -> Sent:
-    """One `cp` that stores the file's SHA-256 with the object, then head-object."""
+    """One upload that stores the file's SHA-256 with the object, then head-object: a `cp`,
+    or under --if-exists keep a put-object only if the key is still free (`put_new`)."""
     try:
         sha256, hashed = proof.local_sha256(path)
     except ReadFailed as exc:
         return Sent(None, of_file(exc.kind, item, str(exc)))
+    cli, bucket = target.cli, target.bucket
     try:
-        target.cli.upload_file(path, target.bucket, item.key, size=item.size, sha256=sha256)
-        head = target.cli.head_object(target.bucket, item.key)
+        if not target.put_new(item.size):
+            cli.upload_file(path, bucket, item.key, size=item.size, sha256=sha256)
+        elif not cli.put_new(path, bucket, item.key, size=item.size, sha256=sha256):
+            return Sent(None, None, hashed, taken=True)
+        head = cli.head_object(bucket, item.key)
     except AwsCliError as exc:
         if exc.cancelled:
             return Sent(None, of_batch(Kind.STOPPED, target.bucket, 1))

@@ -63,12 +63,19 @@ class Uploader:
     drain: DrainRate = field(default_factory=DrainRate)  # recent uploads' bytes/s
     suspects: Suspects = field(default_factory=Suspects)  # (bucket, key) S3 may hold
     leftovers: Leftovers = field(init=False)  # multipart uploads to abort
+    conditional: bool = field(init=False)  # keep's uploads only create (If-None-Match)
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
     def __post_init__(self) -> None:
         self.opaque = OpaqueBuckets.load(self.config.state)
         self.leftovers = Leftovers(self.config.state)
+        self.conditional = self.keep and self.cli.conditional_put()
+
+    @property
+    def keep(self) -> bool:
+        """--if-exists keep: never replace an object with other content."""
+        return self.config.if_exists == "keep"
 
     def set_deadline(self, when: float | None) -> None:
         """Uploads from now on must be verified by `when` (time.monotonic())."""
@@ -133,7 +140,8 @@ class Uploader:
                 self.cli,
                 bucket,
                 self.config.multipart,
-                keep_existing=self.config.if_exists == "keep",
+                keep_existing=self.keep,
+                conditional=self.conditional,
                 opaque_buckets=self.opaque,
                 max_concurrency=self.config.max_concurrency,
             )

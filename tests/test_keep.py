@@ -1,0 +1,142 @@
+"""--if-exists keep: an object that may hold other content is never replaced, and a file is
+never stranded by an object its ETag can't prove.
+
+The upload creates only (put-object --if-none-match, where the CLI has it), so a key another
+writer creates between the lookup and the upload is not overwritten; an object whose ETag
+proves nothing (SSE-KMS without our SHA-256) is read back and compared by SHA-256.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy
+from helpers import Moto, make_uploader, run_once, tree, write
+
+from awscli_uploader.s3.awscli import SHA256_METADATA
+
+MIB = 1024 * 1024
+THEIRS = b'{"from": "another instance"}'
+
+
+@functools.cache
+def has_if_none_match(aws_cli: str) -> bool:
+    """Whether this CLI's put-object takes --if-none-match, by its own help page."""
+    page = subprocess.run(
+        [aws_cli, "s3api", "put-object", "help"], capture_output=True, text=True, timeout=60
+    )
+    return "--if-none-match" in page.stdout
+
+
+def test_keep_never_overwrites_a_key_created_during_the_upload(
+    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+) -> None:
+    """The key is free at the lookup; another writer creates it just as the upload arrives.
+    With a CLI that has --if-none-match, S3 refuses the upload (412) and the file stays with
+    an ERROR; with one that has not, the start says that this race is open."""
+    moto.create_bucket("shared-bucket")
+    write(root / "shared-bucket" / "state.json", b'{"v": 2}')
+    big = os.urandom(9 * MIB)  # over the multipart threshold: one put-object all the same
+    write(root / "shared-bucket" / "big.bin", big)
+
+    def another_writer(method: str, path: str) -> None:
+        moto.put("shared-bucket", "state.json", THEIRS)
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/state\.json", hook=another_writer)
+    ran = run_once(root, proxy.url, aws_cli, "--if-exists", "keep")
+    assert moto.get("shared-bucket", "big.bin") == big
+    if has_if_none_match(aws_cli):
+        assert moto.get("shared-bucket", "state.json") == THEIRS
+        assert "a key another writer creates meanwhile is never overwritten" in ran.stdout
+        assert tree(root) == ["shared-bucket/state.json"]
+        assert ran.returncode == 1, ran.stdout + ran.stderr
+        error = next(line for line in ran.stdout.splitlines() if "state.json" in line)
+        assert "ERROR" in error and "412 Precondition Failed" in error
+        assert "S3 28 bytes, local 8 bytes" in error and "kept (--if-exists keep)" in error
+    else:
+        assert "WARN --if-exists keep: this AWS CLI has no put-object --if-none-match" in (
+            ran.stdout
+        )
+        assert "a key another writer creates in between is overwritten" in ran.stdout
+        assert tree(root) == []  # the race the start warned of: the upload won
+        assert moto.get("shared-bucket", "state.json") == b'{"v": 2}'
+
+
+def test_keep_deletes_a_file_another_writer_uploaded_the_same_during_the_upload(
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """Two instances with the same file: the one that loses the race proves the winner's
+    object and deletes its copy, without uploading it again."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    write(root / "shared-bucket" / "state.json", b'{"v": 2}')
+
+    def same_writer(method: str, path: str) -> None:
+        moto.put("shared-bucket", "state.json", b'{"v": 2}')
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/state\.json", hook=same_writer)
+    stats = make_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep").scan_once()
+    assert (stats.uploaded, stats.present, stats.failed) == (0, 1, 0)
+    assert tree(root) == []
+    assert moto.head("shared-bucket", "state.json")["Metadata"] == {}  # the winner's object
+
+
+@pytest.fixture
+def kms(moto: Moto, proxy: FaultProxy) -> FaultProxy:
+    """moto keeps MD5 ETags under KMS; the proxy makes them opaque as real S3 does."""
+    moto.create_bucket("kms-bucket")
+    proxy.add("opaque-etag", path=r"^/kms-bucket")
+    return proxy
+
+
+@pytest.mark.parametrize("theirs", [b"same bytes", b"other byte"])
+def test_keep_reads_back_an_object_its_etag_cannot_prove(
+    root: Path,
+    moto: Moto,
+    kms: FaultProxy,
+    aws_cli: str,
+    theirs: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An SSE-KMS object without our SHA-256 (another writer's, or a run killed before its
+    SHA-256 upload) is neither replaced nor a reason to keep the file forever: its bytes are
+    read back; the same bytes delete the file, other ones keep it with an ERROR."""
+    moto.put("kms-bucket", "run/x.dat", theirs)
+    write(root / "kms-bucket" / "run" / "x.dat", b"same bytes")
+    uploader = make_uploader(root, moto, aws_cli, endpoint=kms.url, if_exists="keep")
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
+    assert moto.get("kms-bucket", "run/x.dat") == theirs  # never replaced
+    assert SHA256_METADATA not in moto.head("kms-bucket", "run/x.dat")["Metadata"]
+    assert stats.uploaded == 0
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "x.dat" in r.getMessage()]
+    if theirs == b"same bytes":
+        assert (stats.present, stats.failed) == (1, 0)
+        assert tree(root) == []
+    else:
+        assert (stats.present, stats.failed) == (0, 1)
+        assert tree(root) == ["kms-bucket/run/x.dat"]
+        assert lines[-1][0] == logging.ERROR
+        assert "same size, different SHA-256, read back" in lines[-1][1]
+    staging = root / ".awscli-uploader" / "staging"
+    assert not staging.exists() or list(staging.iterdir()) == []  # the copy read back is gone
+
+
+def test_keep_in_dry_run_reads_nothing_back(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    moto.put("kms-bucket", "x.dat", b"same bytes")
+    write(root / "kms-bucket" / "x.dat", b"same bytes")
+    uploader = make_uploader(root, moto, one_cli, endpoint=kms.url, if_exists="keep", dry_run=True)
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
+    assert (stats.present, stats.failed) == (0, 0)
+    assert tree(root) == ["kms-bucket/x.dat"]
+    assert any("would read it back" in r.getMessage() for r in caplog.records)
+    assert not any(r.startswith("GET /kms-bucket/x.dat") for r in kms.requests)
