@@ -111,6 +111,8 @@ class UploaderRun:
     startup_seconds: float  # from the process start to its first aws process
     calls: list[Call]
     list_requests: int = 0  # LIST requests moto logged during the run (pages, not processes)
+    self_cpu: float = 0.0  # CPU seconds (user + system) of the uploader process itself
+    children_cpu: float = 0.0  # and of the aws processes it started
 
     @property
     def scan_calls(self) -> list[Call]:
@@ -161,7 +163,10 @@ class Tools:
         env = {**self.env, "BENCH_AWS_CLI": self.cli, "BENCH_AWS_TRACE": str(self.trace)}
         done = check(run_timed(args, env=env, workdir=self.workdir), "the uploader")
         lists = self.moto.list_requests(since)
-        module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
+        module = re.search(
+            r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+) cpu (\S+) kids_cpu (\S+)",
+            done.stderr,
+        )
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):
             raise BenchError(f"the uploader did not run from {REPO}: {done.stderr[-300:]}")
         scan = last_scan(root, since=done.started)
@@ -178,6 +183,8 @@ class Tools:
             startup_seconds=first - done.started,
             calls=calls,
             list_requests=lists,
+            self_cpu=float(module.group(4)),
+            children_cpu=float(module.group(5)),
         )
 
     def s3_mv(self, tree: Tree) -> float:

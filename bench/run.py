@@ -1,10 +1,11 @@
-"""Benchmark of issues 5 and 11: `python3 bench/run.py [--cases small,large,...] [--repeat N]
-[--cli v1|v2] [--quick]`.
+"""Benchmark of issues 5, 11 and 21 (host cost): `python3 bench/run.py [--cases small,large,...]
+[--repeat N] [--cli v1|v2] [--quick]`.
 
 Starts a moto server on a free loopback port, runs the cases (each contender interleaved
-with its peers, every run verified), prints medians, ratios and targets, and writes the raw
-figures to bench/results/. Exit code 0 when every run verified (targets may miss), 1 when a
-run did not verify or a contender failed, 2 on bad arguments.
+with its peers, every run verified), prints medians, ratios and targets, and the CPU and
+memory each contender cost the host, and writes the raw figures to bench/results/. Exit
+code 0 when every run verified (targets may miss), 1 when a run did not verify or a
+contender failed, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import cases
 import scale
 from contenders import Tools
 from host import REPO, BenchError, bench_env, cli_version, find_cli, machine
-from report import table
+from report import cost_table, table
 from server import Moto
 from session import Bench, Settings
 
@@ -141,6 +142,10 @@ def main(argv: list[str]) -> int:
     print()
     print(table(bench.rows))
     print()
+    print("host cost: CPU seconds (user + system) of every process a run started, aws children")
+    print("included (medians); the uploader's own share apart, and its peak RSS")
+    print(cost_table(bench.costs))
+    print()
     for note in bench.notes:
         print(f"note: {note}")
     _save(bench, label, cli, args.results)
@@ -172,6 +177,10 @@ def _save(bench: Bench, label: str, cli: str, results: Path) -> None:
         ],
         "notes": bench.notes,
         "runs": bench.raw,
+        "costs": {
+            case: {name: [vars(c) for c in runs] for name, runs in contenders.items()}
+            for case, contenders in bench.costs.items()
+        },
         "problems": bench.problems,
     }
     out.write_text(json.dumps(data, indent=1))
