@@ -41,6 +41,9 @@ class Settings:
     notlinkable: int = 1000
     buckets: int = 20  # the manybuckets case: bucket directories
     per_bucket: int = 50  # and files in each
+    wan_delay_ms: float = 50.0  # the wan link's delay per request
+    wan_mbit: float = 100.0  # its cap for the big file (0: none)
+    wan_parts: tuple[str, ...] = ("small", "big", "buckets")
 
 
 @dataclass
