@@ -57,9 +57,13 @@ class Link:
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
+        # Before Python 3.12 nothing else holds a connection's task while it waits on a read:
+        # the garbage collector would destroy it and leave its client hanging.
+        self._connections: set[asyncio.Task[None]] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="link")
 
     def start(self) -> None:
-        threading.Thread(target=self._loop.run_forever, daemon=True, name="link").start()
+        self._thread.start()
         listen = asyncio.start_server(self._serve, "127.0.0.1", 0)
         self._server = asyncio.run_coroutine_threadsafe(listen, self._loop).result(10)
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
@@ -68,18 +72,24 @@ class Link:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
     async def _serve(self, client: asyncio.StreamReader, back: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             server, out = await asyncio.open_connection(*self._upstream)
         except OSError:
             back.close()
+            self._connections.discard(task)
             return
         connection = _Connection()
         try:
@@ -90,6 +100,7 @@ class Link:
         finally:
             out.close()
             back.close()
+            self._connections.discard(task)
 
     async def _pump(
         self,
