@@ -111,6 +111,8 @@ class UploaderRun:
     startup_seconds: float  # from the process start to its first aws process
     calls: list[Call]
     list_requests: int = 0  # LIST requests moto logged during the run (pages, not processes)
+    self_cpu: float = 0.0  # CPU seconds (user + system) of the uploader process itself
+    children_cpu: float = 0.0  # and of the aws processes it started
 
     @property
     def scan_calls(self) -> list[Call]:
@@ -138,13 +140,18 @@ class Tools:
     moto: Moto
     rclone: str | None = None
     s5cmd: str | None = None
+    endpoint: str | None = None  # where contenders send requests: moto, or a link to it
+
+    @property
+    def url(self) -> str:
+        return self.endpoint or self.moto.url
 
     @property
     def trace(self) -> Path:
         return self.workdir / "aws-trace.log"
 
     def aws(self, *args: str) -> list[str]:
-        return [self.cli, *args, "--endpoint-url", self.moto.url, "--region", REGION]
+        return [self.cli, *args, "--endpoint-url", self.url, "--region", REGION]
 
     def uploader(
         self, root: Path, *, stability: float = 0, prefix: Sequence[str] = ()
@@ -155,13 +162,16 @@ class Tools:
         """
         self.trace.write_text("")
         args = [*prefix, sys.executable, "-m", "bench.launch", "--once", "-d", str(root)]
-        args += ["--endpoint-url", self.moto.url, "--aws-cli", str(AWS_TRACED)]
+        args += ["--endpoint-url", self.url, "--aws-cli", str(AWS_TRACED)]
         args += ["-r", REGION, "-s", f"{stability:g}"]
         since = self.moto.log_size()
         env = {**self.env, "BENCH_AWS_CLI": self.cli, "BENCH_AWS_TRACE": str(self.trace)}
         done = check(run_timed(args, env=env, workdir=self.workdir), "the uploader")
         lists = self.moto.list_requests(since)
-        module = re.search(r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+)", done.stderr)
+        module = re.search(
+            r"bench: module (\S+) hwm_kib (\d+) kids_kib (\d+) cpu (\S+) kids_cpu (\S+)",
+            done.stderr,
+        )
         if module is None or not Path(module.group(1)).resolve().is_relative_to(REPO):
             raise BenchError(f"the uploader did not run from {REPO}: {done.stderr[-300:]}")
         scan = last_scan(root, since=done.started)
@@ -178,6 +188,8 @@ class Tools:
             startup_seconds=first - done.started,
             calls=calls,
             list_requests=lists,
+            self_cpu=float(module.group(4)),
+            children_cpu=float(module.group(5)),
         )
 
     def s3_mv(self, tree: Tree) -> float:
@@ -210,7 +222,7 @@ class Tools:
             "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": "bench",
             "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": "bench",
             "RCLONE_CONFIG_BENCH_REGION": REGION,
-            "RCLONE_CONFIG_BENCH_ENDPOINT": self.moto.url,
+            "RCLONE_CONFIG_BENCH_ENDPOINT": self.url,
         }
         total = 0.0
         for bucket in tree.buckets:
@@ -226,7 +238,7 @@ class Tools:
         commands = self.workdir / "s5cmd-commands.txt"
         lines = [f'mv "{tree.root / bucket}/*" s3://{bucket}/' for bucket in tree.buckets]
         commands.write_text("\n".join(lines) + "\n")
-        args = [self.s5cmd, "--endpoint-url", self.moto.url, "run", str(commands)]
+        args = [self.s5cmd, "--endpoint-url", self.url, "run", str(commands)]
         return check(run_timed(args, env=self.env, workdir=self.workdir), "s5cmd run").seconds
 
     def per_file(self, tree: Tree, files: Sequence[FileSpec]) -> float:

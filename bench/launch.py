@@ -1,5 +1,6 @@
 """`python -m bench.launch ARGS` runs `python -m awscli_uploader ARGS` and, at exit, reports on
-stderr where the package came from and the peak RSS of this process and of its largest child.
+stderr where the package came from, the peak RSS of this process and of its largest child, and
+the CPU seconds (user + system) of this process and of its children.
 
 Peak RSS is VmHWM of this process's own memory: the benchmark's `ru_maxrss` of its child
 would also count the benchmark's pages that the fork copied before the exec. The aws
@@ -23,9 +24,13 @@ def peak_kib() -> str:
 
 
 def report() -> None:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     module = awscli_uploader.__file__
-    sys.stderr.write(f"bench: module {module} hwm_kib {peak_kib()} kids_kib {kids}\n")
+    sys.stderr.write(
+        f"bench: module {module} hwm_kib {peak_kib()} kids_kib {kids.ru_maxrss} "
+        f"cpu {own.ru_utime + own.ru_stime:.3f} kids_cpu {kids.ru_utime + kids.ru_stime:.3f}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from contenders import UploaderRun
 
+GIB = 1024**3
+
 
 @dataclass(frozen=True)
 class Target:
@@ -42,6 +44,29 @@ class Row:
         if self.target is None or self.value is None:
             return ""
         return self.target.verdict(self.value)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one contender run cost the host: CPU seconds (user + system) of every process it
+    started, aws children included, and the files and bytes it moved; for the uploader, its
+    own share of the CPU and its peak RSS (its largest aws process apart)."""
+
+    seconds: float  # wall time, as the case reports it
+    cpu: float
+    files: int
+    bytes: int
+    own_cpu: float | None = None
+    rss_kib: int | None = None
+    kids_rss_kib: int | None = None
+
+    @property
+    def per_1000_files(self) -> float | None:
+        return self.cpu / self.files * 1000 if self.files else None
+
+    @property
+    def per_gib(self) -> float | None:
+        return self.cpu / self.bytes * GIB if self.bytes else None
 
 
 def median(values: Sequence[float]) -> float:
@@ -89,6 +114,10 @@ def table(rows: Sequence[Row]) -> str:
         )
         for r in rows
     ]
+    return _columns(head, body)
+
+
+def _columns(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     widths = [max(len(line[i]) for line in (head, *body)) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in body]
     rule = "  ".join("-" * w for w in widths)
@@ -121,3 +150,43 @@ def s5cmd_row(case: str, seconds: float, uploader: float) -> Row:
         seconds,
         f"uploader {uploader / seconds:.2f}x this",
     )
+
+
+def _median_of(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return median(present) if present else None
+
+
+def cost_line(costs: Sequence[Cost]) -> tuple[str, ...]:
+    """The host-cost cells of one contender's runs (medians): wall s, CPU s, CPU s per 1,000
+    files, CPU s per GiB, peak RSS (the largest of the runs)."""
+    cpu = median([c.cpu for c in costs])
+    own = _median_of([c.own_cpu for c in costs])
+    per_files, per_gib = (
+        _median_of([c.per_1000_files for c in costs]),
+        _median_of([c.per_gib for c in costs]),
+    )
+    rss = [c for c in costs if c.rss_kib is not None]
+    peak = ""
+    if rss:
+        top, kid = max(c.rss_kib or 0 for c in rss), max(c.kids_rss_kib or 0 for c in rss)
+        peak = f"{top / 1024:.0f} MB (largest aws {kid / 1024:.0f} MB)"
+    return (
+        f"{median([c.seconds for c in costs]):.2f}",
+        f"{cpu:.2f}" + ("" if own is None else f" (own {own:.2f}, aws {cpu - own:.2f})"),
+        "" if per_files is None else f"{per_files:.2f}",
+        "" if per_gib is None else f"{per_gib:.2f}",
+        peak,
+    )
+
+
+def cost_table(costs: dict[str, dict[str, list[Cost]]]) -> str:
+    """Per case and contender: the median wall time beside the CPU it cost and the peak RSS."""
+    head = ("case", "contender", "wall s", "CPU s", "CPU s/1,000 files", "CPU s/GiB", "peak RSS")
+    body = [
+        (case, name, *cost_line(runs))
+        for case, contenders in costs.items()
+        for name, runs in contenders.items()
+        if runs
+    ]
+    return _columns(head, body)

@@ -1,10 +1,11 @@
-"""Benchmark of issues 5 and 11: `python3 bench/run.py [--cases small,large,...] [--repeat N]
-[--cli v1|v2] [--quick]`.
+"""Benchmark of issues 5, 11 and 21: `python3 bench/run.py [--cases small,large,...]
+[--repeat N] [--cli v1|v2] [--quick]`.
 
 Starts a moto server on a free loopback port, runs the cases (each contender interleaved
-with its peers, every run verified), prints medians, ratios and targets, and writes the raw
-figures to bench/results/. Exit code 0 when every run verified (targets may miss), 1 when a
-run did not verify or a contender failed, 2 on bad arguments.
+with its peers, every run verified), prints medians, ratios and targets, and the CPU and
+memory each contender cost the host, and writes the raw figures to bench/results/. Exit
+code 0 when every run verified (targets may miss), 1 when a run did not verify or a
+contender failed, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ import time
 import cases
 import idle
 import scale
+import wan
 from contenders import Tools
 from host import REPO, BenchError, bench_env, cli_version, find_cli, machine
-from report import table
+from report import cost_table, table
 from server import Moto
 from session import Bench, Settings
 
 RESULTS = REPO / "bench" / "results"
-CASES = {**cases.CASES, **scale.CASES, **idle.CASES}  # idle.py's wraps cases.py's
+CASES = {**cases.CASES, **scale.CASES, **idle.CASES, **wan.CASES}  # idle.py's wraps cases.py's
 
 
 def counts(text: str) -> tuple[int, ...]:
@@ -76,6 +78,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--buckets", type=int, default=20, help="buckets of manybuckets")
     parser.add_argument("--per-bucket", type=int, default=50, help="files per bucket there")
+    parser.add_argument(
+        "--wan-delay-ms", type=float, default=50.0, help="the wan link's delay per request"
+    )
+    parser.add_argument(
+        "--wan-mbit", type=float, default=100.0, help="its cap for the big file (0: none)"
+    )
+    parser.add_argument(
+        "--wan-parts",
+        default=",".join(wan.PARTS),
+        help=f"the wan case's parts, comma-separated, of: {', '.join(wan.PARTS)}",
+    )
     parser.add_argument("--no-rclone", action="store_true", help="leave rclone out")
     parser.add_argument("--no-s5cmd", action="store_true", help="leave s5cmd out")
     parser.add_argument("--workdir", type=Path, help="where trees go (default: a new /tmp dir)")
@@ -87,6 +100,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.cases.split(",")) - set(CASES)
     if unknown:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    unknown = set(args.wan_parts.split(",")) - set(wan.PARTS)
+    if unknown:
+        parser.error(f"unknown wan parts: {', '.join(sorted(unknown))}")
+    if args.wan_delay_ms < 0 or args.wan_mbit < 0:
+        parser.error("--wan-delay-ms and --wan-mbit must be 0 or more")
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args
@@ -109,6 +127,9 @@ def main(argv: list[str]) -> int:
         notlinkable=args.notlinkable,
         buckets=args.buckets,
         per_bucket=args.per_bucket,
+        wan_delay_ms=args.wan_delay_ms,
+        wan_mbit=args.wan_mbit,
+        wan_parts=tuple(args.wan_parts.split(",")),
     )
     try:
         label, cli = find_cli(args.cli)
@@ -142,6 +163,10 @@ def main(argv: list[str]) -> int:
     print()
     print(table(bench.rows))
     print()
+    print("host cost: CPU seconds (user + system) of every process a run started, aws children")
+    print("included (medians); the uploader's own share apart, and its peak RSS")
+    print(cost_table(bench.costs))
+    print()
     for note in bench.notes:
         print(f"note: {note}")
     _save(bench, label, cli, args.results)
@@ -173,6 +198,10 @@ def _save(bench: Bench, label: str, cli: str, results: Path) -> None:
         ],
         "notes": bench.notes,
         "runs": bench.raw,
+        "costs": {
+            case: {name: [vars(c) for c in runs] for name, runs in contenders.items()}
+            for case, contenders in bench.costs.items()
+        },
         "problems": bench.problems,
     }
     out.write_text(json.dumps(data, indent=1))

@@ -1,9 +1,16 @@
 """What every case shares: its settings, fresh trees and buckets, contenders run interleaved
-(A B A B ...), every run verified, and the rows, notes and raw figures of the report."""
+(A B A B ...), every run verified and costed, and the rows, notes and raw figures of the report.
+
+A run's CPU is the growth of this process's RUSAGE_CHILDREN across it: the contender's
+processes are reaped by the harness (`contenders.run_timed`, `subprocess.run`), and theirs
+(aws processes, the uploader's children) by them, so the whole tree is counted; nothing else
+is reaped meanwhile (moto and the link run for the whole benchmark).
+"""
 
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +18,7 @@ from typing import Any, TypeVar
 
 from contenders import Tools, UploaderRun
 from host import BenchError
-from report import Row, breakdown, median_run
+from report import Cost, Row, breakdown, median_run
 from trees import BUCKETS, FileSpec, Tree, fresh_dir, write_tree
 from verify import verify
 
@@ -34,6 +41,9 @@ class Settings:
     notlinkable: int = 1000
     buckets: int = 20  # the manybuckets case: bucket directories
     per_bucket: int = 50  # and files in each
+    wan_delay_ms: float = 50.0  # the wan link's delay per request
+    wan_mbit: float = 100.0  # its cap for the big file (0: none)
+    wan_parts: tuple[str, ...] = ("small", "big", "buckets")
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Bench:
     idle_runs: int = 0  # verified the other way round: nothing moved, every file kept
     objects_verified: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, dict[str, list[Cost]]] = field(default_factory=dict)  # case, contender
+    made: list[Tree] = field(default_factory=list)  # trees made since the run began
 
     @property
     def root(self) -> Path:
@@ -60,7 +72,9 @@ class Bench:
         if reset:
             self.tools.moto.reset()
         self.tools.moto.create_buckets(buckets)
-        return write_tree(fresh_dir(self.root), files)
+        tree = write_tree(fresh_dir(self.root), files)
+        self.made.append(tree)
+        return tree
 
     def verified(self, label: str, tree: Tree, *, local: bool = True, listing: bool = True) -> None:
         problems = verify(self.tools.moto, tree, local=local, listing=listing)
@@ -75,13 +89,20 @@ class Bench:
     ) -> dict[str, list[T]]:
         """Run the contenders A B A B ... `repeat` times; each gets the run number."""
         results: dict[str, list[T]] = {name: [] for name in contenders}
+        costs: dict[str, list[Cost]] = self.costs.setdefault(case, {})
         load = os.getloadavg()[0]
         for run in range(self.settings.repeat):
             for name, contender in contenders.items():
+                self.made.clear()
+                before = _cpu()
                 result = contender(run)
+                cost = _cost(result, _cpu() - before, self.made)
                 results[name].append(result)
-                seconds = result.seconds if isinstance(result, UploaderRun) else result
-                self.progress(f"{case}: run {run + 1}/{self.settings.repeat} {name} {seconds:.2f}s")
+                costs.setdefault(name, []).append(cost)
+                self.progress(
+                    f"{case}: run {run + 1}/{self.settings.repeat} {name} {cost.seconds:.2f}s, "
+                    f"CPU {cost.cpu:.2f}s"
+                )
                 load = max(load, os.getloadavg()[0])
         self.notes.append(f"{case}: 1-minute load average up to {load:.1f} during the runs")
         self.raw[case] = {name: [_raw(r) for r in rs] for name, rs in results.items()}
@@ -111,6 +132,31 @@ class Bench:
         self.notes.append(f"time split: {case}, {name} (median run): {breakdown(median_run(runs))}")
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of every process this one has reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cost(result: object, cpu: float, made: Sequence[Tree]) -> Cost:
+    """A run's cost: its CPU and what the trees made for it held (a sampled contender is
+    costed on its sample, so its CPU per 1,000 files stands for the whole case)."""
+    files, size = sum(len(t.files) for t in made), sum(t.bytes for t in made)
+    if isinstance(result, UploaderRun):
+        return Cost(
+            result.seconds,
+            cpu,
+            files,
+            size,
+            own_cpu=result.self_cpu,
+            rss_kib=result.self_rss_kib,
+            kids_rss_kib=result.children_rss_kib,
+        )
+    if not isinstance(result, (int, float)):
+        raise BenchError(f"a contender returned {result!r}, not its seconds")
+    return Cost(float(result), cpu, files, size)
+
+
 def _raw(result: object) -> object:
     if isinstance(result, UploaderRun):
         return {
@@ -119,6 +165,8 @@ def _raw(result: object) -> object:
             "self_rss_kib": result.self_rss_kib,
             "children_rss_kib": result.children_rss_kib,
             "startup_seconds": result.startup_seconds,
+            "self_cpu": result.self_cpu,
+            "children_cpu": result.children_cpu,
             "calls": [[c.kind, round(c.seconds, 4), c.exit_code] for c in result.calls],
         }
     return result
