@@ -57,6 +57,8 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         stop_grace=params["stop_grace"],
         lifecycle_hook=hook,
         autoscaling_group=group,
+        data_volume=params["data_volume"] or None,
+        notify_socket=environ.get("NOTIFY_SOCKET") or None,
         multipart=read_settings(environ, params["profile"] or None),
     )
 

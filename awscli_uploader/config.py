@@ -46,6 +46,8 @@ class Config:
     multipart: MultipartSettings = field(default_factory=MultipartSettings)  # profile's `s3`
     lifecycle_hook: str | None = None  # an Auto Scaling termination hook waits on the drain
     autoscaling_group: str | None = None  # its group
+    data_volume: str | None = None  # the root's EBS device: deleted with the instance once drained
+    notify_socket: str | None = None  # systemd's NOTIFY_SOCKET: told READY=1 once scans begin
 
     @property
     def state(self) -> StateDir:

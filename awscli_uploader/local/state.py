@@ -10,6 +10,9 @@ its layout. Everyone else asks it for a path; nobody spells one.
     aside/<pid>-<n>.json       noted here first: only a noted one is put back)
     uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
                               its bucket, its keys of multipart size, when it started
+    terminating               this instance is going (a spot notice, or its Auto Scaling
+                              group terminates it): why and when; a signal to the writers
+                              (infra/ stops the coordinator on it), removed at start
 
 It lives on the root's filesystem, so that staging links and the trash rename never
 cross a device.
@@ -43,6 +46,7 @@ STAGING = "staging"
 TRASH = "trash"
 UPLOADS = "uploads"
 ASIDE_NOTES = "aside"
+TERMINATING = "terminating"
 
 
 class Journal(NamedTuple):
@@ -71,6 +75,26 @@ class StateDir:
     @property
     def last_scan(self) -> Path:
         return self.path / LAST_SCAN
+
+    @property
+    def terminating(self) -> Path:
+        return self.path / TERMINATING
+
+    def note_terminating(self, reason: str) -> bool:
+        """Say that the instance is going, for whoever writes the root; False when the note
+        can't be written."""
+        try:
+            self.path.mkdir(mode=0o700, exist_ok=True)
+            write_atomic(self.terminating, f"{reason}\n{time.time():.0f}\n")
+        except OSError:
+            return False
+        return True
+
+    def clear_terminating(self) -> None:
+        """A new run on this root: an old note (a volume moved to a new instance) says
+        nothing about this instance."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.terminating)
 
     @property
     def trash(self) -> Trash:
