@@ -58,6 +58,8 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         max_concurrency=params["max_concurrency"],
         lifecycle_hook=hook,
         autoscaling_group=group,
+        data_volume=params["data_volume"] or None,
+        notify_socket=environ.get("NOTIFY_SOCKET") or None,
         multipart=read_settings(environ, params["profile"] or None),
     )
 

@@ -48,6 +48,8 @@ class Config:
     max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
     lifecycle_hook: str | None = None  # an Auto Scaling termination hook waits on the drain
     autoscaling_group: str | None = None  # its group
+    data_volume: str | None = None  # the root's EBS device: deleted with the instance once drained
+    notify_socket: str | None = None  # systemd's NOTIFY_SOCKET: told READY=1 once scans begin
 
     @property
     def state(self) -> StateDir:

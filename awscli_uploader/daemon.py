@@ -24,6 +24,7 @@ from .local.filters import bucket_for
 from .local.lock import root_lock
 from .names import display
 from .ops.backlog import backlog
+from .ops.notify import notify
 from .s3.awscli import AwsCli
 from .scan.record import Stats
 from .scan.uploader import Uploader
@@ -75,6 +76,7 @@ class DrainHook:
                     cli.record_lifecycle_action_heartbeat(hook, group, instance)
                     self._heartbeat = now
                 return
+            self._release_volume(cli, instance)
             cli.complete_lifecycle_action(hook, group, instance)
         except AwsCliError as exc:
             self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
@@ -82,6 +84,19 @@ class DrainHook:
             return
         self.completed = True
         self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
+
+    def _release_volume(self, cli: AwsCli, instance: str) -> None:
+        """The drain is proven: the data volume may go with the instance. When that can't be
+        set the volume stays (it costs, loses nothing) and the hook is completed anyway."""
+        device = self.config.data_volume
+        if device is None:
+            return
+        try:
+            cli.delete_volume_on_termination(instance, device)
+        except AwsCliError as exc:
+            self.log.error("data volume %s: %s; it stays after the instance, empty", device, exc)
+        else:
+            self.log.info("data volume %s: drained, deleted with the instance", device)
 
 
 @dataclass
@@ -106,6 +121,8 @@ class Daemon:
                 on_notice=self._cancel_at,
                 lifecycle=self.config.lifecycle_hook is not None,
             )
+        if self.spot is not None and self.spot.on_ending is None:
+            self.spot.on_ending = self._ending
 
     @property
     def stop(self) -> threading.Event:
@@ -147,6 +164,12 @@ class Daemon:
             return
         self.hook.after_scan(stats, self.uploader.cli)
 
+    def _ending(self, reason: str) -> None:
+        """The instance is going: say so in the state directory, where the writers (the
+        coordinator's unit, in infra/) learn to stop adding files that can't leave."""
+        if not self.config.state.note_terminating(reason):
+            self.log.error("can't note %s in %s", reason, self.config.state.terminating)
+
     def _cancel_at(self, deadline: float) -> None:
         """A spot interruption is due: what is still uploading at its deadline (less the
         margin kept for the last verification) is cancelled cleanly, not cut off."""
@@ -182,12 +205,14 @@ class Daemon:
             return
         with root_lock(self.config.state) as problem:
             self._recover(problem)
+            self.config.state.clear_terminating()
             self.log.info(
                 "watching %s every %gs (stability %gs)",
                 self.config.root,
                 self.config.interval,
                 self.config.stability,
             )
+            notify(self.config.notify_socket, "READY=1")
             if self.spot is not None:
                 self.spot.start()
             try:

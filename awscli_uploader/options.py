@@ -197,6 +197,16 @@ _OPTIONS = (
         envvar="S3_UPLOAD_AUTOSCALING_GROUP",
         help="The Auto Scaling group of --lifecycle-hook [env S3_UPLOAD_AUTOSCALING_GROUP].",
     ),
+    click.option(
+        "--data-volume",
+        metavar="DEVICE",
+        default=None,
+        envvar="S3_UPLOAD_DATA_VOLUME",
+        help="With --lifecycle-hook: the EBS device of the root (as the launch template names "
+        "it, /dev/sdf), set to be deleted with the instance once the drain is complete, just "
+        "before the hook is; a volume kept on termination is then kept only when files may "
+        "be left on it [env S3_UPLOAD_DATA_VOLUME].",
+    ),
     click.option("-v", "--verbose", is_flag=True, help="Log debug lines too."),
 )
 

@@ -60,6 +60,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "stop_grace": 60.0,
         "lifecycle_hook": None,
         "autoscaling_group": None,
+        "data_volume": None,
+        "notify_socket": None,
         "stall_seconds": 300.0,
         "multipart": MultipartSettings(),
         "max_concurrency": 64,
@@ -97,6 +99,10 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
             "http://10.0.0.1",
         ),
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "", "imds_endpoint", DEFAULT_ENDPOINT),
+        ("S3_UPLOAD_DATA_VOLUME", "/dev/sdf", "data_volume", "/dev/sdf"),
+        ("S3_UPLOAD_DATA_VOLUME", "", "data_volume", None),
+        ("NOTIFY_SOCKET", "/run/systemd/notify", "notify_socket", "/run/systemd/notify"),
+        ("NOTIFY_SOCKET", "", "notify_socket", None),
     ],
 )
 def test_each_environment_variable(

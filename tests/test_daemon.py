@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.ops.notify import notify
 from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.leftovers import Leftovers
 from awscli_uploader.scan.record import Stats
@@ -170,17 +172,17 @@ def test_drained(counts: dict[str, int], waiting: int, done: bool) -> None:
 
 
 def _terminating(
-    root: Path, results: list[Stats], stop_after: int
+    root: Path, results: list[Stats], stop_after: int, **config: object
 ) -> tuple[RecordingCli, list[int]]:
     """A daemon on an instance whose group terminates it: the aws calls it made, and the
-    scan each was made after."""
+    scan each was made after (`config`: more settings; an ec2 call fails)."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
     at: list[int] = []
     uploader = CountingUploader(stop_after=stop_after)
 
     def answer(args: list[str]) -> Result:
         at.append(uploader.scans)
-        return Result(0, "", "")
+        return Result(254 if args[0] == "ec2" else 0, "", "An error occurred (AccessDenied)")
 
     uploader.cli = cli = RecordingCli(
         region="eu-west-1", endpoint_url="http://s3.example", answer=answer
@@ -188,10 +190,14 @@ def _terminating(
     uploader.results = results
     with fake_imds(state) as url:
         spot = SpotWatch(Imds(endpoint=url), LOG, uploader.set_deadline, lifecycle=True)
-        config = Config(
-            root=root, interval=3600, lifecycle_hook="drain-hook", autoscaling_group="sim-uploader"
+        settings = Config(
+            root=root,
+            interval=3600,
+            lifecycle_hook="drain-hook",
+            autoscaling_group="sim-uploader",
+            **config,  # type: ignore[arg-type]
         )
-        daemon = Daemon(config, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        daemon = Daemon(settings, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
         spot.poll()  # the news came before the scans
         started = time.monotonic()
         daemon.run_forever()
@@ -252,3 +258,140 @@ def test_a_rebalance_drains_for_its_window_then_the_interval_is_back(root: Path)
             runner.join(10)
     assert during >= 2  # back to back (a second apart) within the window
     assert after == during  # then the hour's interval again
+
+
+COMPLETE = [
+    "autoscaling",
+    "complete-lifecycle-action",
+    "--lifecycle-hook-name=drain-hook",
+    "--auto-scaling-group-name=sim-uploader",
+    f"--instance-id={ImdsState().instance_id}",
+    "--lifecycle-action-result=CONTINUE",
+]
+
+
+def test_a_drained_data_volume_goes_with_the_instance_set_just_before_the_hook(
+    root: Path,
+) -> None:
+    """The launch template keeps the data volume after its instance; once the drain is
+    proven, the daemon sets it to be deleted with the instance, then completes the hook."""
+    cli, _ = _terminating(root, [Stats(tally(uploaded=1)), Stats()], 3, data_volume="/dev/sdf")
+    assert cli.calls == [
+        [
+            "ec2",
+            "modify-instance-attribute",
+            f"--instance-id={ImdsState().instance_id}",
+            '--block-device-mappings=[{"DeviceName": "/dev/sdf", "Ebs": '
+            '{"DeleteOnTermination": true}}]',
+        ],
+        COMPLETE,
+    ]
+    assert cli.regions == ["eu-central-1", "eu-central-1"]  # the instance's own region
+
+
+def test_a_volume_not_drained_is_never_released(root: Path) -> None:
+    write(root / "b-1" / "result.png", b"still here: the volume must outlive the instance")
+    cli, _ = _terminating(root, [Stats(), Stats()], 3, data_volume="/dev/sdf")
+    assert cli.calls == []
+
+
+def test_a_volume_that_can_t_be_released_stays_and_the_hook_completes(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The modify call fails (here every ec2 call does): an empty volume that costs is
+    better than a drain that never ends."""
+    cli, _ = _terminating(root, [Stats()], 2, data_volume="/dev/sdf")
+    assert [call[:2] for call in cli.calls] == [["ec2", "modify-instance-attribute"], COMPLETE[:2]]
+    assert "data volume /dev/sdf: " in caplog.text and "it stays after the instance" in caplog.text
+
+
+def _note_after(root: Path, before: ImdsState, news: ImdsState) -> str:
+    """Run a daemon whose metadata service says `before`, then `news`: the state directory's
+    note that the instance is going, "" while there is none."""
+    state_dir = StateDir(root)
+    with fake_imds(before) as url:
+        uploader = CountingUploader(stop_after=10_000)
+        spot = SpotWatch(
+            Imds(endpoint=url), LOG, uploader.set_deadline, poll_seconds=0.05, lifecycle=True
+        )
+        daemon = Daemon(Config(root=root, interval=0.05), uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        runner = threading.Thread(target=daemon.run_forever)
+        runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while uploader.scans < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not state_dir.terminating.exists()  # an old note is gone, no new one
+            with fake_imds(news) as new:
+                spot.imds = Imds(endpoint=new)
+                while not state_dir.terminating.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        finally:
+            uploader.stop.set()
+            runner.join(10)
+    return state_dir.terminating.read_text() if state_dir.terminating.exists() else ""
+
+
+def test_the_group_s_termination_is_noted_for_the_writers(root: Path) -> None:
+    note = _note_after(root, ImdsState(), ImdsState(lifecycle_state="Terminated"))
+    assert note.startswith("the Auto Scaling group is terminating this instance\n")
+
+
+def test_a_spot_notice_is_noted_for_the_writers_and_an_old_note_goes_at_start(
+    root: Path,
+) -> None:
+    StateDir(root).path.mkdir()
+    StateDir(root).terminating.write_text("left by the volume's last instance\n")
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 100))
+    news = ImdsState(spot_action={"action": "terminate", "time": when})
+    note = _note_after(root, ImdsState(), news)
+    assert note.startswith(f"spot interruption notice: terminate at {when}\n")
+
+
+def test_a_rebalance_is_not_noted_as_the_end(root: Path) -> None:
+    state = ImdsState(rebalance={"noticeTime": "2026-11-24T00:00:00Z"})
+    with fake_imds(state) as url:
+        uploader = CountingUploader(stop_after=10_000)
+        spot = SpotWatch(Imds(endpoint=url), LOG, uploader.set_deadline, poll_seconds=0.05)
+        daemon = Daemon(Config(root=root, interval=0.05), uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        runner = threading.Thread(target=daemon.run_forever)
+        runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while spot.rebalance is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)
+        finally:
+            uploader.stop.set()
+            runner.join(10)
+    assert spot.rebalance is not None
+    assert not StateDir(root).terminating.exists()
+
+
+def test_systemd_is_told_ready_once_the_daemon_holds_its_root(root: Path, tmp_path: Path) -> None:
+    """Type=notify: READY=1 comes after the lock and the recovery, before the first scan."""
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(10)
+        seen: list[bytes] = []
+
+        class Watching(CountingUploader):
+            def scan_once(self) -> Stats:
+                seen.append(sock.recv(1024))  # already there at the first scan
+                assert StateDir(root).lock_file.exists()
+                return super().scan_once()
+
+        daemon = _daemon(root, Watching(stop_after=1), notify_socket=str(path))
+        daemon.run_forever()
+    assert seen == [b"READY=1"]
+
+
+def test_ready_is_sent_to_an_abstract_socket_and_never_without_one() -> None:
+    name = f"awscli-uploader-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        assert notify(f"@{name}", "READY=1")
+        assert sock.recv(64) == b"READY=1"
+    assert not notify(None, "READY=1")
+    assert not notify("/nonexistent/notify", "READY=1")

@@ -57,7 +57,9 @@ class SpotWatch:
     is terminating the instance, and for REBALANCE_WINDOW seconds after a new rebalance
     recommendation (AWS calls that an elevated risk, not an interruption). Only a notice
     sets a deadline (`on_deadline`: the time.monotonic() by which uploads must be verified;
-    `on_notice`: the same, once). `alert` is set whenever a drain starts.
+    `on_notice`: the same, once). `alert` is set whenever a drain starts; `on_ending` is told
+    why, once, when the instance is going (a notice, or the group terminating it: not a
+    rebalance).
     """
 
     imds: Imds
@@ -67,6 +69,7 @@ class SpotWatch:
     on_notice: Callable[[float], None] | None = None  # the interruption's own deadline
     lifecycle: bool = False  # an Auto Scaling drain hook waits on this instance's drain
     rebalance_window: float = REBALANCE_WINDOW
+    on_ending: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self.alert = threading.Event()
@@ -78,6 +81,7 @@ class SpotWatch:
         self._rebalance_until: float | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ended = False
 
     @property
     def draining(self) -> bool:
@@ -102,6 +106,7 @@ class SpotWatch:
                     left,
                 )
                 self.alert.set()
+                self._ending(f"spot interruption notice: {notice.action} at {notice.time}")
                 if self.on_notice is not None:
                     self.on_notice(self._notice_deadline)
         if self.notice is None:
@@ -115,7 +120,13 @@ class SpotWatch:
                     "backlog, then completing the lifecycle action"
                 )
                 self.alert.set()
+                self._ending("the Auto Scaling group is terminating this instance")
         self.on_deadline(self.deadline())
+
+    def _ending(self, reason: str) -> None:
+        if not self._ended and self.on_ending is not None:
+            self._ended = True
+            self.on_ending(reason)
 
     def _poll_rebalance(self) -> None:
         found = parse_rebalance(self.imds.get(REBALANCE_PATH))

@@ -13,6 +13,9 @@ its layout. Everyone else asks it for a path; nobody spells one.
                               its bucket, its keys of multipart size, when it started
     aws/<pid>-<n>.credentials the AWS CLI's transfer layer over the profile during one
                               upload call (s3/layer.py), mode 0600; removed after it
+    terminating               this instance is going (a spot notice, or its Auto Scaling
+                              group terminates it): why and when; a signal to the writers
+                              (infra/ stops the coordinator on it), removed at start
 
 It lives on the root's filesystem, so that staging links and the trash rename never
 cross a device.
@@ -47,6 +50,7 @@ TRASH = "trash"
 UPLOADS = "uploads"
 ASIDE_NOTES = "aside"
 LAYERS = "aws"
+TERMINATING = "terminating"
 
 
 class Journal(NamedTuple):
@@ -75,6 +79,26 @@ class StateDir:
     @property
     def last_scan(self) -> Path:
         return self.path / LAST_SCAN
+
+    @property
+    def terminating(self) -> Path:
+        return self.path / TERMINATING
+
+    def note_terminating(self, reason: str) -> bool:
+        """Say that the instance is going, for whoever writes the root; False when the note
+        can't be written."""
+        try:
+            self.path.mkdir(mode=0o700, exist_ok=True)
+            write_atomic(self.terminating, f"{reason}\n{time.time():.0f}\n")
+        except OSError:
+            return False
+        return True
+
+    def clear_terminating(self) -> None:
+        """A new run on this root: an old note (a volume moved to a new instance) says
+        nothing about this instance."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.terminating)
 
     @property
     def trash(self) -> Trash:

@@ -266,6 +266,19 @@ class AwsCli:
             **CLEANUP,
         )
 
+    def delete_volume_on_termination(self, instance: str, device: str) -> None:
+        """Set the instance's EBS volume at `device` to be deleted with the instance."""
+        mapping = [{"DeviceName": device, "Ebs": {"DeleteOnTermination": True}}]
+        self.run(
+            [
+                "ec2",
+                "modify-instance-attribute",
+                f"--instance-id={instance}",
+                f"--block-device-mappings={json.dumps(mapping)}",
+            ],
+            **CLEANUP,
+        )
+
     def list_multipart_uploads(self, bucket: str, prefix: str) -> list[Upload]:
         """The multipart uploads in progress under `prefix` (the CLI paginates)."""
         args = ["s3api", "list-multipart-uploads", f"--bucket={bucket}"]

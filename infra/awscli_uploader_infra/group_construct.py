@@ -22,8 +22,11 @@ class DrainingSpotGroup(Construct):
     no on-demand, price-capacity-optimized over `instance_types`, capacity
     rebalancing. Every termination the group makes waits in a lifecycle hook
     (`DRAIN_HOOK_NAME`, up to `drain_timeout` between heartbeats, then CONTINUE) for
-    the daemon to drain and complete it. Creation and a rolling update (one at a
-    time, none kept in service) wait for one cfn-signal to the group.
+    the daemon to drain and complete it. The hook is a property of the group, not a
+    resource of its own: CloudFormation deletes a resource that references the group
+    before the group, so a stack deletion would remove the hook and then terminate the
+    instance without a drain. Creation and a rolling update (one at a time, none kept in
+    service) wait for one cfn-signal to the group.
     """
 
     def __init__(
@@ -71,13 +74,14 @@ class DrainingSpotGroup(Construct):
                 max_batch_size=1, min_instances_in_service=0, wait_on_resource_signals=True
             ),
         )
-        self.drain_hook = self.group.add_lifecycle_hook(
-            "Drain",
-            lifecycle_hook_name=DRAIN_HOOK_NAME,
-            lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-            heartbeat_timeout=drain_timeout,
-            default_result=autoscaling.DefaultResult.CONTINUE,
-        )
+        self.signal_resource.lifecycle_hook_specification_list = [
+            autoscaling.CfnAutoScalingGroup.LifecycleHookSpecificationProperty(
+                lifecycle_hook_name=DRAIN_HOOK_NAME,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                heartbeat_timeout=int(drain_timeout.to_seconds()),
+                default_result="CONTINUE",
+            )
+        ]
 
     @property
     def signal_resource(self) -> autoscaling.CfnAutoScalingGroup:

@@ -14,16 +14,18 @@ GROUP_ARN = (
     "/^Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:\\*:autoScalingGroupName\\/[A-Za-z0-9._-]+$/g"
 )
+INSTANCE_ARN = "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*"
 SSM_POLICY = "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 REASONS: dict[str, tuple[str, list[Any] | None]] = {
     "AwsSolutions-IAM5": (
-        "Object keys are unknown in advance (BUCKET/* of the named buckets only); "
-        "PutMetricData is bounded by a namespace condition; the group ARN's * is its UUID.",
+        "Keys are unknown in advance (BUCKET/* of named buckets); PutMetricData is bounded by "
+        "a namespace condition; the group ARN's * is its UUID; instance/* by the group's tag.",
         [
             {"regex": "/^Resource::arn:aws:s3:::[a-z0-9.-]+\\/\\*$/g"},
             "Resource::*",
             {"regex": GROUP_ARN},
+            INSTANCE_ARN,
         ],
     ),
     "AwsSolutions-AS3": (

@@ -35,6 +35,15 @@ After={SERVICE_NAME}
 Type=exec
 ExecStart={COORDINATOR_PATH}
 """
+# The daemon notes in its state directory that the instance is going (a spot notice, or
+# the group terminating it); this path unit starts a target that conflicts with the
+# coordinator, so systemd stops it: no file is written that could not leave.
+TERMINATING_NOTE = ".awscli-uploader/terminating"  # under the root: the package's StateDir
+TERMINATING_PATH = "awscli-uploader-terminating.path"
+TERMINATING_TARGET = "awscli-uploader-terminating.target"
+TERMINATING_TARGET_UNIT = f"""[Unit]
+Conflicts={COORDINATOR_SERVICE}
+"""
 
 DEFAULT_INTERVAL = 60
 DEFAULT_STABILITY: float = 2
@@ -333,10 +342,16 @@ def policy_document(
     }
 
 
+def terminating_path_unit(root_dir: str) -> str:
+    """The path unit that stops the coordinator once the daemon notes the instance's end."""
+    return f"[Path]\nPathExists={root_dir}/{TERMINATING_NOTE}\nUnit={TERMINATING_TARGET}\n"
+
+
 def coordinator_commands(root_dir: str, commands: Sequence[str]) -> list[str]:
     """User-data lines that write the coordinator's commands as a script with
     `S3_ROOT_DIR` exported, and start it once as its own unit, ordered after the
-    uploader's (so it also stops first): the user data does not wait for it."""
+    uploader's (so it also stops first): the user data does not wait for it. With it
+    starts a path unit that stops it when the daemon notes that the instance is going."""
     script = "\n".join(["#!/bin/bash", f"export S3_ROOT_DIR={shlex.quote(root_dir)}", *commands])
     for delimiter in ("AWSCLI_UPLOADER_COORDINATOR", "UNIT"):
         if f"\n{delimiter}\n" in f"\n{script}\n":
@@ -349,6 +364,12 @@ def coordinator_commands(root_dir: str, commands: Sequence[str]) -> list[str]:
         f"cat > /etc/systemd/system/{COORDINATOR_SERVICE} <<'UNIT'",
         COORDINATOR_UNIT.rstrip("\n"),
         "UNIT",
+        f"cat > /etc/systemd/system/{TERMINATING_PATH} <<'UNIT'",
+        terminating_path_unit(root_dir).rstrip("\n"),
+        "UNIT",
+        f"cat > /etc/systemd/system/{TERMINATING_TARGET} <<'UNIT'",
+        TERMINATING_TARGET_UNIT.rstrip("\n"),
+        "UNIT",
         "systemctl daemon-reload",
-        f"systemctl start --no-block {COORDINATOR_SERVICE}",
+        f"systemctl start --no-block {TERMINATING_PATH} {COORDINATOR_SERVICE}",
     ]

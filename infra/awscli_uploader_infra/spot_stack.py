@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jsii
-from aws_cdk import CfnOutput, Duration, Environment, Stack, Token
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Tags, Token
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -27,7 +27,7 @@ from .uploader_construct import AwscliUploader
 DEFAULT_ROOT_DIR = "/var/lib/simulation/output/s3"
 DEFAULT_DATA_VOLUME_GIB = 100
 DATA_DEVICE = "/dev/sdf"
-UPLOADER_SETTLE_SECONDS = 10  # a unit that fails at once is no longer active by then
+VOLUME_TAG = "awscli-uploader:group"  # on the data volume (and the instance): the group's name
 
 
 @jsii.implements(ec2.IMachineImage)
@@ -84,8 +84,11 @@ class SpotInstancesStack(Stack):
     while the daemon drains the backlog, and the daemon completes it. CloudFormation
     waits for the signal sent once the uploader's unit is active, before the
     coordinator's commands, which run as their own unit with `S3_ROOT_DIR` exported to
-    `root_dir`. With `retain_data_volume`, the data volume of a terminated instance
-    stays (with whatever a spot interruption cut off) for you to recover and delete.
+    `root_dir`. With `retain_data_volume` (the default) the data volume outlives its
+    instance unless the daemon proved it empty: it sets the volume to be deleted with
+    the instance just before it completes the drain hook, so only a volume whose drain
+    did not finish (a spot interruption, a drain past its timeout) stays, tagged
+    `VOLUME_TAG` = the group's name, for you to recover and delete.
     Without `vpc`, the stack makes a small VPC with public subnets only (no
     NAT gateway); without `subnet`, the group uses the VPC's public (else private)
     subnets, which must reach S3, the Auto Scaling API and the OS package mirrors.
@@ -115,7 +118,7 @@ class SpotInstancesStack(Stack):
         session_manager: bool = False,
         cloudwatch: bool = True,
         data_volume_gib: int = DEFAULT_DATA_VOLUME_GIB,
-        retain_data_volume: bool = False,
+        retain_data_volume: bool = True,
         drain_timeout: Duration = DEFAULT_DRAIN_TIMEOUT,
         alarm_topic: sns.ITopic | None = None,
         env: Environment | None = None,
@@ -211,6 +214,8 @@ class SpotInstancesStack(Stack):
                 )
             ],
         )
+        # Tags the instance and its volumes: a retained data volume is found by it.
+        Tags.of(self.launch_template).add(VOLUME_TAG, self.group_name)
         self.spot_group = DrainingSpotGroup(
             self,
             "Group",
@@ -255,9 +260,11 @@ class SpotInstancesStack(Stack):
         ]
 
     def _signal_when_the_uploader_is_up(self) -> None:
-        """cfn-signal, once: success as soon as the uploader's unit is active (after
-        both bootstraps, before the coordinator), failure from the exit trap (at the top
-        of the user data) when anything before that fails. CloudFormation's creation
+        """cfn-signal, once: success when the uploader's unit is active (after both
+        bootstraps, before the coordinator), failure from the exit trap (at the top of the
+        user data) when anything before that fails. The unit is Type=notify: `systemctl
+        start` returned only once the daemon said READY=1 (it holds the root's lock and
+        checked its access), and "active" means it still runs. CloudFormation's creation
         and rolling update wait for it, not for the coordinator."""
         self.user_data.add_on_exit_commands(
             'if [ -z "${AWSCLI_UPLOADER_SIGNALLED:-}" ]; then',
@@ -265,7 +272,6 @@ class SpotInstancesStack(Stack):
             "fi",
         )
         self.user_data.add_commands(
-            f"sleep {UPLOADER_SETTLE_SECONDS}",
             f"systemctl is-active --quiet {render.SERVICE_NAME} || exit 1",
             *self._cfn_signal("0"),
             "AWSCLI_UPLOADER_SIGNALLED=1",

@@ -29,7 +29,10 @@ class AwscliUploader(Construct):
     mappings) the user data formats that volume when blank and mounts it at `root_dir`,
     so the backlog can't fill the OS disk. With `drain_hook` the daemon learns the
     termination lifecycle hook and group it completes after draining (written to the
-    environment file), and the role may complete and heartbeat it on that group only.
+    environment file), and the role may complete and heartbeat it on that group only;
+    with both, the daemon also sets the data volume to be deleted with its instance
+    once the drain is complete (so a launch template may keep it by default), which the
+    role may do on the instances of that group only.
     """
 
     def __init__(
@@ -102,6 +105,21 @@ class AwscliUploader(Construct):
                             arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     ],
+                )
+            )
+        if drain_hook is not None and data_device:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="AwscliUploaderReleaseVolume",
+                    actions=["ec2:ModifyInstanceAttribute"],
+                    resources=[
+                        stack.format_arn(service="ec2", resource="instance", resource_name="*")
+                    ],
+                    conditions={
+                        "StringEquals": {
+                            "aws:ResourceTag/aws:autoscaling:groupName": drain_hook.group_name
+                        }
+                    },
                 )
             )
 

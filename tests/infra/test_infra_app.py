@@ -66,7 +66,6 @@ def test_app_synthesizes_the_stack(assembly: Path) -> None:
     assert {
         "AWS::EC2::LaunchTemplate",
         "AWS::AutoScaling::AutoScalingGroup",
-        "AWS::AutoScaling::LifecycleHook",
         "AWS::IAM::Policy",
     } <= types
 

@@ -266,6 +266,7 @@ def test_bootstrap_writes_the_environment_file(run: Run) -> None:
         "AWSCLI_UPLOADER_FLAGS=--dry-run\n"
         "S3_UPLOAD_LIFECYCLE_HOOK=\n"  # no group here: nothing to complete
         "S3_UPLOAD_AUTOSCALING_GROUP=\n"
+        "S3_UPLOAD_DATA_VOLUME=\n"
     )
 
 

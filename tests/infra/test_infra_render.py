@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from awscli_uploader_infra import render
 from infra_helpers import exposure, heredoc, shellcheck, systemd_verify
+
+from awscli_uploader.local.state import StateDir
 
 SETTINGS = render.UploaderSettings(
     bucket_names=("sim-results", "sim.logs-2"),
@@ -63,6 +66,7 @@ def test_environment_file_uses_the_daemon_variable_names() -> None:
         "AWSCLI_UPLOADER_FLAGS",
         "S3_UPLOAD_LIFECYCLE_HOOK",
         "S3_UPLOAD_AUTOSCALING_GROUP",
+        "S3_UPLOAD_DATA_VOLUME",
     ]
 
 
@@ -259,7 +263,9 @@ def test_coordinator_runs_as_its_own_unit_after_the_uploader(tmp_path: Path) -> 
     unit = heredoc(text, "UNIT")
     assert unit == render.COORDINATOR_UNIT
     assert f"\nAfter={render.SERVICE_NAME}\n" in unit
-    assert lines[-1] == f"systemctl start --no-block {render.COORDINATOR_SERVICE}"
+    assert lines[-1] == (
+        f"systemctl start --no-block {render.TERMINATING_PATH} {render.COORDINATOR_SERVICE}"
+    )
     outer = tmp_path / "outer.sh"
     outer.write_text("#!/bin/bash\n" + text)
     result = shellcheck(outer)
@@ -269,6 +275,34 @@ def test_coordinator_runs_as_its_own_unit_after_the_uploader(tmp_path: Path) -> 
     verified = systemd_verify(path)
     assert verified.returncode == 0, verified.stderr
     assert str(path) not in verified.stderr, verified.stderr
+
+
+def test_the_coordinator_stops_once_the_daemon_notes_that_the_instance_is_going(
+    tmp_path: Path,
+) -> None:
+    """The daemon notes a spot notice or the group's termination in its state directory;
+    the path unit sees the note and starts a target that conflicts with the coordinator's
+    unit, so systemd stops the coordinator. Started with it, not enabled (neither is)."""
+    text = "\n".join(render.coordinator_commands("/data/s3", ["simulate"])) + "\n"
+    units = {}
+    for line, body in re.findall(r"cat > (\S+) <<'UNIT'\n(.*?\n)UNIT\n", text, re.DOTALL):
+        units[Path(line).name] = body
+    assert set(units) == {
+        render.COORDINATOR_SERVICE,
+        render.TERMINATING_PATH,
+        render.TERMINATING_TARGET,
+    }
+    note = StateDir(Path("/data/s3")).terminating  # where the package writes it
+    assert units[render.TERMINATING_PATH] == (
+        f"[Path]\nPathExists={note}\nUnit={render.TERMINATING_TARGET}\n"
+    )
+    assert f"\nConflicts={render.COORDINATOR_SERVICE}\n" in units[render.TERMINATING_TARGET]
+    assert f"{render.TERMINATING_PATH} {render.COORDINATOR_SERVICE}" in text.splitlines()[-1]
+    for name, body in units.items():
+        (tmp_path / name).write_text(body.replace(render.COORDINATOR_PATH, "/bin/true"))
+    verified = systemd_verify(tmp_path / render.TERMINATING_PATH)
+    assert verified.returncode == 0, verified.stderr
+    assert str(tmp_path) not in verified.stderr, verified.stderr
 
 
 def test_kms_keys_get_their_own_statement_on_those_keys_only() -> None:

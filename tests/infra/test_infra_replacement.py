@@ -74,7 +74,7 @@ CHANGES: dict[str, Change] = {
     "max_price": _set(max_price=0.1),
     "image_id": _set(image_id="ami-0fedcba9876543210"),
     "data_volume_gib": _set(data_volume_gib=200),
-    "retain_data_volume": _set(retain_data_volume=True),
+    "retain_data_volume": _set(retain_data_volume=False),
     "the package's wheel (a code change)": _other_wheel,
     "a stack tag": lambda _app, base: base.update(tag=("team", "simulation")),
 }

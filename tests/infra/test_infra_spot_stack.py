@@ -23,7 +23,12 @@ require_aws_cdk()
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import SpotInstancesStack, render
-from awscli_uploader_infra.spot_stack import DATA_DEVICE, DEFAULT_INSTANCE_TYPES, DRAIN_HOOK_NAME
+from awscli_uploader_infra.spot_stack import (
+    DATA_DEVICE,
+    DEFAULT_INSTANCE_TYPES,
+    DRAIN_HOOK_NAME,
+    VOLUME_TAG,
+)
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -103,19 +108,26 @@ def test_spot_capacity_comes_from_the_group_not_from_a_request(template: Templat
     assert len(DEFAULT_INSTANCE_TYPES) >= 3
 
 
-def test_a_termination_waits_for_the_drain_hook(template: Template) -> None:
+def test_a_termination_waits_for_the_drain_hook_which_goes_with_the_group(
+    template: Template,
+) -> None:
+    """The hook is the group's own property: a hook resource would reference the group, so
+    CloudFormation would delete it first, and a stack deletion would then terminate the
+    instance without a drain. Nothing else that refers to the group by Ref or GetAtt."""
     group_id, group = only_resource(template, "AWS::AutoScaling::AutoScalingGroup")
-    template.has_resource_properties(
-        "AWS::AutoScaling::LifecycleHook",
+    template.resource_count_is("AWS::AutoScaling::LifecycleHook", 0)
+    assert group["Properties"]["LifecycleHookSpecificationList"] == [
         {
-            "AutoScalingGroupName": {"Ref": group_id},
             "LifecycleHookName": DRAIN_HOOK_NAME,
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
             "HeartbeatTimeout": 1800,
             "DefaultResult": "CONTINUE",
-        },
-    )
+        }
+    ]
     assert group["Properties"]["AutoScalingGroupName"] == "Spot-uploader"
+    others = {k: v for k, v in template.to_json()["Resources"].items() if k != group_id}
+    assert f'{{"Ref": "{group_id}"}}' not in json.dumps(others)
+    assert f'["{group_id}",' not in json.dumps(others)
 
 
 def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
@@ -138,6 +150,17 @@ def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
     ]
     arn = statement["Resource"]["Fn::Join"][1]
     assert arn[-1] == ":autoScalingGroup:*:autoScalingGroupName/Spot-uploader"
+    assert "\nS3_UPLOAD_DATA_VOLUME=$DATA_DEVICE\n" in bootstrap
+    (release,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AwscliUploaderReleaseVolume"
+    ]
+    assert release["Action"] == "ec2:ModifyInstanceAttribute"
+    assert release["Resource"]["Fn::Join"][1][-1] == ":instance/*"
+    assert release["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName": "Spot-uploader"}
+    }
 
 
 def test_replacement_is_a_rolling_update_that_waits_for_the_signal(template: Template) -> None:
@@ -167,7 +190,7 @@ def test_the_backlog_has_its_own_encrypted_volume_mounted_at_the_root(
                         {
                             "DeviceName": DATA_DEVICE,
                             "Ebs": {
-                                "DeleteOnTermination": True,
+                                "DeleteOnTermination": False,
                                 "Encrypted": True,
                                 "VolumeSize": 100,
                                 "VolumeType": "gp3",
@@ -181,12 +204,22 @@ def test_the_backlog_has_its_own_encrypted_volume_mounted_at_the_root(
     assert f"\nDATA_DEVICE='{DATA_DEVICE}'\n" in heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
 
 
-def test_the_data_volume_can_outlive_its_instance(dummy_asset: Path) -> None:
+def test_a_kept_data_volume_is_tagged_with_its_group(template: Template) -> None:
+    """The launch template keeps the data volume (the daemon releases it once drained): a
+    volume left by an interruption is found by this tag (and the instance by it too)."""
+    _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
+    specs = launch_template["Properties"]["LaunchTemplateData"]["TagSpecifications"]
+    tagged = {spec["ResourceType"]: spec["Tags"] for spec in specs}
+    for kind in ("volume", "instance"):
+        assert {"Key": VOLUME_TAG, "Value": "Spot-uploader"} in tagged[kind]
+
+
+def test_the_data_volume_may_go_with_its_instance_on_request(dummy_asset: Path) -> None:
     _, launch_template = only_resource(
-        _stack(dummy_asset, retain_data_volume=True), "AWS::EC2::LaunchTemplate"
+        _stack(dummy_asset, retain_data_volume=False), "AWS::EC2::LaunchTemplate"
     )
     (mapping,) = launch_template["Properties"]["LaunchTemplateData"]["BlockDeviceMappings"]
-    assert mapping["Ebs"]["DeleteOnTermination"] is False
+    assert mapping["Ebs"]["DeleteOnTermination"] is True
 
 
 @pytest.mark.parametrize(
@@ -216,12 +249,18 @@ def test_the_signal_says_the_uploader_is_up_before_the_coordinator_starts(
     trap = user_data[user_data.index("function exitTrap(){") : user_data.index("trap exitTrap")]
     assert 'if [ -z "${AWSCLI_UPLOADER_SIGNALLED:-}" ]; then\n' in trap
     assert signal.format('"$exitCode"') in trap
+    # Type=notify: `systemctl enable --now` in the bootstrap returned once the daemon said
+    # READY=1 (or failed it); is-active says it still runs. No sleep stands in for either.
+    bootstrap = heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
+    assert "\nType=notify\n" in render.unit_text(bootstrap)
+    assert f"\nsystemctl enable --now {render.SERVICE_NAME}\n" in bootstrap
+    assert "sleep" not in user_data[user_data.index(render.BOOTSTRAP_PATH + " || exit 1") :]
     order = [
         user_data.index("trap exitTrap EXIT"),
         user_data.index(f"{render.BOOTSTRAP_PATH} || exit 1"),
         user_data.index(f"systemctl is-active --quiet {render.SERVICE_NAME} || exit 1"),
         user_data.index(signal.format("0") + "AWSCLI_UPLOADER_SIGNALLED=1\n"),
-        user_data.index(f"systemctl start --no-block {render.COORDINATOR_SERVICE}"),
+        user_data.index(f"systemctl start --no-block {render.TERMINATING_PATH} "),
     ]
     assert order == sorted(order)
 
@@ -304,6 +343,7 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
                             }
                         ),
                         Match.object_like({"Sid": "AwscliUploaderLifecycle"}),
+                        Match.object_like({"Sid": "AwscliUploaderReleaseVolume"}),
                         Match.object_like({"Sid": "AwscliUploaderLogs"}),
                         Match.object_like({"Sid": "AwscliUploaderMetrics"}),
                         Match.object_like({"Sid": "AwscliUploaderPublisherAsset"}),

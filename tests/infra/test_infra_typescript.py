@@ -100,6 +100,7 @@ def test_typescript_stack_grants_the_plain_policy(template: dict[str, Any]) -> N
     assert set(statements) == {
         "AwscliUploaderWheelAsset",
         "AwscliUploaderLifecycle",
+        "AwscliUploaderReleaseVolume",
         *(s["Sid"] for s in render.policy_statements(["x"])),
     }
     arn = statements["AwscliUploaderLifecycle"]["Resource"]["Fn::Join"][1][-1]
@@ -139,6 +140,7 @@ def test_typescript_stack_runs_the_rendered_bootstrap(template: dict[str, Any]) 
     assert "\nLIFECYCLE_HOOK='awscli-uploader-drain'\n" in text
     assert "\nAUTOSCALING_GROUP='AwscliUploaderTs-uploader'\n" in text
     assert data["BlockDeviceMappings"][0]["DeviceName"] == "/dev/sdf"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["DeleteOnTermination"] is False  # as Python's
 
 
 @pytest.mark.slow
@@ -152,7 +154,8 @@ def test_typescript_stack_has_no_spot_request_and_drains_before_termination(
     assert distribution["SpotAllocationStrategy"] == "price-capacity-optimized"
     assert distribution["OnDemandPercentageAboveBaseCapacity"] == 0
     assert group["CapacityRebalance"] is True
-    (hook,) = _resources(template, "AWS::AutoScaling::LifecycleHook")
+    assert _resources(template, "AWS::AutoScaling::LifecycleHook") == []  # the group's own
+    (hook,) = group["LifecycleHookSpecificationList"]
     assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
     assert (hook["LifecycleHookName"], hook["DefaultResult"]) == (
         "awscli-uploader-drain",

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArnFormat, Duration, Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -57,6 +57,13 @@ export class SpotInstancesStack extends Stack {
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       })],
     }));
+    // Once drained, it sets its own data volume to be deleted with it (kept otherwise).
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'AwscliUploaderReleaseVolume',
+      actions: ['ec2:ModifyInstanceAttribute'],
+      resources: [this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+      conditions: { StringEquals: { 'aws:ResourceTag/aws:autoscaling:groupName': groupName } },
+    }));
 
     // The user data: fill every @NAME@ placeholder, then run the script as its own file.
     const values: Record<string, string> = {
@@ -93,10 +100,11 @@ export class SpotInstancesStack extends Stack {
       blockDevices: [{
         deviceName: '/dev/sdf',
         volume: ec2.BlockDeviceVolume.ebs(100, {
-          volumeType: ec2.EbsDeviceVolumeType.GP3, encrypted: true, deleteOnTermination: true,
+          volumeType: ec2.EbsDeviceVolumeType.GP3, encrypted: true, deleteOnTermination: false,
         }),
       }],
     });
+    Tags.of(launchTemplate).add('awscli-uploader:group', groupName); // finds a kept volume
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
@@ -123,11 +131,13 @@ export class SpotInstancesStack extends Stack {
         maxBatchSize: 1, minInstancesInService: 0,
       }),
     });
-    group.addLifecycleHook('Drain', {
+    // The hook is the group's own property: a hook resource would be deleted before the
+    // group, and a stack deletion would then terminate the instance without a drain.
+    (group.node.defaultChild as autoscaling.CfnAutoScalingGroup).lifecycleHookSpecificationList = [{
       lifecycleHookName: hookName,
-      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      heartbeatTimeout: Duration.minutes(30),
-      defaultResult: autoscaling.DefaultResult.CONTINUE,
-    });
+      lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      heartbeatTimeout: 1800,
+      defaultResult: 'CONTINUE',
+    }];
   }
 }
