@@ -82,12 +82,15 @@ def test_a_capped_upload_leaves_no_multipart_upload(
         executable=aws_cli,
         region=REGION,
         endpoint_url=proxy.url,
-        max_upload_seconds=4,
+        max_upload_seconds=8,  # the CLI has started its multipart upload, even on a busy host
         cancel_grace=grace,
     )
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
     assert stats.failed == 1
+    with proxy.lock:
+        created = [r for r in proxy.requests if r.startswith("POST") and r.endswith("?uploads")]
+    assert created, "the cap came before the CLI created its multipart upload"
     aborted = [r for r in caplog.records if "incomplete multipart uploads" in r.getMessage()]
     assert len(aborted) == (1 if grace == 0 else 0), [r.getMessage() for r in aborted]
     assert (root / "cap-bucket" / "run" / "big.bin").read_bytes() == files[
