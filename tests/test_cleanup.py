@@ -70,6 +70,7 @@ def test_symlinked_directory_is_not_removed(root: Path, tmp_path: Path) -> None:
     assert (tmp_path / "target").is_dir()
 
 
+@pytest.mark.slow
 def test_per_bucket_tallies(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     moto.put("bucket-one", "present.txt", b"here")
@@ -92,6 +93,7 @@ def test_per_bucket_tallies(root: Path, moto: Moto, one_cli: str) -> None:
     assert before <= stats.started <= before + stats.seconds + 1  # when this scan started
 
 
+@pytest.mark.slow
 def test_delete_empty_dirs_through_the_cli(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "run1" / "images" / "a.png", b"a")

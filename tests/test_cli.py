@@ -132,6 +132,7 @@ def test_unreachable_endpoint_exit_4(root: Path, aws_cli: str) -> None:
     assert "unreachable" in result.stderr
 
 
+@pytest.mark.slow
 def test_once_with_environment_variables(root: Path, moto: Moto) -> None:
     moto.create_bucket("env-bucket")
     write(root / "env-bucket" / "a.txt", b"a")
@@ -167,6 +168,7 @@ def test_daemon_waits_for_root_uploads_and_stops_on_sigterm(
         assert "stopped" in run.output()
 
 
+@pytest.mark.slow
 def test_second_daemon_on_same_root_refused(tmp_path: Path, moto: Moto) -> None:
     root = tmp_path / "root"
     root.mkdir()

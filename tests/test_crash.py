@@ -69,6 +69,7 @@ def _reap(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_daemon_mid_batch(
     tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -87,6 +88,7 @@ def test_sigkill_of_the_daemon_mid_batch(
     _check_and_drain(root, moto, files, one_cli)
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_aws_child(
     tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -112,6 +114,7 @@ def test_sigkill_of_the_aws_child(
     _check_and_drain(root, moto, files, aws_cli)
 
 
+@pytest.mark.slow
 def test_sigterm_mid_batch_finishes_cleanly(
     tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, one_cli: str
 ) -> None:

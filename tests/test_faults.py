@@ -58,6 +58,7 @@ def fault_each_file(proxy: FaultProxy, files: Files, **rule: object) -> dict[Pat
     return faulted
 
 
+@pytest.mark.slow
 def test_fault_on_every_put_of_a_file(
     root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -77,6 +78,7 @@ def test_fault_on_every_put_of_a_file(
     drain(uploader, root, moto, files)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fault", "method"), [("403-expired", ".*"), ("500", "GET")])
 def test_fault_on_every_request(
     fault: str, method: str, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
@@ -92,6 +94,7 @@ def test_fault_on_every_request(
     drain(uploader, root, moto, files)
 
 
+@pytest.mark.slow
 def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str) -> None:
     """One failed request of each kind in one batch, each on its own file's PUT, and two on
     a multipart file's parts: the CLI's retries or the next scan recover; nothing is lost."""
@@ -106,6 +109,7 @@ def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, aws
     drain(uploader, root, moto, files)
 
 
+@pytest.mark.slow
 def test_endpoint_that_never_answers(
     root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -119,6 +123,7 @@ def test_endpoint_that_never_answers(
     drain(uploader, root, moto, files)
 
 
+@pytest.mark.slow
 def test_endpoint_that_is_down_then_back(
     root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

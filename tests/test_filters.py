@@ -172,6 +172,7 @@ def _writer_tree(root: Path) -> None:
     write(root / ".DS_Store", b"finder")
 
 
+@pytest.mark.slow
 def test_excludes_and_bucket_map_through_the_cli(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("distributed-colony")
     moto.create_bucket("simulation-logs")

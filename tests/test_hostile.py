@@ -100,6 +100,7 @@ def test_many_files_in_one_directory_stream_without_aws_calls(root: Path) -> Non
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_no_credentials_in_logs(root: Path, moto: Moto, aws_cli: str) -> None:
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
     write(root / "missing-bucket" / "f.txt", b"x")

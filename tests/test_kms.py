@@ -32,6 +32,7 @@ def _uploader(root: Path, moto: Moto, aws_cli: str, proxy: FaultProxy) -> Upload
     return make_uploader(root, moto, aws_cli, endpoint=proxy.url)
 
 
+@pytest.mark.slow
 def test_kms_upload_is_proven_by_sha256(
     root: Path, moto: Moto, kms: FaultProxy, aws_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -62,6 +63,7 @@ def test_kms_present_with_sha256_is_deleted_without_upload(
     assert tree(root) == []
 
 
+@pytest.mark.slow
 def test_kms_object_without_proof_is_uploaded_again_not_trusted(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
@@ -95,6 +97,7 @@ def _puts(proxy: FaultProxy) -> list[str]:
         return [r.split("?")[0] for r in proxy.requests if r.startswith("PUT /kms-bucket/")]
 
 
+@pytest.mark.slow
 def test_kms_bucket_in_two_chunks_uploads_each_file_once(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +117,7 @@ def test_kms_bucket_in_two_chunks_uploads_each_file_once(
     )
 
 
+@pytest.mark.slow
 def test_the_opaque_flag_survives_a_restart(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:

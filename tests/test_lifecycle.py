@@ -63,6 +63,7 @@ def _start(root: Path, url: str, aws_cli: str, log: Path, *args: str) -> subproc
     return start_daemon(*common, *args, log=log)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grace", [0.0, 10.0], ids=["sigkill-at-once", "sigint-first"])
 def test_a_capped_upload_leaves_no_multipart_upload(
     root: Path,
@@ -104,6 +105,7 @@ def test_a_capped_upload_leaves_no_multipart_upload(
     assert_drained(root, moto, files)
 
 
+@pytest.mark.slow
 def test_sigterm_mid_multipart_stops_within_the_grace(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -131,6 +133,7 @@ def test_sigterm_mid_multipart_stops_within_the_grace(
     assert_drained(root, moto, files)
 
 
+@pytest.mark.slow
 def test_the_aws_child_dies_with_its_daemon(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
@@ -159,6 +162,7 @@ def test_the_aws_child_dies_with_its_daemon(
     assert_drained(root, moto, files)
 
 
+@pytest.mark.slow
 def test_a_killed_run_s_multipart_uploads_are_aborted_at_the_next_start(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:

@@ -50,6 +50,7 @@ def test_json_without_fields_has_only_the_three() -> None:
     assert set(data) == {"time", "level", "message"}
 
 
+@pytest.mark.slow
 def test_json_log_lines_from_a_real_run(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "dir" / "ünï.txt", b"12345")

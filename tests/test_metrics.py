@@ -94,6 +94,7 @@ def test_merge_backlog_of_two_directories_with_one_bucket_label() -> None:
     assert merged["a-b"].oldest_mtime_ns == 3
 
 
+@pytest.mark.slow
 def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("distributed-colony")
     moto.put("distributed-colony", "present.txt", b"here")
@@ -153,6 +154,7 @@ def test_metrics_file_from_a_real_run(tmp_path: Path, root: Path, moto: Moto, on
     assert sorted(p.name for p in metrics_dir.iterdir()) == ["awscli_uploader.prom"]
 
 
+@pytest.mark.slow
 def test_daemon_counters_add_up_across_scans(tmp_path: Path, root: Path, moto: Moto) -> None:
     moto.create_bucket("bucket-one")
     path = tmp_path / "uploader.prom"

@@ -154,6 +154,7 @@ def _run_in_pty(*args: str) -> tuple[int, str]:
     return proc.wait(10), output.decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_progress_line_on_a_terminal(root: Path, moto: Moto) -> None:
     moto.create_bucket("bucket-one")
     moto.create_bucket("bucket-two")

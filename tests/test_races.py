@@ -42,6 +42,7 @@ CHANGES: dict[str, Callable[[Path], None]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [5000, 9 * MIB], ids=["single-part", "multipart"])
 def test_changes_during_upload(
     size: int, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str

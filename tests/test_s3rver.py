@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from helpers import REGION, S3rver, run_cli, tree, write
 
 from awscli_uploader.s3.awscli import AwsCli
@@ -17,6 +18,7 @@ MIB = 1024 * 1024
 ODD = ("a b/c d.txt", "#hash%25+plus.bin", "ünïcödé/ключ.txt", "x/--recursive", "q?&=.txt")
 
 
+@pytest.mark.slow
 def test_drain_odd_names_and_a_multipart_file(root: Path, s3rver: S3rver, aws_cli: str) -> None:
     files = {("store-a", f"run/{i:02d}.bin"): os.urandom(1000 + i) for i in range(6)}
     files.update({("store-b", name): name.encode() * 3 for name in ODD})

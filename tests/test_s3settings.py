@@ -206,6 +206,7 @@ SAMPLE = {  # key: (size, parts in the ETag, None for one PUT) under 5MB / 64MB
 }
 
 
+@pytest.mark.slow
 def test_real_cli_uploads_are_proven_under_the_profile_settings(
     root: Path, moto: Moto, aws_cli: str
 ) -> None:

@@ -185,6 +185,7 @@ def test_notice_during_a_long_upload_is_seen_before_it_ends(
             assert run.proc.wait(30) == 0
 
 
+@pytest.mark.slow
 def test_after_a_notice_scans_follow_without_the_interval(
     tmp_path: Path, moto: Moto, root: Path
 ) -> None:
@@ -223,6 +224,7 @@ def test_rebalance_recommendation_drains_early(tmp_path: Path, moto: Moto, root:
             assert run.proc.wait(30) == 0
 
 
+@pytest.mark.slow
 def test_the_measured_rate_decides_what_races_the_deadline(
     root: Path, moto: Moto, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:

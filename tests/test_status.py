@@ -93,6 +93,7 @@ def test_status_options_given_before_the_subcommand(root: Path) -> None:
     assert json.loads(result.stdout)["total"]["files"] == 1
 
 
+@pytest.mark.slow
 def test_status_while_a_daemon_runs_uses_its_settings(
     tmp_path: Path, root: Path, moto: Moto
 ) -> None:
@@ -137,6 +138,7 @@ def test_status_while_a_daemon_runs_uses_its_settings(
     assert _status(root)["daemon"] == {"running": False, "pid": None}
 
 
+@pytest.mark.slow
 def test_once_leaves_a_record_but_dry_run_does_not(root: Path, moto: Moto) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "a.txt", b"a")

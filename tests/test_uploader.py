@@ -99,6 +99,7 @@ def test_same_size_rewrite_is_uploaded_not_deleted(root: Path, moto: Moto, one_c
     assert cli.commands()[:3] == ["s3api list-objects-v2", "s3api head-object", "s3 cp"]
 
 
+@pytest.mark.slow
 def test_multipart_file_is_verified(root: Path, moto: Moto, aws_cli: str) -> None:
     moto.create_bucket("bucket-one")
     data = os.urandom(9 * MIB + 17)
@@ -114,6 +115,7 @@ def test_multipart_file_is_verified(root: Path, moto: Moto, aws_cli: str) -> Non
     assert (stats.present, stats.uploaded) == (1, 0)
 
 
+@pytest.mark.slow
 def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
     root: Path, moto: Moto, aws_cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +182,7 @@ def test_an_object_with_other_content_is_overwritten_loudly_or_kept(
         assert tree(root) == ["shared-bucket/state.json"]
 
 
+@pytest.mark.slow
 def test_bad_buckets_are_kept_while_others_proceed(
     root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -277,6 +280,7 @@ def test_chunked(sizes: list[int], max_files: int, max_bytes: int, chunks: list[
     assert [i for c in done for i in c] == files  # in key order
 
 
+@pytest.mark.slow
 def test_a_backlog_drains_chunk_by_chunk(
     root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -102,6 +102,7 @@ def test_the_operators_cap_ends_even_a_moving_upload(tmp_path: Path) -> None:
     assert "still running after 1s" in caught.value.summary()
 
 
+@pytest.mark.slow
 def test_without_proc_an_upload_gets_a_size_based_limit(tmp_path: Path) -> None:
     cli = AwsCli(
         executable=_fake_cli(tmp_path, MOVING),

@@ -129,6 +129,7 @@ def test_a_writer_that_opens_after_the_hash_keeps_the_file(
     assert tree(root) == []
 
 
+@pytest.mark.slow
 def test_an_open_writer_refuses_the_delete(tmp_path: Path, writer_for: type[Writer]) -> None:
     path = tmp_path / "f.log"
     writer = writer_for(path)
