@@ -28,6 +28,7 @@ from awscli_uploader.ops.status import read_last_scan
 
 AWS_TRACED = REPO / "bench" / "aws-traced.sh"  # the uploader's --aws-cli: traces each aws process
 PROCESS_TIMEOUT = 1800.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/PID/stat
 # the access check: sts on AWS, an S3 listing with --endpoint-url (as here, on moto)
 STARTUP_KINDS = frozenset({"--version", "sts get-caller-identity", "s3api list-buckets"})
 
@@ -82,20 +83,24 @@ class Call:
     end: float
     exit_code: int
     kind: str
+    cpu: float = 0.0  # CPU seconds (user + system) of the process and its children
 
     @property
     def seconds(self) -> float:
         return self.end - self.start
 
 
-def parse_trace(text: str) -> list[Call]:
+def parse_trace(text: str, *, ticks: int = CLK_TCK) -> list[Call]:
+    """The calls of an `aws-traced.sh` trace: start, end, exit code, CPU clock ticks and
+    the first two arguments (one for an option such as `--version`) per line."""
     calls = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 4:
+        if len(parts) < 5:
             continue
-        kind = parts[3] if parts[3].startswith("--") or len(parts) < 5 else " ".join(parts[3:5])
-        calls.append(Call(float(parts[0]), float(parts[1]), int(parts[2]), kind))
+        kind = parts[4] if parts[4].startswith("--") or len(parts) < 6 else " ".join(parts[4:6])
+        cpu = int(parts[3]) / ticks
+        calls.append(Call(float(parts[0]), float(parts[1]), int(parts[2]), kind, cpu))
     return sorted(calls, key=lambda c: c.start)
 
 

@@ -80,15 +80,19 @@ def median_run(runs: Sequence[UploaderRun]) -> UploaderRun:
 
 
 def breakdown(run: UploaderRun) -> str:
-    """Where one uploader run's wall time went: start-up, each kind of aws process, the rest."""
-    kinds: dict[str, list[float]] = {}
+    """Where one uploader run's wall time went: start-up, each kind of aws process (with
+    the CPU those processes took), the rest; and the CPU of the uploader's own process."""
+    kinds: dict[str, list[tuple[float, float]]] = {}
     for call in run.calls:
-        kinds.setdefault(call.kind, []).append(call.seconds)
+        kinds.setdefault(call.kind, []).append((call.seconds, call.cpu))
     parts = [f"python start-up {run.startup_seconds:.2f}s"]
-    parts += [f"{kind} {len(t)}x {sum(t):.2f}s" for kind, t in kinds.items()]
+    parts += [
+        f"{kind} {len(t)}x {sum(s for s, _ in t):.2f}s (CPU {sum(c for _, c in t):.2f}s)"
+        for kind, t in kinds.items()
+    ]
     rest = run.seconds - run.startup_seconds - covered([(c.start, c.end) for c in run.calls])
     parts.append(f"in-process with no aws process running {rest:.2f}s")
-    return f"{run.seconds:.2f}s = " + ", ".join(parts)
+    return f"{run.seconds:.2f}s = " + ", ".join(parts) + f"; own CPU {run.self_cpu:.2f}s"
 
 
 def covered(intervals: Sequence[tuple[float, float]]) -> float:

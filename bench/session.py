@@ -167,6 +167,8 @@ def _raw(result: object) -> object:
             "startup_seconds": result.startup_seconds,
             "self_cpu": result.self_cpu,
             "children_cpu": result.children_cpu,
-            "calls": [[c.kind, round(c.seconds, 4), c.exit_code] for c in result.calls],
+            "calls": [
+                [c.kind, round(c.seconds, 4), c.exit_code, round(c.cpu, 2)] for c in result.calls
+            ],
         }
     return result

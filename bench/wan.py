@@ -101,6 +101,7 @@ def through(
         return run
 
     results = b.interleave(f"wan {part}", {n: counted(n, r) for n, r in runners.items()})
+    b.explain(f"wan {part}", NAMES[UPLOADER], results[UPLOADER])
     seconds = {
         name: median([r if isinstance(r, float) else r.seconds for r in runs])
         for name, runs in results.items()

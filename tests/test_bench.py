@@ -181,6 +181,20 @@ def test_link_caps_the_bandwidth(echo: str) -> None:
     assert 0.5 <= seconds < 3.0
 
 
+def test_traced_cli_records_each_process_and_its_cpu(tmp_path: Path) -> None:
+    """The wrapper passes the exit code on and traces the CPU the process burned (the
+    `time split` notes add it up per kind of aws call)."""
+    trace = tmp_path / "trace"
+    burn = "import sys; sum(range(10**7)); sys.exit(3)"
+    env = {**os.environ, "BENCH_AWS_CLI": sys.executable, "BENCH_AWS_TRACE": str(trace)}
+    done = subprocess.run([REPO / "bench" / "aws-traced.sh", "-c", burn], env=env, check=False)
+    assert done.returncode == 3
+    start, end, code, ticks, first, second = trace.read_text().split(" ", 5)
+    cpu = int(ticks) / os.sysconf("SC_CLK_TCK")
+    assert code == "3" and first == "-c" and second == burn + "\n"
+    assert 0.05 <= cpu <= (float(end) - float(start)) * (os.cpu_count() or 1) + 0.02
+
+
 def cost_cells(stdout: str, case: str) -> dict[str, list[str]]:
     """The host-cost table's cells of `case`, per contender."""
     rows = [re.split(r"\s{2,}", line) for line in stdout.splitlines()]
@@ -209,6 +223,10 @@ def test_bench_wan_case_verifies_and_costs_every_contender(tmp_path: Path) -> No
         r"requests through the link per run\s+uploader (\d+), s3 (?:mv|cp) (\d+)", done.stdout
     )
     assert len(sent) == 2 and all(int(n) > 0 for pair in sent for n in pair), sent
+    split = re.search(
+        r"time split: wan big, uploader --once .*s3 cp 1x \S+ \(CPU ([\d.]+)s\)", done.stdout
+    )
+    assert split is not None and float(split.group(1)) > 0, done.stdout
     small, big = cost_cells(done.stdout, "wan buckets"), cost_cells(done.stdout, "wan big")
     assert set(small) == {"uploader", "s3 mv", "s5cmd"} and set(big) == {
         "uploader",
