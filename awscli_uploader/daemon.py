@@ -22,6 +22,7 @@ from .ec2.spot import SpotWatch
 from .errors import AwsCliError, ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
+from .local.volume import left_on_volume
 from .names import display
 from .ops.backlog import backlog
 from .ops.notify import notify
@@ -39,7 +40,8 @@ HEARTBEAT_EVERY = 600.0  # a drain that moves files extends the hook's wait this
 def drained(stats: Stats, waiting: int) -> bool:
     """Whether the drain is done: the scan failed nothing and moved nothing (one that moved
     something may find more), and no file is left under the root (`waiting`, counted as
-    `status` and the metrics count them: excluded files aside)."""
+    `status` and the metrics count them: excluded files aside). Enough to complete the hook,
+    not to let the data volume go: that needs it empty (local/volume.py)."""
     return stats.failed == 0 and stats.uploaded == 0 and stats.present == 0 and waiting == 0
 
 
@@ -86,17 +88,23 @@ class DrainHook:
         self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
 
     def _release_volume(self, cli: AwsCli, instance: str) -> None:
-        """The drain is proven: the data volume may go with the instance. When that can't be
-        set the volume stays (it costs, loses nothing) and the hook is completed anyway."""
+        """The drain is proven: the data volume may go with the instance when nothing at all
+        is left on it (not only the backlog: excluded files, files directly under the root,
+        the trash). When it is not empty, or can't be set, it stays (it costs, loses
+        nothing) and the hook is completed anyway."""
         device = self.config.data_volume
         if device is None:
+            return
+        left = left_on_volume(self.config.state)
+        if left is not None:
+            self.log.warning("data volume %s: kept after the instance, not empty: %s", device, left)
             return
         try:
             cli.delete_volume_on_termination(instance, device)
         except AwsCliError as exc:
             self.log.error("data volume %s: %s; it stays after the instance, empty", device, exc)
         else:
-            self.log.info("data volume %s: drained, deleted with the instance", device)
+            self.log.info("data volume %s: empty, deleted with the instance", device)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from awscli_uploader.daemon import Daemon, drained
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
+from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.local.state import StateDir
 from awscli_uploader.ops.notify import notify
 from awscli_uploader.s3.awscli import AwsCli, Result
@@ -171,21 +172,31 @@ def test_drained(counts: dict[str, int], waiting: int, done: bool) -> None:
     assert drained(Stats(tally(**counts)), waiting) is done
 
 
+def _denied_to_ec2(args: list[str]) -> Result:
+    return Result(254 if args[0] == "ec2" else 0, "", "An error occurred (AccessDenied)")
+
+
 def _terminating(
-    root: Path, results: list[Stats], stop_after: int, **config: object
+    root: Path,
+    results: list[Stats],
+    stop_after: int,
+    *,
+    answer: Callable[[list[str]], Result] = _denied_to_ec2,
+    **config: object,
 ) -> tuple[RecordingCli, list[int]]:
     """A daemon on an instance whose group terminates it: the aws calls it made, and the
-    scan each was made after (`config`: more settings; an ec2 call fails)."""
+    scan each was made after (`config`: more settings; `answer`: the calls' answers, by
+    default an ec2 call fails)."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
     at: list[int] = []
     uploader = CountingUploader(stop_after=stop_after)
 
-    def answer(args: list[str]) -> Result:
+    def recorded(args: list[str]) -> Result:
         at.append(uploader.scans)
-        return Result(254 if args[0] == "ec2" else 0, "", "An error occurred (AccessDenied)")
+        return answer(args)
 
     uploader.cli = cli = RecordingCli(
-        region="eu-west-1", endpoint_url="http://s3.example", answer=answer
+        region="eu-west-1", endpoint_url="http://s3.example", answer=recorded
     )
     uploader.results = results
     with fake_imds(state) as url:
@@ -270,39 +281,73 @@ COMPLETE = [
 ]
 
 
+def _modify(delete: str) -> list[str]:
+    return [
+        "ec2",
+        "modify-instance-attribute",
+        f"--instance-id={ImdsState().instance_id}",
+        '--block-device-mappings=[{"DeviceName": "/dev/sdf", "Ebs": '
+        f'{{"DeleteOnTermination": {delete}}}}}]',
+    ]
+
+
+RELEASE, KEEP = _modify("true"), _modify("false")
+
+
+def _throttled(calls: list[list[str]]) -> Callable[[list[str]], Result]:
+    """Answers that throttle each of `calls` once, in turn, and let every other call through."""
+    due = [list(call) for call in calls]
+
+    def answer(args: list[str]) -> Result:
+        if due and args[: len(due[0])] == due[0]:
+            due.pop(0)
+            return Result(254, "", "An error occurred (Throttling): Rate exceeded")
+        return Result(0, "", "")
+
+    return answer
+
+
 def test_a_drained_data_volume_goes_with_the_instance_set_just_before_the_hook(
     root: Path,
 ) -> None:
     """The launch template keeps the data volume after its instance; once the drain is
-    proven, the daemon sets it to be deleted with the instance, then completes the hook."""
+    proven and nothing at all is on the volume (the daemon's own records, lock and
+    staging aside), it is set to be deleted with the instance, then the hook completed."""
+    StateDir(root).path.mkdir()
+    StateDir(root).last_scan.write_text("{}")
+    write(StateDir(root).staging("b-1") / "k", b"a link to a file that is gone")
+    (root / "b-1" / "emptied").mkdir(parents=True)
     cli, _ = _terminating(root, [Stats(tally(uploaded=1)), Stats()], 3, data_volume="/dev/sdf")
-    assert cli.calls == [
-        [
-            "ec2",
-            "modify-instance-attribute",
-            f"--instance-id={ImdsState().instance_id}",
-            '--block-device-mappings=[{"DeviceName": "/dev/sdf", "Ebs": '
-            '{"DeleteOnTermination": true}}]',
-        ],
-        COMPLETE,
-    ]
+    assert cli.calls == [RELEASE, COMPLETE]
     assert cli.regions == ["eu-central-1", "eu-central-1"]  # the instance's own region
 
 
-def test_a_volume_not_drained_is_never_released(root: Path) -> None:
-    write(root / "b-1" / "result.png", b"still here: the volume must outlive the instance")
-    cli, _ = _terminating(root, [Stats(), Stats()], 3, data_volume="/dev/sdf")
-    assert cli.calls == []
-
-
-def test_a_volume_that_can_t_be_released_stays_and_the_hook_completes(
-    root: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("left", "excludes"),
+    [
+        ("b-1/partial.tmp", ["*.tmp"]),  # excluded: no scan uploads it, the backlog skips it
+        ("notes.txt", []),  # directly under the root: no bucket
+    ],
+)
+def test_a_file_no_scan_uploads_keeps_the_volume_and_the_hook_completes(
+    root: Path, caplog: pytest.LogCaptureFixture, left: str, excludes: list[str]
 ) -> None:
-    """The modify call fails (here every ec2 call does): an empty volume that costs is
-    better than a drain that never ends."""
-    cli, _ = _terminating(root, [Stats()], 2, data_volume="/dev/sdf")
-    assert [call[:2] for call in cli.calls] == [["ec2", "modify-instance-attribute"], COMPLETE[:2]]
-    assert "data volume /dev/sdf: " in caplog.text and "it stays after the instance" in caplog.text
+    """The backlog is drained, so the hook completes; but the volume is not empty, so it is
+    kept after the instance (one WARNING line says why), never set to go with the files.
+    (The trash and the rest: tests/test_volume.py.)"""
+    write(root / left, b"would be lost with the volume")
+    cli, _ = _terminating(
+        root,
+        [Stats(), Stats()],
+        3,
+        answer=_throttled([]),
+        data_volume="/dev/sdf",
+        excludes=parse_excludes(excludes),
+    )
+    assert cli.calls == [COMPLETE]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    kept = [w for w in warnings if w.startswith("data volume /dev/sdf: kept after the instance")]
+    assert len(kept) == 1 and os.path.basename(left) in kept[0]
 
 
 def _note_after(root: Path, before: ImdsState, news: ImdsState) -> str:
