@@ -350,6 +350,49 @@ def test_a_file_no_scan_uploads_keeps_the_volume_and_the_hook_completes(
     assert len(kept) == 1 and os.path.basename(left) in kept[0]
 
 
+def test_a_release_whose_hook_fails_is_undone_at_once_then_made_with_the_hook(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """complete-lifecycle-action is throttled: the volume must not stay released (the
+    hook's timeout would delete it with what a later scan finds), so it is kept again in
+    the same step; the next drained scan releases and completes again."""
+    monkeypatch.setattr(daemon_module, "LIFECYCLE_RETRY", 0.0)
+    answer = _throttled([COMPLETE])
+    cli, at = _terminating(root, [Stats(), Stats()], 3, answer=answer, data_volume="/dev/sdf")
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, RELEASE, COMPLETE]
+    assert at == [1, 1, 1, 2, 2]
+
+
+def test_a_release_left_standing_is_undone_by_the_next_scan_that_finds_files(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The complete and the keep are both throttled: the next scan moves a file, so the
+    volume is kept again then, without waiting for the hook's next try (30 s)."""
+    answer = _throttled([COMPLETE, KEEP])
+    results = [Stats(), Stats(tally(uploaded=1))]
+    with caplog.at_level(logging.INFO):
+        cli, at = _terminating(root, results, 3, answer=answer, data_volume="/dev/sdf")
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, KEEP]
+    assert at == [1, 1, 1, 2]
+    assert "the hook is not completed; kept after the instance" in caplog.text
+
+
+def test_a_volume_not_drained_is_never_released(root: Path) -> None:
+    write(root / "b-1" / "result.png", b"still here: the volume must outlive the instance")
+    cli, _ = _terminating(root, [Stats(), Stats()], 3, data_volume="/dev/sdf")
+    assert cli.calls == []
+
+
+def test_a_volume_that_can_t_be_released_stays_and_the_hook_completes(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The modify call fails (here every ec2 call does): an empty volume that costs is
+    better than a drain that never ends."""
+    cli, _ = _terminating(root, [Stats()], 2, data_volume="/dev/sdf")
+    assert [call[:2] for call in cli.calls] == [["ec2", "modify-instance-attribute"], COMPLETE[:2]]
+    assert "data volume /dev/sdf: " in caplog.text and "it stays after the instance" in caplog.text
+
+
 def _note_after(root: Path, before: ImdsState, news: ImdsState) -> str:
     """Run a daemon whose metadata service says `before`, then `news`: the state directory's
     note that the instance is going, "" while there is none."""
@@ -440,3 +483,27 @@ def test_ready_is_sent_to_an_abstract_socket_and_never_without_one() -> None:
         assert sock.recv(64) == b"READY=1"
     assert not notify(None, "READY=1")
     assert not notify("/nonexistent/notify", "READY=1")
+
+
+def test_a_release_left_standing_is_undone_by_a_scan_that_finds_the_volume_not_empty(
+    root: Path,
+) -> None:
+    """As above, but what comes is a file no scan uploads (excluded): the backlog stays
+    drained, the volume is not empty, so it is kept again."""
+    throttled = _throttled([COMPLETE, KEEP])
+
+    def answer(args: list[str]) -> Result:
+        if args == KEEP:
+            write(root / "b-1" / "partial.tmp", b"came after the release")
+        return throttled(args)
+
+    cli, at = _terminating(
+        root,
+        [Stats(), Stats()],
+        3,
+        answer=answer,
+        data_volume="/dev/sdf",
+        excludes=parse_excludes(["*.tmp"]),
+    )
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, KEEP]
+    assert at == [1, 1, 1, 2]

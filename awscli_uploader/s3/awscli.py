@@ -266,9 +266,9 @@ class AwsCli:
             **CLEANUP,
         )
 
-    def delete_volume_on_termination(self, instance: str, device: str) -> None:
-        """Set the instance's EBS volume at `device` to be deleted with the instance."""
-        mapping = [{"DeviceName": device, "Ebs": {"DeleteOnTermination": True}}]
+    def set_delete_on_termination(self, instance: str, device: str, *, delete: bool) -> None:
+        """Set whether the instance's EBS volume at `device` is deleted with the instance."""
+        mapping = [{"DeviceName": device, "Ebs": {"DeleteOnTermination": delete}}]
         self.run(
             [
                 "ec2",
