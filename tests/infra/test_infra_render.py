@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,22 @@ def test_the_drain_hook_reaches_the_daemons_environment() -> None:
     assert "S3_UPLOAD_LIFECYCLE_HOOK=$LIFECYCLE_HOOK\n" in env_file
     assert "S3_UPLOAD_AUTOSCALING_GROUP=$AUTOSCALING_GROUP\n" in env_file
     assert "\nLIFECYCLE_HOOK=''\n" in rendered()  # none: the daemon finds both empty
+
+
+@pytest.mark.parametrize(("hook", "volume"), [("awscli-uploader-drain", "/dev/sdf"), ("", "")])
+def test_the_data_volume_reaches_the_daemon_only_with_the_hook(hook: str, volume: str) -> None:
+    """The daemon refuses --data-volume without --lifecycle-hook: a construct with a data
+    device but no drain hook must not hand it one."""
+    env_file = heredoc(rendered().replace("<<EOF", "<<'EOF'"), "EOF")
+    (line,) = [line for line in env_file.splitlines() if line.startswith("S3_UPLOAD_DATA_VOLUME=")]
+    expanded = subprocess.run(
+        ["bash", "-c", f"cat <<EOF\n{line}\nEOF\n"],
+        env={"LIFECYCLE_HOOK": hook, "DATA_DEVICE": "/dev/sdf"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert expanded == f"S3_UPLOAD_DATA_VOLUME={volume}\n"
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
     ]
     arn = statement["Resource"]["Fn::Join"][1]
     assert arn[-1] == ":autoScalingGroup:*:autoScalingGroupName/Spot-uploader"
-    assert "\nS3_UPLOAD_DATA_VOLUME=$DATA_DEVICE\n" in bootstrap
+    assert "\nS3_UPLOAD_DATA_VOLUME=${LIFECYCLE_HOOK:+$DATA_DEVICE}\n" in bootstrap
     (release,) = [
         s
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
