@@ -263,7 +263,7 @@ class Daemon:
                 self.config.interval,
                 self.config.stability,
             )
-            notify(self.config.notify_socket, "READY=1")
+            self._ready()
             if self.spot is not None:
                 self.spot.start()
             try:
@@ -280,6 +280,16 @@ class Daemon:
                 if self.spot is not None:
                     self.spot.close()
         self.log.info("stopped")
+
+    def _ready(self) -> None:
+        """Tell systemd the daemon is up (Type=notify); a socket that can't be reached gets
+        one WARNING, since such a unit's start then fails at its TimeoutStartSec."""
+        socket_path = self.config.notify_socket
+        problem = notify(socket_path, "READY=1")
+        if socket_path is not None and problem is not None:
+            self.log.warning(
+                "can't tell systemd READY=1 at NOTIFY_SOCKET %s: %s", display(socket_path), problem
+            )
 
     def _recover(self, problem: str | None) -> None:
         """Undo what a killed run left: staging links, and files renamed into the trash."""

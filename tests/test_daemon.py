@@ -479,10 +479,24 @@ def test_ready_is_sent_to_an_abstract_socket_and_never_without_one() -> None:
     name = f"awscli-uploader-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind("\0" + name)
-        assert notify(f"@{name}", "READY=1")
+        assert notify(f"@{name}", "READY=1") is None
         assert sock.recv(64) == b"READY=1"
-    assert not notify(None, "READY=1")
-    assert not notify("/nonexistent/notify", "READY=1")
+    assert notify(None, "READY=1") is None
+    assert notify("/nonexistent/notify", "READY=1") == "No such file or directory"
+
+
+def test_a_notify_socket_that_can_t_be_reached_is_one_warning(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """systemd set NOTIFY_SOCKET, so it waits for READY=1: a send that fails is said once,
+    and the daemon goes on scanning."""
+    uploader = CountingUploader(stop_after=2)
+    _daemon(root, uploader, notify_socket="/nonexistent/notify").run_forever()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "can't tell systemd READY=1 at NOTIFY_SOCKET /nonexistent/notify: No such file or directory"
+    ]
+    assert uploader.scans == 2
 
 
 def test_a_release_left_standing_is_undone_by_a_scan_that_finds_the_volume_not_empty(
