@@ -15,6 +15,7 @@ from awscli_uploader_infra import render
 from infra_helpers import exposure, heredoc, shellcheck, systemd_verify
 
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.s3.awscli import API_TIMEOUT
 
 SETTINGS = render.UploaderSettings(
     bucket_names=("sim-results", "sim.logs-2"),
@@ -115,6 +116,21 @@ def test_the_data_volume_reaches_the_daemon_only_with_the_hook(hook: str, volume
 )
 def test_unit_has(directive: str) -> None:
     assert directive in render.unit_text(rendered()).splitlines()
+
+
+def test_the_unit_waits_for_ready_as_long_as_the_daemon_s_own_bounds_allow() -> None:
+    """Type=notify: systemd's default 90 s start timeout would fail a daemon whose access
+    check takes up to its 300 s hard limit, then restart it in a loop. The bound above it
+    (the creation signal's timeout) is test_infra_spot_stack's."""
+    (line,) = [
+        line
+        for line in render.unit_text(rendered()).splitlines()
+        if line.startswith("TimeoutStart")
+    ]
+    seconds = int(line.removeprefix("TimeoutStartSec="))
+    # the access check's hard limit, then two minutes for the metadata service's tries (10,
+    # with 1 s timeouts), the lock and the recovery
+    assert seconds >= API_TIMEOUT + 120
 
 
 def test_script_creates_root_for_the_writer_group_then_enables_and_starts_the_unit() -> None:
