@@ -65,12 +65,18 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
 
 
 def lifecycle_from(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """--lifecycle-hook and --autoscaling-group: both or neither."""
+    """--lifecycle-hook and --autoscaling-group: both or neither; --data-volume only with
+    them (only the drain that completes the hook releases the volume)."""
     hook, group = params["lifecycle_hook"] or None, params["autoscaling_group"] or None
     if (hook is None) != (group is None):
         raise ConfigError(
             "--lifecycle-hook and --autoscaling-group go together (S3_UPLOAD_LIFECYCLE_HOOK, "
             "S3_UPLOAD_AUTOSCALING_GROUP): set both, or neither"
+        )
+    if params["data_volume"] and hook is None:
+        raise ConfigError(
+            "--data-volume (S3_UPLOAD_DATA_VOLUME) needs --lifecycle-hook and "
+            "--autoscaling-group: only the drain that completes the hook releases the volume"
         )
     return hook, group
 

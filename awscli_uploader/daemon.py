@@ -22,6 +22,7 @@ from .ec2.spot import SpotWatch
 from .errors import AwsCliError, ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
+from .local.volume import left_on_volume
 from .names import display
 from .ops.backlog import backlog
 from .ops.notify import notify
@@ -39,7 +40,8 @@ HEARTBEAT_EVERY = 600.0  # a drain that moves files extends the hook's wait this
 def drained(stats: Stats, waiting: int) -> bool:
     """Whether the drain is done: the scan failed nothing and moved nothing (one that moved
     something may find more), and no file is left under the root (`waiting`, counted as
-    `status` and the metrics count them: excluded files aside)."""
+    `status` and the metrics count them: excluded files aside). Enough to complete the hook,
+    not to let the data volume go: that needs it empty (local/volume.py)."""
     return stats.failed == 0 and stats.uploaded == 0 and stats.present == 0 and waiting == 0
 
 
@@ -47,37 +49,41 @@ def drained(stats: Stats, waiting: int) -> bool:
 class DrainHook:
     """An Auto Scaling termination hook that waits on this instance's drain: completed once
     a scan (that began after the news, and was not stopped) finds nothing left; extended
-    now and then while the drain moves files."""
+    now and then while the drain moves files. With a data volume, the volume is set to go
+    with the instance in the same step, and only when nothing at all is left on it."""
 
     config: Config
     imds: Imds
     log: logging.Logger
     completed: bool = False
+    released: str | None = None  # the instance whose data volume goes with it, not completed
     _next_try: float = 0.0  # after a failed lifecycle call, not before (time.monotonic())
     _heartbeat: float = field(default_factory=time.monotonic)  # the wait was last extended
 
     def after_scan(self, stats: Stats, cli: AwsCli) -> None:
         hook, group = self.config.lifecycle_hook, self.config.autoscaling_group
         now = time.monotonic()
-        if self.completed or hook is None or group is None or now < self._next_try:
+        if self.completed or hook is None or group is None:
+            return
+        waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
+        done = drained(stats, waiting)
+        if self.released is not None and (not done or left_on_volume(self.config.state)):
+            self._keep_volume(self._own_region(cli), self.released)  # now, whatever _next_try
+        if now < self._next_try:
             return
         instance = self.imds.instance_id()
         if instance is None:
             self.log.error("no instance id from the metadata service; the hook waits")
             self._next_try = now + LIFECYCLE_RETRY
             return
-        # Auto Scaling's own endpoint, in the instance's region (not the buckets')
-        region = self.imds.region() or self.config.region
-        cli = dataclasses.replace(cli, region=region, endpoint_url=None)
-        waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
+        cli = self._own_region(cli)
         try:
-            if not drained(stats, waiting):
+            if not done:
                 if stats.uploaded + stats.present and now - self._heartbeat >= HEARTBEAT_EVERY:
                     cli.record_lifecycle_action_heartbeat(hook, group, instance)
                     self._heartbeat = now
                 return
-            self._release_volume(cli, instance)
-            cli.complete_lifecycle_action(hook, group, instance)
+            self._complete(cli, hook, group, instance)
         except AwsCliError as exc:
             self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
             self._next_try = now + LIFECYCLE_RETRY
@@ -85,18 +91,63 @@ class DrainHook:
         self.completed = True
         self.log.info("the backlog is drained: lifecycle hook %s of %s completed", hook, group)
 
-    def _release_volume(self, cli: AwsCli, instance: str) -> None:
-        """The drain is proven: the data volume may go with the instance. When that can't be
-        set the volume stays (it costs, loses nothing) and the hook is completed anyway."""
+    def _own_region(self, cli: AwsCli) -> AwsCli:
+        """Auto Scaling's and EC2's own endpoints, in the instance's region (not the
+        buckets')."""
+        region = self.imds.region() or self.config.region
+        return dataclasses.replace(cli, region=region, endpoint_url=None)
+
+    def _complete(self, cli: AwsCli, hook: str, group: str, instance: str) -> None:
+        """Release the data volume (when nothing is left on it) and complete the hook, as one
+        step: when the complete fails, the volume is kept again at once, since the hook's
+        timeout would otherwise delete it with whatever a later scan finds on it."""
+        released = self._release_volume(cli, instance)
+        try:
+            cli.complete_lifecycle_action(hook, group, instance)
+        except AwsCliError:
+            if released:
+                self._keep_volume(cli, instance)
+            raise
+
+    def _release_volume(self, cli: AwsCli, instance: str) -> bool:
+        """Set the data volume to be deleted with the instance when nothing at all is left on
+        it (not only the backlog: excluded files, files directly under the root, the trash).
+        When it is not empty, or can't be set, it stays: it costs, loses nothing, and the
+        hook is completed anyway. Whether it was set."""
+        device = self.config.data_volume
+        if device is None:
+            return False
+        left = left_on_volume(self.config.state)
+        if left is not None:
+            self.log.warning("data volume %s: kept after the instance, not empty: %s", device, left)
+            return False
+        try:
+            cli.set_delete_on_termination(instance, device, delete=True)
+        except AwsCliError as exc:
+            self.log.error("data volume %s: %s; it stays after the instance, empty", device, exc)
+            return False
+        self.released = instance
+        self.log.info("data volume %s: empty, set to be deleted with the instance", device)
+        return True
+
+    def _keep_volume(self, cli: AwsCli, instance: str) -> None:
+        """Undo a release whose hook was not completed (files may come yet); when that
+        fails, the next scan that does not find the volume empty tries again."""
         device = self.config.data_volume
         if device is None:
             return
         try:
-            cli.delete_volume_on_termination(instance, device)
+            cli.set_delete_on_termination(instance, device, delete=False)
         except AwsCliError as exc:
-            self.log.error("data volume %s: %s; it stays after the instance, empty", device, exc)
-        else:
-            self.log.info("data volume %s: drained, deleted with the instance", device)
+            self.log.error(
+                "data volume %s: %s; still set to be deleted with the instance, until a "
+                "later scan sets it back",
+                device,
+                exc,
+            )
+            return
+        self.released = None
+        self.log.info("data volume %s: the hook is not completed; kept after the instance", device)
 
 
 @dataclass
@@ -212,7 +263,7 @@ class Daemon:
                 self.config.interval,
                 self.config.stability,
             )
-            notify(self.config.notify_socket, "READY=1")
+            self._ready()
             if self.spot is not None:
                 self.spot.start()
             try:
@@ -229,6 +280,16 @@ class Daemon:
                 if self.spot is not None:
                     self.spot.close()
         self.log.info("stopped")
+
+    def _ready(self) -> None:
+        """Tell systemd the daemon is up (Type=notify); a socket that can't be reached gets
+        one WARNING, since such a unit's start then fails at its TimeoutStartSec."""
+        socket_path = self.config.notify_socket
+        problem = notify(socket_path, "READY=1")
+        if socket_path is not None and problem is not None:
+            self.log.warning(
+                "can't tell systemd READY=1 at NOTIFY_SOCKET %s: %s", display(socket_path), problem
+            )
 
     def _recover(self, problem: str | None) -> None:
         """Undo what a killed run left: staging links, and files renamed into the trash."""

@@ -95,6 +95,14 @@ def test_every_call_has_timeouts_json_and_no_pager_or_tty(tmp_path: Path) -> Non
     assert "TTY" not in lines
 
 
+def test_the_cli_does_not_get_systemd_s_notify_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    cli = AwsCli(executable=_fake_cli(tmp_path, 'echo "[${NOTIFY_SOCKET-unset}]"; exit 0'))
+    assert cli.run(["sts", "get-caller-identity"]).stdout == "[unset]\n"
+
+
 def test_list_objects_against_moto(moto: Moto, aws_cli: str) -> None:
     moto.create_bucket("listing")
     for i in range(3):

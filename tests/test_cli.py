@@ -67,6 +67,8 @@ def test_help_and_version() -> None:
         (["--no-such-flag"], "No such option"),
         (["--log-format", "xml"], "--log-format"),
         (["statsu"], "No such command"),
+        (["--lifecycle-hook", "drain"], "--autoscaling-group"),
+        (["--data-volume", "/dev/sdf"], "--data-volume (S3_UPLOAD_DATA_VOLUME) needs"),
     ],
 )
 def test_bad_flags_are_one_line_exit_2(args: list[str], message: str) -> None:
@@ -86,6 +88,7 @@ def test_bad_flags_are_one_line_exit_2(args: list[str], message: str) -> None:
         ({"S3_UPLOAD_LOG_FORMAT": "xml"}, "--log-format"),
         ({"S3_UPLOAD_EXCLUDE": "/"}, "S3_UPLOAD_EXCLUDE"),
         ({"S3_BUCKET_MAP": "no-equals-sign"}, "S3_BUCKET_MAP"),
+        ({"S3_UPLOAD_DATA_VOLUME": "/dev/sdf"}, "--lifecycle-hook and --autoscaling-group"),
     ],
 )
 def test_bad_environment_is_one_line_exit_2(

@@ -108,7 +108,17 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_each_environment_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str, expected: object
 ) -> None:
-    assert fields(config_from([], monkeypatch, **{name: value}))[field] == expected
+    env = {**GOES_WITH.get(name, {}), name: value}
+    assert fields(config_from([], monkeypatch, **env))[field] == expected
+
+
+# what a variable is refused without (tests/test_cli.py shows the refusal)
+GOES_WITH = {
+    "S3_UPLOAD_DATA_VOLUME": {
+        "S3_UPLOAD_LIFECYCLE_HOOK": "drain",
+        "S3_UPLOAD_AUTOSCALING_GROUP": "sim-uploader",
+    }
+}
 
 
 @pytest.mark.parametrize(

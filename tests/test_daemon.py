@@ -11,7 +11,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from awscli_uploader.daemon import Daemon, drained
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
+from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.local.state import StateDir
 from awscli_uploader.ops.notify import notify
 from awscli_uploader.s3.awscli import AwsCli, Result
@@ -171,21 +172,31 @@ def test_drained(counts: dict[str, int], waiting: int, done: bool) -> None:
     assert drained(Stats(tally(**counts)), waiting) is done
 
 
+def _denied_to_ec2(args: list[str]) -> Result:
+    return Result(254 if args[0] == "ec2" else 0, "", "An error occurred (AccessDenied)")
+
+
 def _terminating(
-    root: Path, results: list[Stats], stop_after: int, **config: object
+    root: Path,
+    results: list[Stats],
+    stop_after: int,
+    *,
+    answer: Callable[[list[str]], Result] = _denied_to_ec2,
+    **config: object,
 ) -> tuple[RecordingCli, list[int]]:
     """A daemon on an instance whose group terminates it: the aws calls it made, and the
-    scan each was made after (`config`: more settings; an ec2 call fails)."""
+    scan each was made after (`config`: more settings; `answer`: the calls' answers, by
+    default an ec2 call fails)."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
     at: list[int] = []
     uploader = CountingUploader(stop_after=stop_after)
 
-    def answer(args: list[str]) -> Result:
+    def recorded(args: list[str]) -> Result:
         at.append(uploader.scans)
-        return Result(254 if args[0] == "ec2" else 0, "", "An error occurred (AccessDenied)")
+        return answer(args)
 
     uploader.cli = cli = RecordingCli(
-        region="eu-west-1", endpoint_url="http://s3.example", answer=answer
+        region="eu-west-1", endpoint_url="http://s3.example", answer=recorded
     )
     uploader.results = results
     with fake_imds(state) as url:
@@ -270,23 +281,100 @@ COMPLETE = [
 ]
 
 
+def _modify(delete: str) -> list[str]:
+    return [
+        "ec2",
+        "modify-instance-attribute",
+        f"--instance-id={ImdsState().instance_id}",
+        '--block-device-mappings=[{"DeviceName": "/dev/sdf", "Ebs": '
+        f'{{"DeleteOnTermination": {delete}}}}}]',
+    ]
+
+
+RELEASE, KEEP = _modify("true"), _modify("false")
+
+
+def _throttled(calls: list[list[str]]) -> Callable[[list[str]], Result]:
+    """Answers that throttle each of `calls` once, in turn, and let every other call through."""
+    due = [list(call) for call in calls]
+
+    def answer(args: list[str]) -> Result:
+        if due and args[: len(due[0])] == due[0]:
+            due.pop(0)
+            return Result(254, "", "An error occurred (Throttling): Rate exceeded")
+        return Result(0, "", "")
+
+    return answer
+
+
 def test_a_drained_data_volume_goes_with_the_instance_set_just_before_the_hook(
     root: Path,
 ) -> None:
     """The launch template keeps the data volume after its instance; once the drain is
-    proven, the daemon sets it to be deleted with the instance, then completes the hook."""
+    proven and nothing at all is on the volume (the daemon's own records, lock and
+    staging aside), it is set to be deleted with the instance, then the hook completed."""
+    StateDir(root).path.mkdir()
+    StateDir(root).last_scan.write_text("{}")
+    write(StateDir(root).staging("b-1") / "k", b"a link to a file that is gone")
+    (root / "b-1" / "emptied").mkdir(parents=True)
     cli, _ = _terminating(root, [Stats(tally(uploaded=1)), Stats()], 3, data_volume="/dev/sdf")
-    assert cli.calls == [
-        [
-            "ec2",
-            "modify-instance-attribute",
-            f"--instance-id={ImdsState().instance_id}",
-            '--block-device-mappings=[{"DeviceName": "/dev/sdf", "Ebs": '
-            '{"DeleteOnTermination": true}}]',
-        ],
-        COMPLETE,
-    ]
+    assert cli.calls == [RELEASE, COMPLETE]
     assert cli.regions == ["eu-central-1", "eu-central-1"]  # the instance's own region
+
+
+@pytest.mark.parametrize(
+    ("left", "excludes"),
+    [
+        ("b-1/partial.tmp", ["*.tmp"]),  # excluded: no scan uploads it, the backlog skips it
+        ("notes.txt", []),  # directly under the root: no bucket
+    ],
+)
+def test_a_file_no_scan_uploads_keeps_the_volume_and_the_hook_completes(
+    root: Path, caplog: pytest.LogCaptureFixture, left: str, excludes: list[str]
+) -> None:
+    """The backlog is drained, so the hook completes; but the volume is not empty, so it is
+    kept after the instance (one WARNING line says why), never set to go with the files.
+    (The trash and the rest: tests/test_volume.py.)"""
+    write(root / left, b"would be lost with the volume")
+    cli, _ = _terminating(
+        root,
+        [Stats(), Stats()],
+        3,
+        answer=_throttled([]),
+        data_volume="/dev/sdf",
+        excludes=parse_excludes(excludes),
+    )
+    assert cli.calls == [COMPLETE]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    kept = [w for w in warnings if w.startswith("data volume /dev/sdf: kept after the instance")]
+    assert len(kept) == 1 and os.path.basename(left) in kept[0]
+
+
+def test_a_release_whose_hook_fails_is_undone_at_once_then_made_with_the_hook(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """complete-lifecycle-action is throttled: the volume must not stay released (the
+    hook's timeout would delete it with what a later scan finds), so it is kept again in
+    the same step; the next drained scan releases and completes again."""
+    monkeypatch.setattr(daemon_module, "LIFECYCLE_RETRY", 0.0)
+    answer = _throttled([COMPLETE])
+    cli, at = _terminating(root, [Stats(), Stats()], 3, answer=answer, data_volume="/dev/sdf")
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, RELEASE, COMPLETE]
+    assert at == [1, 1, 1, 2, 2]
+
+
+def test_a_release_left_standing_is_undone_by_the_next_scan_that_finds_files(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The complete and the keep are both throttled: the next scan moves a file, so the
+    volume is kept again then, without waiting for the hook's next try (30 s)."""
+    answer = _throttled([COMPLETE, KEEP])
+    results = [Stats(), Stats(tally(uploaded=1))]
+    with caplog.at_level(logging.INFO):
+        cli, at = _terminating(root, results, 3, answer=answer, data_volume="/dev/sdf")
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, KEEP]
+    assert at == [1, 1, 1, 2]
+    assert "the hook is not completed; kept after the instance" in caplog.text
 
 
 def test_a_volume_not_drained_is_never_released(root: Path) -> None:
@@ -391,7 +479,45 @@ def test_ready_is_sent_to_an_abstract_socket_and_never_without_one() -> None:
     name = f"awscli-uploader-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind("\0" + name)
-        assert notify(f"@{name}", "READY=1")
+        assert notify(f"@{name}", "READY=1") is None
         assert sock.recv(64) == b"READY=1"
-    assert not notify(None, "READY=1")
-    assert not notify("/nonexistent/notify", "READY=1")
+    assert notify(None, "READY=1") is None
+    assert notify("/nonexistent/notify", "READY=1") == "No such file or directory"
+
+
+def test_a_notify_socket_that_can_t_be_reached_is_one_warning(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """systemd set NOTIFY_SOCKET, so it waits for READY=1: a send that fails is said once,
+    and the daemon goes on scanning."""
+    uploader = CountingUploader(stop_after=2)
+    _daemon(root, uploader, notify_socket="/nonexistent/notify").run_forever()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "can't tell systemd READY=1 at NOTIFY_SOCKET /nonexistent/notify: No such file or directory"
+    ]
+    assert uploader.scans == 2
+
+
+def test_a_release_left_standing_is_undone_by_a_scan_that_finds_the_volume_not_empty(
+    root: Path,
+) -> None:
+    """As above, but what comes is a file no scan uploads (excluded): the backlog stays
+    drained, the volume is not empty, so it is kept again."""
+    throttled = _throttled([COMPLETE, KEEP])
+
+    def answer(args: list[str]) -> Result:
+        if args == KEEP:
+            write(root / "b-1" / "partial.tmp", b"came after the release")
+        return throttled(args)
+
+    cli, at = _terminating(
+        root,
+        [Stats(), Stats()],
+        3,
+        answer=answer,
+        data_volume="/dev/sdf",
+        excludes=parse_excludes(["*.tmp"]),
+    )
+    assert cli.calls == [RELEASE, COMPLETE, KEEP, KEEP]
+    assert at == [1, 1, 1, 2]

@@ -18,7 +18,9 @@ its layout. Everyone else asks it for a path; nobody spells one.
                               (infra/ stops the coordinator on it), removed at start
 
 It lives on the root's filesystem, so that staging links and the trash rename never
-cross a device.
+cross a device. What may go with that volume (`StateDir.disposable`): everything above
+but the trash and the notes of files set aside (what they hold may be a file's only
+copy, kept to be put back), and any name this layout does not spell.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ UPLOADS = "uploads"
 ASIDE_NOTES = "aside"
 LAYERS = "aws"
 TERMINATING = "terminating"
+# records, caches, journals, links or copies of files still in place, transfer layers
+DISPOSABLE = frozenset({LOCK, LAST_SCAN, OPAQUE, STAGING, UPLOADS, LAYERS, TERMINATING})
 
 
 class Journal(NamedTuple):
@@ -83,6 +87,20 @@ class StateDir:
     @property
     def terminating(self) -> Path:
         return self.path / TERMINATING
+
+    def disposable(self, path: Path) -> bool:
+        """Whether `path` may be lost with the volume: it is in the state directory, in a
+        part that holds nothing found only there (DISPOSABLE, or a half-written temporary
+        of one). False for anything else: the trash, the notes of files set aside, a name
+        this layout does not spell, and everything outside the state directory."""
+        try:
+            name = path.relative_to(self.path).parts[0]
+        except (ValueError, IndexError):
+            return False
+        if name in DISPOSABLE:
+            return True
+        # write_atomic's temporary: .<name>.<random>.tmp
+        return name.endswith(".tmp") and any(name.startswith(f".{part}.") for part in DISPOSABLE)
 
     def note_terminating(self, reason: str) -> bool:
         """Say that the instance is going, for whoever writes the root; False when the note

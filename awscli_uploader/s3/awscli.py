@@ -164,6 +164,7 @@ class AwsCli:
         a stop cancels it unless it is not `cancellable` (the cleanup after a stop)."""
         command = [*args, *self._common()]
         env = {**os.environ, **self.env, "AWS_PAGER": "", "AWS_CLI_AUTO_PROMPT": "off"}
+        env.pop("NOTIFY_SOCKET", None)  # systemd's, for the daemon: no child speaks for it
         limit = partial(self._limit, timeout=timeout, upload_bytes=upload_bytes)
         result = execute(
             self.resolve(),
@@ -266,9 +267,9 @@ class AwsCli:
             **CLEANUP,
         )
 
-    def delete_volume_on_termination(self, instance: str, device: str) -> None:
-        """Set the instance's EBS volume at `device` to be deleted with the instance."""
-        mapping = [{"DeviceName": device, "Ebs": {"DeleteOnTermination": True}}]
+    def set_delete_on_termination(self, instance: str, device: str, *, delete: bool) -> None:
+        """Set whether the instance's EBS volume at `device` is deleted with the instance."""
+        mapping = [{"DeviceName": device, "Ebs": {"DeleteOnTermination": delete}}]
         self.run(
             [
                 "ec2",

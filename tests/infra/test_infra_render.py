@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from awscli_uploader_infra import render
 from infra_helpers import exposure, heredoc, shellcheck, systemd_verify
 
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.s3.awscli import API_TIMEOUT
 
 SETTINGS = render.UploaderSettings(
     bucket_names=("sim-results", "sim.logs-2"),
@@ -81,6 +83,22 @@ def test_the_drain_hook_reaches_the_daemons_environment() -> None:
     assert "\nLIFECYCLE_HOOK=''\n" in rendered()  # none: the daemon finds both empty
 
 
+@pytest.mark.parametrize(("hook", "volume"), [("awscli-uploader-drain", "/dev/sdf"), ("", "")])
+def test_the_data_volume_reaches_the_daemon_only_with_the_hook(hook: str, volume: str) -> None:
+    """The daemon refuses --data-volume without --lifecycle-hook: a construct with a data
+    device but no drain hook must not hand it one."""
+    env_file = heredoc(rendered().replace("<<EOF", "<<'EOF'"), "EOF")
+    (line,) = [line for line in env_file.splitlines() if line.startswith("S3_UPLOAD_DATA_VOLUME=")]
+    expanded = subprocess.run(
+        ["bash", "-c", f"cat <<EOF\n{line}\nEOF\n"],
+        env={"LIFECYCLE_HOOK": hook, "DATA_DEVICE": "/dev/sdf"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert expanded == f"S3_UPLOAD_DATA_VOLUME={volume}\n"
+
+
 @pytest.mark.parametrize(
     "directive",
     [
@@ -98,6 +116,21 @@ def test_the_drain_hook_reaches_the_daemons_environment() -> None:
 )
 def test_unit_has(directive: str) -> None:
     assert directive in render.unit_text(rendered()).splitlines()
+
+
+def test_the_unit_waits_for_ready_as_long_as_the_daemon_s_own_bounds_allow() -> None:
+    """Type=notify: systemd's default 90 s start timeout would fail a daemon whose access
+    check takes up to its 300 s hard limit, then restart it in a loop. The bound above it
+    (the creation signal's timeout) is test_infra_spot_stack's."""
+    (line,) = [
+        line
+        for line in render.unit_text(rendered()).splitlines()
+        if line.startswith("TimeoutStart")
+    ]
+    seconds = int(line.removeprefix("TimeoutStartSec="))
+    # the access check's hard limit, then two minutes for the metadata service's tries (10,
+    # with 1 s timeouts), the lock and the recovery
+    assert seconds >= API_TIMEOUT + 120
 
 
 def test_script_creates_root_for_the_writer_group_then_enables_and_starts_the_unit() -> None:

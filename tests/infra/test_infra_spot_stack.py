@@ -23,6 +23,7 @@ require_aws_cdk()
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 from awscli_uploader_infra import SpotInstancesStack, render
+from awscli_uploader_infra.group_construct import SIGNAL_TIMEOUT
 from awscli_uploader_infra.spot_stack import (
     DATA_DEVICE,
     DEFAULT_INSTANCE_TYPES,
@@ -150,7 +151,7 @@ def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
     ]
     arn = statement["Resource"]["Fn::Join"][1]
     assert arn[-1] == ":autoScalingGroup:*:autoScalingGroupName/Spot-uploader"
-    assert "\nS3_UPLOAD_DATA_VOLUME=$DATA_DEVICE\n" in bootstrap
+    assert "\nS3_UPLOAD_DATA_VOLUME=${LIFECYCLE_HOOK:+$DATA_DEVICE}\n" in bootstrap
     (release,) = [
         s
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -237,6 +238,16 @@ def test_bad_stack_props_are_refused(
 ) -> None:
     with pytest.raises(render.InvalidSettingsError, match=message):
         _stack(dummy_asset, **props)
+
+
+def test_a_stuck_start_fails_well_before_the_creation_stops_waiting() -> None:
+    """The unit's TimeoutStartSec ends a start that never says READY=1 (the bootstrap's
+    `systemctl enable --now` fails, the exit trap signals the failure) with ten minutes of
+    the creation signal's timeout left for the bootstrap's own installs before it."""
+    unit = render.unit_text(render.USER_DATA_TEMPLATE.read_text())
+    (line,) = [line for line in unit.splitlines() if line.startswith("TimeoutStartSec=")]
+    seconds = int(line.removeprefix("TimeoutStartSec="))
+    assert seconds + 600 <= SIGNAL_TIMEOUT.to_seconds()
 
 
 def test_the_signal_says_the_uploader_is_up_before_the_coordinator_starts(
