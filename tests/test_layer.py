@@ -16,7 +16,7 @@ from fault_proxy import FaultProxy
 from helpers import Moto, assert_drained, put_files, run_once
 
 from awscli_uploader.local.state import StateDir
-from awscli_uploader.s3.layer import concurrency_for, layer_env, layered_text
+from awscli_uploader.s3.layer import concurrency_for, faithful, layer_env, layered_text
 from awscli_uploader.s3.settings import parse_file
 
 COUNT = 40
@@ -122,6 +122,15 @@ def test_the_layer_is_private_and_gone_after_the_call(tmp_path: Path) -> None:
     assert list(layers.iterdir()) == []
     with layer_env(layers, env, None, None) as extra:
         assert extra == {}
+
+
+def test_a_layer_that_cannot_be_read_back_is_not_used(tmp_path: Path) -> None:
+    """faithful() fails closed on what layered_text() fails closed on (here an OSError:
+    a credentials file name too long for the filesystem)."""
+    env = {"AWS_CONFIG_FILE": str(tmp_path / "config")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / ("x" * 300))
+    (tmp_path / "layer").write_text("[default]\n")
+    assert not faithful(tmp_path / "layer", env, None, 64)
 
 
 Gauge = Callable[[], int]

@@ -33,6 +33,8 @@ CLI_DEFAULT = 10  # the CLI's own max_concurrent_requests
 DEFAULT_CONCURRENCY = 64  # measured: README, Transfer settings
 KEY = "max_concurrent_requests"
 _CALLS = itertools.count()
+# A file the CLI can't read or parse as botocore would: no layer, the CLI's default.
+_UNREADABLE = (ConfigError, OSError, configparser.Error, UnicodeDecodeError)
 
 
 def concurrency_for(small_files: int, wanted: int) -> int | None:
@@ -82,7 +84,7 @@ def layered_text(environ: Mapping[str, str], profile: str | None, concurrency: i
     try:
         config, creds = parse_file(config_path), parse_file(credentials)
         raw = _raw_sections(credentials)
-    except (ConfigError, OSError, configparser.Error, UnicodeDecodeError):
+    except _UNREADABLE:
         return None
     s3 = profile_s3(config, creds, name)
     if s3 is None or KEY in s3:
@@ -99,7 +101,7 @@ def faithful(path: Path, environ: Mapping[str, str], profile: str | None, concur
     try:
         config, creds = (parse_file(p) for p in _files(environ))
         layer = parse_file(path)
-    except ConfigError:
+    except _UNREADABLE:
         return False
     nested = {**(profile_s3(config, creds, name) or {}), KEY: str(concurrency)}
     return layer == {**creds, name: {**creds.get(name, {}), "s3": nested}}
