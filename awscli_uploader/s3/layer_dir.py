@@ -46,7 +46,7 @@ def opened(path: Path) -> Iterator[int]:
     """A descriptor of `path`, created (mode 0700) if missing; NotPrivate when it is a
     symlink, not a directory, not ours, not mode 0700, or in a parent another user could
     move it out of."""
-    parent = os.lstat(path.parent)
+    parent = os.stat(path.parent)  # a symlinked /tmp or runtime directory is its target
     uid = os.geteuid()
     if parent.st_uid not in (uid, 0) or (
         parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX
