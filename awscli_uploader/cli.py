@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from .local.filters import (
 from .local.state import StateDir
 from .ops import status
 from .options import BUCKET_MAP_ENV, EXCLUDE_ENV, status_options, uploader_options
+from .s3.layer_dir import private_dir
 from .s3.settings import read_settings
 
 
@@ -60,6 +62,7 @@ def build_config(params: Mapping[str, Any], environ: Mapping[str, str]) -> Confi
         autoscaling_group=group,
         data_volume=params["data_volume"] or None,
         notify_socket=environ.get("NOTIFY_SOCKET") or None,
+        layer_dir=private_dir(environ, tmp=tempfile.gettempdir(), uid=os.geteuid()),
         multipart=read_settings(environ, params["profile"] or None),
     )
 

@@ -50,6 +50,7 @@ class Config:
     autoscaling_group: str | None = None  # its group
     data_volume: str | None = None  # the root's EBS device: deleted with the instance once drained
     notify_socket: str | None = None  # systemd's NOTIFY_SOCKET: told READY=1 once scans begin
+    layer_dir: Path | None = None  # private, off the root: the transfer layer (s3/layer.py)
 
     @property
     def state(self) -> StateDir:

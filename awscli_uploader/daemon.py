@@ -302,7 +302,7 @@ class Daemon:
             return
         state = self.config.state
         self.uploader.suspect(state.clean_staging())
-        state.clean_layers()
+        state.clean_old_layers()
         restored, problems = state.trash.restore()
         for why in problems:
             self.log.error("%s", display(why))

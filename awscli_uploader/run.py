@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
 from .config import PROG, Config
@@ -18,6 +19,7 @@ from .ops.report import Fanout, Reporter
 from .s3.access import check_endpoint_url, validate_access
 from .s3.awscli import MAX_PUT_BYTES
 from .s3.health import CredentialWatch, WatchedCli
+from .s3.layer_dir import clean
 from .scan.record import ScanObserver
 from .scan.uploader import Uploader
 
@@ -42,7 +44,7 @@ def run(config: Config) -> int:
         read_timeout=config.read_timeout,
         stall_seconds=config.stall_seconds,
         max_upload_seconds=config.max_upload_seconds,
-        layers=config.state.layers,
+        layers=private_layer_dir(config, logger),
     )
     logger.info("%s %s with %s", PROG, __version__, cli.resolve())
     lease.ignore_break_signal()
@@ -96,6 +98,25 @@ def say_keep(uploader: Uploader, logger: logging.Logger) -> None:
         "writes, August 2024): keys are looked up, then uploaded with s3 cp, so a key another "
         "writer creates in between is overwritten; use a newer AWS CLI to close that race",
     )
+
+
+def private_layer_dir(config: Config, logger: logging.Logger) -> Path | None:
+    """The private directory for the transfer layer, its dead processes' leftovers
+    removed; None, said once, when it is not private (the CLI's default then)."""
+    path = config.layer_dir
+    if path is None:
+        return None
+    try:
+        clean(path)
+    except OSError as exc:
+        logger.warning(
+            "no private directory for the AWS CLI's transfer settings (%s): upload calls run "
+            "with the CLI's default of 10 requests in flight; remove it or set XDG_RUNTIME_DIR "
+            "to a directory of this user's",
+            exc,
+        )
+        return None
+    return path
 
 
 def check_root(config: Config) -> None:

@@ -99,7 +99,8 @@ OPERATOR_ENV = frozenset(_operator_env())
 
 @pytest.fixture(autouse=True)
 def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's ~/.aws, credentials or instance metadata."""
+    """No test sees the developer's ~/.aws, credentials, instance metadata or runtime
+    directory (where the transfer layer goes)."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         if name.startswith("AWS_") and name not in _KEEP:
@@ -109,6 +110,7 @@ def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     (home / "config").write_text("")
     (home / "credentials").write_text("")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

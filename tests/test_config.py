@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,18 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "stall_seconds": 300.0,
         "multipart": MultipartSettings(),
         "max_concurrency": 64,
+        "layer_dir": Path(os.environ["XDG_RUNTIME_DIR"], "awscli-uploader"),  # conftest's
     }
+
+
+def test_without_a_runtime_directory_the_layer_goes_to_a_users_own_in_tmp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("TMPDIR", "/var/tmp")
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    expected = Path("/var/tmp", f"awscli-uploader-{os.geteuid()}")
+    assert config_from([], monkeypatch).layer_dir == expected
 
 
 @pytest.mark.parametrize(

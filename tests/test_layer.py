@@ -1,10 +1,13 @@
 """The transfer layer: more requests in flight for many small files, the profile kept whole
-and its own `s3.max_concurrent_requests` winning; the real CLIs through a proxy that
-counts the PUTs in flight."""
+and its own `s3.max_concurrent_requests` winning, the copy of credentials only ever in a
+private runtime directory off the root; the real CLIs through a proxy that counts the PUTs
+in flight."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +19,8 @@ from fault_proxy import FaultProxy
 from helpers import Moto, assert_drained, put_files, run_once
 
 from awscli_uploader.local.state import StateDir
-from awscli_uploader.s3.layer import concurrency_for, layer_env, layered_text
+from awscli_uploader.s3.layer import concurrency_for, faithful, layer_env, layered_text
+from awscli_uploader.s3.layer_dir import NotPrivate, clean, opened, private_dir
 from awscli_uploader.s3.settings import parse_file
 
 COUNT = 40
@@ -114,7 +118,8 @@ def test_with_no_files_the_default_profile_gets_only_the_concurrency(tmp_path: P
 
 def test_the_layer_is_private_and_gone_after_the_call(tmp_path: Path) -> None:
     env = _files(tmp_path, "", "[default]\naws_access_key_id = A\n")
-    layers = StateDir(tmp_path / "root").layers
+    layers = tmp_path / "run" / "awscli-uploader"
+    layers.parent.mkdir(mode=0o700)
     with layer_env(layers, env, None, 64) as extra:
         path = Path(extra["AWS_SHARED_CREDENTIALS_FILE"])
         assert path.parent == layers
@@ -122,6 +127,102 @@ def test_the_layer_is_private_and_gone_after_the_call(tmp_path: Path) -> None:
     assert list(layers.iterdir()) == []
     with layer_env(layers, env, None, None) as extra:
         assert extra == {}
+
+
+def test_a_layer_that_cannot_be_read_back_is_not_used(tmp_path: Path) -> None:
+    """faithful() fails closed on what layered_text() fails closed on (here an OSError:
+    a credentials file name too long for the filesystem)."""
+    env = {"AWS_CONFIG_FILE": str(tmp_path / "config")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / ("x" * 300))
+    (tmp_path / "layer").write_text("[default]\n")
+    assert not faithful(tmp_path / "layer", env, None, 64)
+
+
+@pytest.mark.parametrize(
+    ("environ", "where"),
+    [
+        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, "/run/user/1000/awscli-uploader"),
+        ({}, "/tmp/awscli-uploader-1000"),
+        ({"XDG_RUNTIME_DIR": ""}, "/tmp/awscli-uploader-1000"),
+        ({"XDG_RUNTIME_DIR": "run/user/1000"}, "/tmp/awscli-uploader-1000"),  # XDG: ignored
+    ],
+)
+def test_the_private_directory(environ: dict[str, str], where: str) -> None:
+    assert private_dir(environ, tmp="/tmp", uid=1000) == Path(where)
+
+
+def _other_uid() -> int:
+    for name in ("awsup-bench-writer", "nobody"):
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+    return 65534
+
+
+def _not_ours_alone(where: Path, case: str) -> None:
+    """Put at `where` what another user could have put there first."""
+    if case == "symlink":  # to a directory of ours that would pass every other check
+        (where.parent / "elsewhere").mkdir(mode=0o700)
+        where.symlink_to(where.parent / "elsewhere")
+    elif case == "file":
+        where.write_text("")
+    else:
+        where.mkdir(mode=0o700)
+        if case == "other-owner":
+            os.chown(where, _other_uid(), -1)
+        else:
+            os.chmod(where, 0o755)
+
+
+NOT_OURS_ALONE = ["other-owner", "mode-0755", "symlink", "file"]
+
+
+@pytest.mark.parametrize("case", NOT_OURS_ALONE)
+def test_a_directory_not_ours_alone_is_refused(case: str, tmp_path: Path) -> None:
+    where = tmp_path / "run" / "awscli-uploader"
+    where.parent.mkdir(mode=0o700)
+    _not_ours_alone(where, case)
+    with pytest.raises(NotPrivate), opened(where):
+        pass
+    with pytest.raises(NotPrivate):
+        clean(where)
+    env = _files(tmp_path, "", "[default]\naws_access_key_id = A\n")
+    with layer_env(where, env, None, 64) as extra:
+        assert extra == {}
+    assert [p.name for p in tmp_path.rglob("*.credentials")] == []
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_a_parent_others_may_write_unsticky_is_refused(mode: int, tmp_path: Path) -> None:
+    """In it another user could rename our directory away and put theirs in its place."""
+    (tmp_path / "run").mkdir()
+    os.chmod(tmp_path / "run", mode)
+    with pytest.raises(NotPrivate), opened(tmp_path / "run" / "awscli-uploader"):
+        pass
+    os.chmod(tmp_path / "run", mode | 0o1000)  # sticky, as /tmp
+    with opened(tmp_path / "run" / "awscli-uploader"):
+        pass
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_at_start_the_leftovers_of_dead_processes_go_and_a_live_ones_stay(
+    tmp_path: Path,
+) -> None:
+    where = tmp_path / "awscli-uploader"
+    where.mkdir(mode=0o700)
+    dead, alive, mine = _dead_pid(), os.getppid(), os.getpid()
+    names = [f"{dead}-0.credentials", f"{alive}-3.credentials", f"{mine}-0.credentials"]
+    for name in [*names, "notes.txt"]:
+        (where / name).write_text("[default]\naws_secret_access_key = S\n")
+    # this process's own pid: one before it of the same pid left it
+    assert sorted(clean(where)) == sorted([names[0], names[2]])
+    assert sorted(p.name for p in where.iterdir()) == sorted([names[1], "notes.txt"])
 
 
 Gauge = Callable[[], int]
@@ -160,7 +261,50 @@ def test_many_small_files_go_with_more_requests_in_flight(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert_drained(root, moto, files)
     assert peak() > 20  # the CLI's default keeps 10 in flight
-    assert not StateDir(root).layers.exists() or list(StateDir(root).layers.iterdir()) == []
+    assert list(_layers().iterdir()) == []
+
+
+def _layers() -> Path:
+    return Path(os.environ["XDG_RUNTIME_DIR"]) / "awscli-uploader"
+
+
+def test_the_layer_is_never_on_the_root_and_a_killed_runs_go_at_start(
+    one_cli: str, root: Path, moto: Moto
+) -> None:
+    """Leftovers of processes now gone (a copy of credentials each) are removed by the
+    next start, a live daemon's (on another root) are not; an older version's, on the
+    root, are removed too."""
+    _layers().mkdir(mode=0o700)
+    dead, alive = (
+        _layers() / f"{_dead_pid()}-0.credentials",
+        _layers() / f"{os.getppid()}-0.credentials",
+    )
+    old = StateDir(root).path / "aws" / "1-0.credentials"
+    old.parent.mkdir(parents=True)
+    for path in (dead, alive, old):
+        path.write_text("[default]\naws_secret_access_key = S\n")
+    files = _small_files(root, moto)
+    ran = run_once(root, moto.url, one_cli)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    assert list(_layers().iterdir()) == [alive]
+    assert not old.parent.exists()
+    assert list(root.rglob("*.credentials")) == []
+
+
+@pytest.mark.parametrize("case", NOT_OURS_ALONE)
+def test_without_a_private_directory_the_upload_works_without_the_layer(
+    case: str, one_cli: str, root: Path, moto: Moto, proxy: FaultProxy
+) -> None:
+    _not_ours_alone(_layers(), case)
+    peak = _gauge(proxy)
+    files = _small_files(root, moto)
+    ran = run_once(root, proxy.url, one_cli)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    assert peak() <= 10  # the CLI's default
+    assert (ran.stdout + ran.stderr).count("no private directory") == 1
+    assert [*_layers().parent.rglob("*.credentials"), *root.rglob("*.credentials")] == []
 
 
 def test_the_profiles_own_concurrency_wins(

@@ -11,8 +11,10 @@ its layout. Everyone else asks it for a path; nobody spells one.
     aside/<pid>-<n>.json       noted here first: only a noted one is put back)
     uploads/<pid>-<n>.json    an upload call under way that may leave multipart uploads:
                               its bucket, its keys of multipart size, when it started
-    aws/<pid>-<n>.credentials the AWS CLI's transfer layer over the profile during one
-                              upload call (s3/layer.py), mode 0600; removed after it
+    aws/                      no longer written (the AWS CLI's transfer layer, a copy of
+                              credentials, lives in a private runtime directory off the
+                              root: s3/layer_dir.py); what an older version left is
+                              removed at start
     terminating               this instance is going (a spot notice, or its Auto Scaling
                               group terminates it): why and when; a signal to the writers
                               (infra/ stops the coordinator on it), removed at start
@@ -51,7 +53,7 @@ STAGING = "staging"
 TRASH = "trash"
 UPLOADS = "uploads"
 ASIDE_NOTES = "aside"
-LAYERS = "aws"
+OLD_LAYERS = "aws"
 TERMINATING = "terminating"
 # records, caches, journals, links or copies of files still in place, transfer layers
 DISPOSABLE = frozenset({LOCK, LAST_SCAN, OPAQUE, STAGING, UPLOADS, LAYERS, TERMINATING})
@@ -122,14 +124,10 @@ class StateDir:
     def trash(self) -> Trash:
         return Trash(self.root, self.path / TRASH, self.path / ASIDE_NOTES)
 
-    @property
-    def layers(self) -> Path:
-        """Where an upload call's AWS CLI transfer layer lives while it runs."""
-        return self.path / LAYERS
-
-    def clean_layers(self) -> None:
-        """Remove the layers a killed run left (they may hold a copy of credentials)."""
-        shutil.rmtree(self.layers, ignore_errors=True)
+    def clean_old_layers(self) -> None:
+        """Remove the transfer layers an older version, killed, left on the root (they may
+        hold a copy of credentials)."""
+        shutil.rmtree(self.path / OLD_LAYERS, ignore_errors=True)
 
     def staging(self, bucket: str) -> Path:
         """This process's staging directory for a bucket."""

@@ -10,7 +10,8 @@ credentials file as botocore parses it, with one change: the profile's section g
 AWS_CONFIG_FILE stays the user's own file, read live by the CLI (region, role_arn and
 source_profile, SSO, credential_process, endpoint_url, ca_bundle, services...); the
 layer is written afresh for each upload call (credentials rotated meanwhile are read
-again) and removed after it. It is written only when it parses back to exactly the user's
+again) in a private runtime directory, never on the data root (s3/layer_dir.py), and
+removed after it. It is written only when it parses back to exactly the user's
 sections with that one change; a profile whose `s3` sets `max_concurrent_requests` gets
 none (the user's value wins), nor does a named profile that exists nowhere (the CLI says
 so itself).
@@ -27,12 +28,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import ConfigError
+from .layer_dir import layer_name, opened
 from .settings import config_file, parse_file, profile_name
 
 CLI_DEFAULT = 10  # the CLI's own max_concurrent_requests
 DEFAULT_CONCURRENCY = 64  # measured: README, Transfer settings
 KEY = "max_concurrent_requests"
 _CALLS = itertools.count()
+# A file the CLI can't read or parse as botocore would: no layer, the CLI's default.
+_UNREADABLE = (ConfigError, OSError, configparser.Error, UnicodeDecodeError)
 
 
 def concurrency_for(small_files: int, wanted: int) -> int | None:
@@ -82,7 +86,7 @@ def layered_text(environ: Mapping[str, str], profile: str | None, concurrency: i
     try:
         config, creds = parse_file(config_path), parse_file(credentials)
         raw = _raw_sections(credentials)
-    except (ConfigError, OSError, configparser.Error, UnicodeDecodeError):
+    except _UNREADABLE:
         return None
     s3 = profile_s3(config, creds, name)
     if s3 is None or KEY in s3:
@@ -99,7 +103,7 @@ def faithful(path: Path, environ: Mapping[str, str], profile: str | None, concur
     try:
         config, creds = (parse_file(p) for p in _files(environ))
         layer = parse_file(path)
-    except ConfigError:
+    except _UNREADABLE:
         return False
     nested = {**(profile_s3(config, creds, name) or {}), KEY: str(concurrency)}
     return layer == {**creds, name: {**creds.get(name, {}), "s3": nested}}
@@ -130,8 +134,9 @@ def layer_env(
     concurrency: int | None,
 ) -> Iterator[dict[str, str]]:
     """The environment that points the CLI at a layer asking for `concurrency` requests in
-    flight, written under `directory` for the call and removed after it; {} when there is
-    to be no layer, or it can't be written (the call then runs with the CLI's default)."""
+    flight, written in the private `directory` for the call and removed after it; {} when
+    there is to be no layer, the directory is not private (s3/layer_dir.py) or the layer
+    can't be written (the call then runs with the CLI's default)."""
     if directory is None or concurrency is None:
         yield {}
         return
@@ -139,14 +144,8 @@ def layer_env(
     if text is None:
         yield {}
         return
-    path = directory / f"{os.getpid()}-{next(_CALLS)}.credentials"
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-    except OSError:
-        path.unlink(missing_ok=True)
+    path = directory / layer_name(os.getpid(), next(_CALLS))
+    if not _write(directory, path.name, text):
         yield {}
         return
     if not faithful(path, environ, profile, concurrency):
@@ -157,3 +156,22 @@ def layer_env(
         yield {"AWS_SHARED_CREDENTIALS_FILE": str(path)}
     finally:
         path.unlink(missing_ok=True)
+
+
+def _write(directory: Path, name: str, text: str) -> bool:
+    """Write the layer as `name` in the private `directory`; False (and nothing left) when
+    the directory is not private or the file can't be written."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        with opened(directory) as parent:
+            fd = os.open(name, flags, 0o600, dir_fd=parent)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=parent)
+                return False
+    except OSError:
+        return False
+    return True
