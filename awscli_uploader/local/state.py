@@ -56,7 +56,7 @@ ASIDE_NOTES = "aside"
 OLD_LAYERS = "aws"
 TERMINATING = "terminating"
 # records, caches, journals, links or copies of files still in place, transfer layers
-DISPOSABLE = frozenset({LOCK, LAST_SCAN, OPAQUE, STAGING, UPLOADS, LAYERS, TERMINATING})
+DISPOSABLE = frozenset({LOCK, LAST_SCAN, OPAQUE, STAGING, UPLOADS, OLD_LAYERS, TERMINATING})
 
 
 class Journal(NamedTuple):
