@@ -242,8 +242,9 @@ class BucketRun:
         return done
 
     def _single(self, item: Candidate, path: Path) -> None:
-        """One upload that stores the file's SHA-256, proven by head-object; a put-object
-        (--if-exists keep) makes no multipart upload, so it needs no journal entry."""
+        """One upload that stores the file's SHA-256, proven by head-object or by the
+        put-object's own answer; a put-object (--if-exists keep) makes no multipart upload,
+        so it needs no journal entry."""
         if self.target.put_new(item.size):
             sent = transfer.upload_single(self.target, item, path)
         else:
@@ -255,8 +256,13 @@ class BucketRun:
         if sent.taken:
             self._taken(item)
             return
-        if sent.ended is not None or sent.head is None:
+        if sent.ended is not None or sent.head is None or sent.hashed is None:
             self.record([sent.ended or of_file(Kind.MISSING, item)])
+            return
+        if sent.md5 is not None:
+            by_answer = check.verify_put(item, sent.head, sent.md5, sent.hashed)
+            self.record(by_answer.outcomes)
+            self._settle(by_answer.proven)
             return
         remote = {item.key: sent.head}
         verified = check.verify(self.target, [(item, path)], remote, {}, sha256_next=False)
