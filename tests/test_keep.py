@@ -8,30 +8,30 @@ proves nothing (SSE-KMS without our SHA-256) is read back and compared by SHA-25
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
-import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import Moto, make_uploader, recorded_uploader, run_once, tree, write
+from helpers import (
+    Moto,
+    has_if_none_match,
+    make_uploader,
+    recorded_uploader,
+    run_once,
+    tree,
+    write,
+)
 
 from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan.bucket import MAX_PUTS
 
 MIB = 1024 * 1024
 THEIRS = b'{"from": "another instance"}'
-
-
-@functools.cache
-def has_if_none_match(aws_cli: str) -> bool:
-    """Whether this CLI's put-object takes --if-none-match, by its own help page."""
-    page = subprocess.run(
-        [aws_cli, "s3api", "put-object", "help"], capture_output=True, text=True, timeout=60
-    )
-    return "--if-none-match" in page.stdout
 
 
 def test_keep_never_overwrites_a_key_created_during_the_upload(
@@ -109,6 +109,60 @@ def test_keep_proves_each_upload_by_its_own_answer(root: Path, moto: Moto, one_c
     assert {key: moto.get("shared-bucket", key) for key in files} == files
     assert len(puts(recorded.cli.calls)) == 6
     assert "s3api head-object" not in recorded.cli.commands()
+
+
+def test_keep_runs_several_put_objects_at_once(
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """Each file's put-object is an aws process of its own, so they run MAX_PUTS at a time:
+    each PUT is held a while at the proxy, and more than one is held at once, never more
+    than MAX_PUTS."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    files = {f"run/{n}.json": os.urandom(200) for n in range(MAX_PUTS + 2)}
+    for key, data in files.items():
+        write(root / "shared-bucket" / key, data)
+    held, most, lock = 0, 0, threading.Lock()
+
+    def hold(method: str, path: str) -> None:
+        nonlocal held, most
+        with lock:
+            held += 1
+            most = max(most, held)
+        time.sleep(3)  # longer than an aws process takes to start on a loaded host
+        with lock:
+            held -= 1
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/run/", hook=hold)
+    stats = make_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep").scan_once()
+    assert (stats.uploaded, stats.failed) == (len(files), 0)
+    assert tree(root) == []
+    assert 1 < most <= MAX_PUTS
+
+
+def test_keep_starts_no_put_object_once_stopped(
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """A stop (SIGTERM) while the pool's put-objects run: those under way finish and are
+    proven and settled; none of the files still waiting for a place in the pool starts."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    files = {f"run/{n}.json": os.urandom(200) for n in range(3 * MAX_PUTS)}
+    for key, data in files.items():
+        write(root / "shared-bucket" / key, data)
+    recorded = recorded_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep")
+
+    def stop(method: str, path: str) -> None:
+        recorded.uploader.stop.set()
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/run/", hook=stop)
+    stats = recorded.uploader.scan_once()
+    started = len(puts(recorded.cli.calls))
+    assert 1 <= started <= MAX_PUTS
+    assert (stats.uploaded, stats.failed) == (started, 0)
+    assert len(tree(root)) == len(files) - started
 
 
 @pytest.mark.parametrize("checks_md5", [True, False], ids=["s3", "store-ignores-content-md5"])
