@@ -223,6 +223,7 @@ def upload_single(target: Target, item: Candidate, path: Path) -> Sent:
     or under --if-exists keep a put-object only if the key is still free (`put_new`), whose
     own answer proves it where its ETag is S3's MD5 of what it stored, else head-object."""
     cli, bucket = target.cli, target.bucket
+    md5: str | None = None  # only a put-object sends it
     try:
         if target.put_new(item.size):
             md5, sha256, hashed = proof.local_digests(path)
@@ -231,7 +232,7 @@ def upload_single(target: Target, item: Candidate, path: Path) -> Sent:
     except ReadFailed as exc:
         return Sent(None, of_file(exc.kind, item, str(exc)))
     try:
-        if not target.put_new(item.size):
+        if md5 is None:
             cli.upload_file(path, bucket, item.key, size=item.size, sha256=sha256)
         else:
             stored = cli.put_new(path, bucket, item.key, size=hashed.size, md5=md5, sha256=sha256)
