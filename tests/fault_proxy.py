@@ -6,6 +6,7 @@ how many requests. Everything else is forwarded unchanged.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import http.client
@@ -115,6 +116,7 @@ class FaultProxy:
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
     rate: float | None = None  # bytes/s: request bodies are read no faster than this
+    check_md5: bool = False  # refuse a body its Content-MD5 does not match, as S3 does
 
     def add(self, fault: str, **kwargs: object) -> Rule:
         assert fault in FAULTS, fault
@@ -162,6 +164,13 @@ def _corrupt(body: bytes) -> bytes:
     """One byte in the middle flipped."""
     middle = len(body) // 2
     return body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+
+
+def _md5_matches(headers: Message, body: bytes) -> bool:
+    """Whether the body is what its Content-MD5 header says (no header: nothing to check).
+    S3 checks it; moto does not."""
+    sent = headers.get("Content-MD5")
+    return sent is None or base64.b64decode(sent) == hashlib.md5(body).digest()
 
 
 def _opaque(status: int, headers: list[tuple[str, str]], data: bytes) -> Reply:
@@ -266,6 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = _unkms(body)
         if fault == "corrupt" and body:
             body = _corrupt(body)
+        if self.proxy.check_md5 and not _md5_matches(self.headers, body):
+            self._error(400, "BadDigest", "The Content-MD5 you specified did not match.")
+            return
         status, headers, data = _forward(
             self.proxy.upstream, self.command, self.path, self.headers, body
         )

@@ -151,6 +151,15 @@ def _version(path: Path) -> str:
     return out.stdout + out.stderr
 
 
+@functools.cache
+def has_if_none_match(aws_cli: str) -> bool:
+    """Whether this CLI's put-object takes --if-none-match, by its own help page."""
+    page = subprocess.run(
+        [aws_cli, "s3api", "put-object", "help"], capture_output=True, text=True, timeout=60
+    )
+    return "--if-none-match" in page.stdout
+
+
 def write(path: Path, data: bytes, *, mtime: float | None = OLD) -> Path:
     """A file under the tree; old by default so it is stable."""
     path.parent.mkdir(parents=True, exist_ok=True)

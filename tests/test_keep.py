@@ -8,29 +8,30 @@ proves nothing (SSE-KMS without our SHA-256) is read back and compared by SHA-25
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import logging
 import os
-import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import Moto, make_uploader, run_once, tree, write
+from helpers import (
+    Moto,
+    has_if_none_match,
+    make_uploader,
+    recorded_uploader,
+    run_once,
+    tree,
+    write,
+)
 
 from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan.bucket import MAX_PUTS
 
 MIB = 1024 * 1024
 THEIRS = b'{"from": "another instance"}'
-
-
-@functools.cache
-def has_if_none_match(aws_cli: str) -> bool:
-    """Whether this CLI's put-object takes --if-none-match, by its own help page."""
-    page = subprocess.run(
-        [aws_cli, "s3api", "put-object", "help"], capture_output=True, text=True, timeout=60
-    )
-    return "--if-none-match" in page.stdout
 
 
 def test_keep_never_overwrites_a_key_created_during_the_upload(
@@ -87,6 +88,124 @@ def test_keep_deletes_a_file_another_writer_uploaded_the_same_during_the_upload(
     assert moto.head("shared-bucket", "state.json")["Metadata"] == {}  # the winner's object
 
 
+def puts(calls: list[list[str]]) -> list[list[str]]:
+    """The uploads among the calls: put-object --if-none-match (not the start's skeleton)."""
+    return [call for call in calls if "--if-none-match=*" in call]
+
+
+def test_keep_proves_each_upload_by_its_own_answer(root: Path, moto: Moto, one_cli: str) -> None:
+    """One aws process a file: S3's answer to the put-object (its ETag, S3's MD5 of what it
+    stored) proves the file; no head-object follows."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    files = {f"run/{n}.json": os.urandom(100 + n) for n in range(6)}
+    for key, data in files.items():
+        write(root / "shared-bucket" / key, data)
+    recorded = recorded_uploader(root, moto, one_cli, if_exists="keep")
+    stats = recorded.uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (6, 0)
+    assert tree(root) == []
+    assert {key: moto.get("shared-bucket", key) for key in files} == files
+    assert len(puts(recorded.cli.calls)) == 6
+    assert "s3api head-object" not in recorded.cli.commands()
+
+
+def test_keep_runs_several_put_objects_at_once(
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """Each file's put-object is an aws process of its own, so they run MAX_PUTS at a time:
+    each PUT is held a while at the proxy, and more than one is held at once, never more
+    than MAX_PUTS."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    files = {f"run/{n}.json": os.urandom(200) for n in range(MAX_PUTS + 2)}
+    for key, data in files.items():
+        write(root / "shared-bucket" / key, data)
+    held, most, lock = 0, 0, threading.Lock()
+
+    def hold(method: str, path: str) -> None:
+        nonlocal held, most
+        with lock:
+            held += 1
+            most = max(most, held)
+        time.sleep(3)  # longer than an aws process takes to start on a loaded host
+        with lock:
+            held -= 1
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/run/", hook=hold)
+    stats = make_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep").scan_once()
+    assert (stats.uploaded, stats.failed) == (len(files), 0)
+    assert tree(root) == []
+    assert 1 < most <= MAX_PUTS
+
+
+def test_keep_starts_no_put_object_once_stopped(
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """A stop (SIGTERM) while the pool's put-objects run: those under way finish and are
+    proven and settled; none of the files still waiting for a place in the pool starts."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    moto.create_bucket("shared-bucket")
+    files = {f"run/{n}.json": os.urandom(200) for n in range(3 * MAX_PUTS)}
+    for key, data in files.items():
+        write(root / "shared-bucket" / key, data)
+    recorded = recorded_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep")
+
+    def stop(method: str, path: str) -> None:
+        recorded.uploader.stop.set()
+
+    proxy.add("hook", method="PUT", path=r"^/shared-bucket/run/", hook=stop)
+    stats = recorded.uploader.scan_once()
+    started = len(puts(recorded.cli.calls))
+    assert 1 <= started <= MAX_PUTS
+    assert (stats.uploaded, stats.failed) == (started, 0)
+    assert len(tree(root)) == len(files) - started
+
+
+@pytest.mark.parametrize("checks_md5", [True, False], ids=["s3", "store-ignores-content-md5"])
+def test_keep_never_deletes_a_file_s3_stored_otherwise(
+    root: Path,
+    moto: Moto,
+    proxy: FaultProxy,
+    one_cli: str,
+    checks_md5: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A body that reaches S3 other than the file was hashed (here a byte flipped on the way;
+    as well a file rewritten in place between its hash and the CLI's read). S3 refuses it by
+    its Content-MD5 (BadDigest): no object is created, so none can strand the file as
+    "different content", and the next scan uploads it. A store that ignores Content-MD5
+    (moto) stores it, and the answer's ETag shows it: the file stays with an ERROR."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    proxy.check_md5 = checks_md5
+    moto.create_bucket("shared-bucket")
+    data = os.urandom(4096)
+    write(root / "shared-bucket" / "state.json", data)
+    proxy.add("corrupt", method="PUT", path=r"^/shared-bucket/state\.json", times=1)
+    uploader = make_uploader(root, moto, one_cli, endpoint=proxy.url, if_exists="keep")
+    with caplog.at_level(logging.INFO):
+        first = uploader.scan_once()
+    assert tree(root) == ["shared-bucket/state.json"]  # never deleted
+    assert (first.uploaded, first.failed) == (0, 1)
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("awscli_uploader")]
+    line = next(message for message in said if "state.json" in message)
+    if checks_md5:
+        assert "BadDigest" in line
+        assert moto.keys("shared-bucket") == []  # nothing stored
+        second = uploader.scan_once()
+        assert (second.uploaded, second.failed) == (1, 0)
+        assert tree(root) == []
+        assert moto.get("shared-bucket", "state.json") == data
+    else:
+        assert "same size, different content, by its ETag" in line
+        stored = moto.head("shared-bucket", "state.json")["ETag"].strip('"')
+        assert stored != hashlib.md5(data).hexdigest()  # the flipped byte
+
+
 @pytest.fixture
 def kms(moto: Moto, proxy: FaultProxy) -> FaultProxy:
     """moto keeps MD5 ETags under KMS; the proxy makes them opaque as real S3 does."""
@@ -140,3 +259,20 @@ def test_keep_in_dry_run_reads_nothing_back(
     assert tree(root) == ["kms-bucket/x.dat"]
     assert any("would read it back" in r.getMessage() for r in caplog.records)
     assert not any(r.startswith("GET /kms-bucket/x.dat") for r in kms.requests)
+
+
+def test_keep_proves_an_upload_to_a_kms_bucket_by_sha256(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str
+) -> None:
+    """Under SSE-KMS the put-object's ETag is no MD5: the file is proven by head-object and the
+    SHA-256 it stored (which S3's check of the Content-MD5 ties to the bytes it holds)."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    write(root / "kms-bucket" / "x.dat", b"kms bytes")
+    recorded = recorded_uploader(root, moto, one_cli, endpoint=kms.url, if_exists="keep")
+    stats = recorded.uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (1, 0)
+    assert tree(root) == []
+    assert moto.get("kms-bucket", "x.dat") == b"kms bytes"
+    assert SHA256_METADATA in moto.head("kms-bucket", "x.dat")["Metadata"]
+    assert recorded.cli.commands().count("s3api head-object") == 1

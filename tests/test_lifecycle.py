@@ -16,10 +16,21 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import REGION, Moto, assert_drained, make_uploader, put_files, run_once, start_daemon
+from helpers import (
+    REGION,
+    Moto,
+    assert_drained,
+    has_if_none_match,
+    make_uploader,
+    put_files,
+    run_once,
+    start_daemon,
+    tree,
+)
 
 from awscli_uploader.local.state import StateDir
 from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.scan.bucket import MAX_PUTS
 
 MIB = 1024 * 1024
 RATE = 512 * 1024  # bytes/s: the 12 MiB file would take 24 s
@@ -189,3 +200,83 @@ def test_a_killed_run_s_multipart_uploads_are_aborted_at_the_next_start(
     assert _incomplete(moto, "journal-bucket") == []
     assert StateDir(root).left_uploads() == []
     assert_drained(root, moto, files)
+
+
+def _keep_puts(root: Path, moto: Moto, proxy: FaultProxy) -> dict[tuple[str, str], bytes]:
+    """Twice MAX_PUTS small files for --if-exists keep, whose put-objects the proxy holds
+    unanswered: each aws process waits for S3's answer until it is ended."""
+    moto.create_bucket("keep-bucket")
+    proxy.add("hang", method="PUT", path=r"^/keep-bucket/run/")
+    return put_files(
+        root, {("keep-bucket", f"run/{n}.json"): os.urandom(300) for n in range(2 * MAX_PUTS)}
+    )
+
+
+def _put_objects(proxy: FaultProxy) -> int:
+    with proxy.lock:
+        return sum(1 for r in proxy.requests if r.startswith("PUT /keep-bucket/run/"))
+
+
+def _wait_for_puts(proxy: FaultProxy, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while _put_objects(proxy) < MAX_PUTS:
+        assert time.monotonic() < end, f"{_put_objects(proxy)} put-objects started"
+        time.sleep(0.05)
+
+
+def test_sigterm_cancels_every_put_object_of_keep(
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """Under --if-exists keep MAX_PUTS put-objects run at once, each an aws process of its
+    own: a SIGTERM starts no more, gives those under way the grace, then cancels every one;
+    the run exits 0, no aws process is left, the files stay and drain later."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    files = _keep_puts(root, moto, proxy)
+    log = tmp_path / "daemon.log"
+    daemon = _start(root, proxy.url, one_cli, log, "--if-exists", "keep", "--stop-grace", "1")
+    try:
+        _wait_for_puts(proxy)
+        children = _children(daemon.pid)
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0, log.read_text()
+        took = time.monotonic() - started
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert len(children) == MAX_PUTS, log.read_text()
+    assert not any(_alive(c) for c in children)
+    assert took < 15, log.read_text()
+    assert _put_objects(proxy) == MAX_PUTS  # none started after the SIGTERM
+    assert tree(root) == sorted(f"{b}/{k}" for b, k in files)
+    assert moto.keys("keep-bucket") == []
+    proxy.clear()
+    done = run_once(root, proxy.url, one_cli, "-s", "0", "--if-exists", "keep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_drained(root, moto, files)
+
+
+def test_every_put_object_child_dies_with_its_daemon(
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+) -> None:
+    """SIGKILL of the daemon while MAX_PUTS put-objects run, each forked by a thread of the
+    pool: the kernel ends every one (PR_SET_PDEATHSIG)."""
+    if not has_if_none_match(one_cli):
+        pytest.skip("this AWS CLI has no --if-none-match")
+    _keep_puts(root, moto, proxy)
+    daemon = _start(root, proxy.url, one_cli, tmp_path / "daemon.log", "--if-exists", "keep")
+    try:
+        _wait_for_puts(proxy)
+        children = _children(daemon.pid)
+        assert len(children) == MAX_PUTS
+        daemon.kill()
+        daemon.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(c) for c in children):
+            assert time.monotonic() < deadline, "an aws child outlived its daemon"
+            time.sleep(0.1)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert moto.keys("keep-bucket") == []

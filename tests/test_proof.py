@@ -13,9 +13,11 @@ from awscli_uploader.model import RemoteObject, Verdict
 from awscli_uploader.s3.settings import MultipartSettings
 from awscli_uploader.scan.proof import (
     candidate_chunk_sizes,
+    etag_is_md5,
     fingerprint,
     judge,
     layout_is_known,
+    local_digests,
     local_etags,
     parse_etag,
     prove,
@@ -147,6 +149,34 @@ def test_prove_returns_the_identity_it_hashed(tmp_path: Path) -> None:
     assert result.verdict is Verdict.SAME
     assert result.identity is not None
     assert result.identity.ino == path.stat().st_ino
+
+
+MD5 = hashlib.md5(b"bytes").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("etag", "encryption", "is_md5"),
+    [
+        (f'"{MD5}"', None, True),
+        (f'"{MD5}"', "AES256", True),  # SSE-S3 keeps the MD5
+        (f'"{MD5}"', "aws:kms", False),
+        (f'"{MD5}"', "sse-c", False),
+        (f'"{MD5}-1"', None, False),  # a multipart upload's, even of one part
+        ('"not-an-md5"', None, False),
+        ("", None, False),
+    ],
+)
+def test_etag_is_md5_only_for_one_put_outside_kms(
+    etag: str, encryption: str | None, is_md5: bool
+) -> None:
+    assert etag_is_md5(RemoteObject("k", 5, etag, None, encryption)) is is_md5
+
+
+def test_local_digests_read_the_file_once_for_both(tmp_path: Path) -> None:
+    path = write(tmp_path / "f", b"bytes")
+    md5, sha256, identity = local_digests(path)
+    assert (md5, sha256) == (MD5, hashlib.sha256(b"bytes").hexdigest())
+    assert identity.ino == path.stat().st_ino
 
 
 def test_fifo_is_never_opened_for_reading(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ..model import MIB, Identity, Kind
 
@@ -52,9 +52,10 @@ def multipart_etag(part_digests: list[bytes]) -> str:
     )
 
 
-def read_pinned(
-    path: Path, digest: Callable[[BinaryIO, int], set[str]]
-) -> tuple[set[str], Identity]:
+Digest = TypeVar("Digest")
+
+
+def read_pinned(path: Path, digest: Callable[[BinaryIO, int], Digest]) -> tuple[Digest, Identity]:
     """Run `digest(handle, size)` over a regular file opened without following links.
 
     Raises FileChanged when the file changed while it was read, so no verdict
@@ -92,6 +93,15 @@ def whole(algorithm: str) -> Callable[[BinaryIO, int], set[str]]:
         return {hasher.hexdigest()}
 
     return digest
+
+
+def md5_and_sha256(handle: BinaryIO, size: int) -> tuple[str, str]:
+    """The MD5 (a single PUT's ETag) and the SHA-256 of the handle's bytes, in one read."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    for block in iter(lambda: handle.read(MIB), b""):
+        md5.update(block)
+        sha256.update(block)
+    return md5.hexdigest(), sha256.hexdigest()
 
 
 def multipart_etags(handle: BinaryIO, chunks: list[int]) -> set[str]:

@@ -8,6 +8,7 @@ daemon does not kill an upload half-way.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import enum
 import json
@@ -357,10 +358,15 @@ class AwsCli:
             return False
         return '"IfNoneMatch"' in skeleton.stdout
 
-    def put_new(self, source: Path, bucket: str, key: str, *, size: int, sha256: str) -> bool:
+    def put_new(
+        self, source: Path, bucket: str, key: str, *, size: int, md5: str, sha256: str
+    ) -> RemoteObject | None:
         """`aws s3api put-object --if-none-match=*`: the file as a new object at KEY, storing
-        its SHA-256; False when S3 refused it because the key exists (412 PreconditionFailed:
-        another writer created it meanwhile). Up to MAX_PUT_BYTES, in one request."""
+        its SHA-256, with its MD5 as Content-MD5 (S3 refuses a body with other bytes, BadDigest,
+        rather than store it). What S3 stored, as its answer says (the ETag, the encryption;
+        the size is the one sent: S3 stores exactly the body it accepted); None when S3
+        refused because the key exists (412 PreconditionFailed: another writer created it
+        meanwhile). Up to MAX_PUT_BYTES, in one request."""
         args = [
             "s3api",
             "put-object",
@@ -368,18 +374,20 @@ class AwsCli:
             f"--key={key}",
             f"--body={os.path.abspath(source)}",
             "--if-none-match=*",
+            f"--content-md5={base64.b64encode(bytes.fromhex(md5)).decode()}",
             f"--metadata={SHA256_METADATA}={sha256}",
         ]
         content_type = mimetypes.guess_type(key)[0]  # as `s3 cp` guesses it
         if content_type is not None:
             args.append(f"--content-type={content_type}")
         try:
-            self.run(args, upload_bytes=size)
+            result = self.run(args, upload_bytes=size)
         except AwsCliError as exc:
             if "PreconditionFailed" in exc.stderr:
-                return False
+                return None
             raise
-        return True
+        answer = head_result(key, json.loads(result.stdout or "{}"))
+        return answer._replace(size=size)
 
     def read_back(self, bucket: str, key: str, dest: Path, *, size: int) -> RemoteObject:
         """`aws s3api get-object`: the object's bytes into `dest`, and what S3 said of it."""

@@ -33,6 +33,7 @@ Record = Callable[[Iterable[Outcome]], None]
 Done = TypeVar("Done")
 HASHED_AGAIN = "it changed between its hash and its proof"
 TAKEN = "another writer created it during the upload (412 Precondition Failed)"
+MAX_PUTS = 4  # put-objects (--if-exists keep) at once per bucket, each an aws process
 
 
 def once_open(reported: set[Path], outcome: Outcome) -> Outcome:
@@ -178,10 +179,7 @@ class BucketRun:
                     continue
                 unprovable = self._batch(source, batch, copied)
                 one_by_one += [_original(pair, copied) for pair in unprovable]
-            for item, path in one_by_one:
-                if self.stop.is_set():
-                    break
-                self._single(item, path)
+            self._singles(one_by_one)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             self.drain.record(self._uploaded - before, time.monotonic() - started)
@@ -241,22 +239,50 @@ class BucketRun:
             self.config.state.end_upload(entry)
         return done
 
+    def _singles(self, files: Sequence[tuple[Candidate, Path]]) -> None:
+        """The files that go one by one. Put-objects (--if-exists keep) run up to MAX_PUTS at
+        a time, each an aws process under its own watchdog and in a stop's reach (the CLI's
+        `running`); none starts once the run stops; their answers are proven and settled
+        here, in order. The `cp`s, each with its journal entry, go one after another."""
+        puts = [pair for pair in files if self.target.put_new(pair[0].size)]
+        if puts:
+            with ThreadPoolExecutor(MAX_PUTS, thread_name_prefix="put") as pool:
+                for (item, path), sent in zip(puts, pool.map(lambda pair: self._put(*pair), puts)):
+                    if sent is not None:
+                        self._sent(item, path, sent)
+        for item, path in files:
+            if self.stop.is_set():
+                break
+            if not self.target.put_new(item.size):
+                self._single(item, path)
+
+    def _put(self, item: Candidate, path: Path) -> transfer.Sent | None:
+        """A put-object of its own (in the pool); None once the run stops: not started."""
+        return None if self.stop.is_set() else transfer.upload_single(self.target, item, path)
+
     def _single(self, item: Candidate, path: Path) -> None:
-        """One upload that stores the file's SHA-256, proven by head-object; a put-object
-        (--if-exists keep) makes no multipart upload, so it needs no journal entry."""
-        if self.target.put_new(item.size):
-            sent = transfer.upload_single(self.target, item, path)
-        else:
-            sent = self._journalled(
-                [item],
-                lambda: transfer.upload_single(self.target, item, path),
-                lambda done: done.ended is not None,
-            )
+        """One `cp` that stores the file's SHA-256, noted in the journal, then its proof."""
+        sent = self._journalled(
+            [item],
+            lambda: transfer.upload_single(self.target, item, path),
+            lambda done: done.ended is not None,
+        )
+        self._sent(item, path, sent)
+
+    def _sent(self, item: Candidate, path: Path, sent: transfer.Sent) -> None:
+        """Prove and settle what one upload left: by the put-object's own answer, or by
+        head-object and the SHA-256 stored (a put-object makes no multipart upload, so it
+        needs no journal entry)."""
         if sent.taken:
             self._taken(item)
             return
-        if sent.ended is not None or sent.head is None:
+        if sent.ended is not None or sent.head is None or sent.hashed is None:
             self.record([sent.ended or of_file(Kind.MISSING, item)])
+            return
+        if sent.md5 is not None:
+            by_answer = check.verify_put(item, sent.head, sent.md5, sent.hashed)
+            self.record(by_answer.outcomes)
+            self._settle(by_answer.proven)
             return
         remote = {item.key: sent.head}
         verified = check.verify(self.target, [(item, path)], remote, {}, sha256_next=False)

@@ -16,7 +16,17 @@ from typing import NamedTuple
 
 from ..errors import AwsCliError
 from ..local.digest import ReadFailed
-from ..model import Candidate, Kind, Outcome, Proven, RemoteObject, Verdict, of_batch, of_file
+from ..model import (
+    Candidate,
+    Identity,
+    Kind,
+    Outcome,
+    Proven,
+    RemoteObject,
+    Verdict,
+    of_batch,
+    of_file,
+)
 from ..s3.awscli import classify
 from ..s3.listing import list_remote
 from . import proof
@@ -232,3 +242,14 @@ def verify(
         else:
             result.outcomes.append(of_file(Kind.MISMATCH, item, checked.reason))
     return result
+
+
+def verify_put(item: Candidate, stored: RemoteObject, md5: str, hashed: Identity) -> Verified:
+    """After a put-object whose answer's ETag is S3's own MD5 of what it stored (`etag_is_md5`):
+    the file is proven, as it was when hashed (`hashed`, which the delete checks), when that
+    is its MD5; else it is kept. No head-object: the SHA-256 it would show is only the one
+    the upload sent, and the answer already says what S3 stored."""
+    verdict, why = proof.judge(stored, hashed.size, {md5})
+    if verdict is Verdict.SAME:
+        return Verified([Proven(item, hashed, uploaded=True)], [], [])
+    return Verified([], [], [of_file(Kind.MISMATCH, item, f"{why}, by its ETag")])

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from ..local.digest import multipart_etags, read_pinned, whole
+from ..local.digest import md5_and_sha256, multipart_etags, read_pinned, whole
 from ..model import MIB, Identity, RemoteObject, Verdict
 from ..s3.settings import MultipartSettings, adjusted_chunksize, expected_layout
 
@@ -126,6 +126,18 @@ def local_sha256(path: Path) -> tuple[str, Identity]:
     """The file's SHA-256 and the identity it had while read."""
     digests, identity = read_pinned(path, whole("sha256"))
     return next(iter(digests)), identity
+
+
+def local_digests(path: Path) -> tuple[str, str, Identity]:
+    """The file's MD5 and SHA-256, in one read, and the identity it had while read."""
+    (md5, sha256), identity = read_pinned(path, md5_and_sha256)
+    return md5, sha256, identity
+
+
+def etag_is_md5(remote: RemoteObject) -> bool:
+    """Whether the ETag is S3's MD5 of the object's bytes: one part, not under KMS or SSE-C."""
+    parsed = parse_etag(remote.etag)
+    return etag_is_digest(remote) and parsed is not None and parsed[1] is None
 
 
 def layout_is_known(size: int, parts: int | None, settings: MultipartSettings) -> bool:

@@ -211,25 +211,35 @@ class Sent(NamedTuple):
     """What one upload with a SHA-256 left: the object to prove the file against and the
     file's identity when it was hashed, or the outcome that ends the file's scan."""
 
-    head: RemoteObject | None
+    head: RemoteObject | None  # head-object's, or the put-object's answer when `md5` is set
     ended: Outcome | None
     hashed: Identity | None = None
     taken: bool = False  # the key was created by another writer meanwhile: nothing uploaded
+    md5: str | None = None  # the file's MD5 as hashed, to prove it by the put-object's ETag
 
 
 def upload_single(target: Target, item: Candidate, path: Path) -> Sent:
-    """One upload that stores the file's SHA-256 with the object, then head-object: a `cp`,
-    or under --if-exists keep a put-object only if the key is still free (`put_new`)."""
+    """One upload that stores the file's SHA-256 with the object: a `cp`, then head-object;
+    or under --if-exists keep a put-object only if the key is still free (`put_new`), whose
+    own answer proves it where its ETag is S3's MD5 of what it stored, else head-object."""
+    cli, bucket = target.cli, target.bucket
+    md5: str | None = None  # only a put-object sends it
     try:
-        sha256, hashed = proof.local_sha256(path)
+        if target.put_new(item.size):
+            md5, sha256, hashed = proof.local_digests(path)
+        else:
+            sha256, hashed = proof.local_sha256(path)
     except ReadFailed as exc:
         return Sent(None, of_file(exc.kind, item, str(exc)))
-    cli, bucket = target.cli, target.bucket
     try:
-        if not target.put_new(item.size):
+        if md5 is None:
             cli.upload_file(path, bucket, item.key, size=item.size, sha256=sha256)
-        elif not cli.put_new(path, bucket, item.key, size=item.size, sha256=sha256):
-            return Sent(None, None, hashed, taken=True)
+        else:
+            stored = cli.put_new(path, bucket, item.key, size=hashed.size, md5=md5, sha256=sha256)
+            if stored is None:
+                return Sent(None, None, hashed, taken=True)
+            if proof.etag_is_md5(stored):
+                return Sent(stored, None, hashed, md5=md5)
         head = cli.head_object(bucket, item.key)
     except AwsCliError as exc:
         if exc.cancelled:

@@ -30,7 +30,8 @@ from .target import OpaqueBuckets, Suspects, Target
 
 HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
 MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
-PARALLEL_BUCKETS = 4  # buckets handled at once: each is one aws process at a time
+PARALLEL_BUCKETS = 4  # buckets handled at once: each mostly one aws process at a time (up
+# to 4 for its listings and heads, and for the put-objects of --if-exists keep)
 MAX_CHUNK_FILES = 10_000  # a bucket's batch goes through its phases in chunks this big,
 MAX_CHUNK_BYTES = 10 * 1024**3  # each verified and settled before the next starts
 
