@@ -81,6 +81,12 @@ def observer(config: Config, watch: CredentialWatch, logger: logging.Logger) -> 
     return Fanout(observers)
 
 
+ON_ENDPOINT = (
+    " where the store honours If-None-Match (S3 does; some S3-compatible stores ignore it, and"
+    " then another writer's key can be overwritten)"
+)
+
+
 def say_keep(uploader: Uploader, logger: logging.Logger) -> None:
     """Under --if-exists keep, say once whether a key another writer creates between the
     lookup and the upload is safe (a conditional put) or may be overwritten."""
@@ -89,8 +95,9 @@ def say_keep(uploader: Uploader, logger: logging.Logger) -> None:
     if uploader.conditional:
         logger.info(
             "--if-exists keep: uploads create only (put-object --if-none-match, up to %d GiB "
-            "a file): a key another writer creates meanwhile is never overwritten",
+            "a file): a key another writer creates meanwhile is never overwritten%s",
             MAX_PUT_BYTES // 1024**3,
+            ON_ENDPOINT if uploader.config.endpoint_url else "",
         )
         return
     logger.warning(

@@ -28,6 +28,7 @@ from helpers import (
 )
 
 from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.scan import check
 from awscli_uploader.scan.bucket import MAX_PUTS
 
 MIB = 1024 * 1024
@@ -54,6 +55,7 @@ def test_keep_never_overwrites_a_key_created_during_the_upload(
     if has_if_none_match(aws_cli):
         assert moto.get("shared-bucket", "state.json") == THEIRS
         assert "a key another writer creates meanwhile is never overwritten" in ran.stdout
+        assert "where the store honours If-None-Match" in ran.stdout  # an --endpoint-url's
         assert tree(root) == ["shared-bucket/state.json"]
         assert ran.returncode == 1, ran.stdout + ran.stderr
         error = next(line for line in ran.stdout.splitlines() if "state.json" in line)
@@ -276,3 +278,48 @@ def test_keep_proves_an_upload_to_a_kms_bucket_by_sha256(
     assert moto.get("kms-bucket", "x.dat") == b"kms bytes"
     assert SHA256_METADATA in moto.head("kms-bucket", "x.dat")["Metadata"]
     assert recorded.cli.commands().count("s3api head-object") == 1
+
+
+def test_keep_reads_an_object_found_different_once_while_neither_side_changes(
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each read-back costs the object's size in egress, KMS decrypts and room on the
+    writers' disk: one that found other bytes is not repeated at every scan."""
+    moto.put("kms-bucket", "run/x.dat", b"other byte")
+    path = write(root / "kms-bucket" / "run" / "x.dat", b"same bytes")
+    uploader = make_uploader(root, moto, one_cli, endpoint=kms.url, if_exists="keep")
+
+    def reads() -> int:
+        with kms.lock:
+            return sum(r.startswith("GET /kms-bucket/run/x.dat") for r in kms.requests)
+
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            assert uploader.scan_once().present == 0
+    assert reads() == 1
+    assert any("read back before and found different" in r.getMessage() for r in caplog.records)
+    write(path, b"other byte")  # the file changes (a new mtime): read once more, the same
+    assert uploader.scan_once().present == 1
+    assert reads() == 2
+    assert tree(root) == []
+
+
+def test_keep_reads_nothing_back_without_room_for_it(
+    root: Path,
+    moto: Moto,
+    kms: FaultProxy,
+    one_cli: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The read-back lands on the root's filesystem, the writers' own: it never fills it."""
+    moto.put("kms-bucket", "x.dat", b"same bytes")
+    write(root / "kms-bucket" / "x.dat", b"same bytes")
+    monkeypatch.setattr(check, "free_bytes", lambda path: check.READ_BACK_RESERVE)
+    uploader = make_uploader(root, moto, one_cli, endpoint=kms.url, if_exists="keep")
+    with caplog.at_level(logging.INFO):
+        stats = uploader.scan_once()
+    assert (stats.present, stats.failed) == (0, 1)
+    assert tree(root) == ["kms-bucket/x.dat"]
+    assert any("no room to read 10 bytes back" in r.getMessage() for r in caplog.records)
+    assert not any(r.startswith("GET /kms-bucket/x.dat") for r in kms.requests)

@@ -137,15 +137,24 @@ class BucketRun:
         can't be proven by its ETag under --if-exists keep are proven by reading it back."""
         self.record(checked.outcomes)
         self._settle(checked.proven)
-        for item, reason in checked.read_back:
+        read_backs = self.target.read_backs
+        for item, obj, reason in checked.read_back:
             if self.config.dry_run:
                 self.record([of_file(Kind.WOULD_READ_BACK, item, reason)])
+                continue
+            sides = read_backs.sides(item, obj)  # as they are before the read
+            if sides is not None and read_backs.known_different(item, sides):
+                why = f"{reason}; read back before and found different, both unchanged"
+                self.record([of_file(Kind.EXISTS, item, why)])
                 continue
             if self.stop.is_set():
                 self.record([of_batch(Kind.STOPPED, self.target.bucket, 1)])
                 continue
             dest = self.config.state.read_back(self.target.bucket)
             proven, outcome = check.read_back(self.target, item, dest)
+            settled = proven is not None or (outcome is not None and outcome.kind is Kind.EXISTS)
+            if sides is not None and settled:
+                read_backs.found(item, sides, different=proven is None)
             self.record([outcome] if outcome is not None else [])
             self._settle([proven] if proven is not None else [])
 

@@ -10,6 +10,7 @@ and after an upload.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from typing import NamedTuple
 from ..errors import AwsCliError
 from ..local.digest import ReadFailed
 from ..model import (
+    MIB,
     Candidate,
     Identity,
     Kind,
@@ -136,7 +138,7 @@ class Checked(NamedTuple):
     proven: list[Proven]  # already in S3 with the same content
     outcomes: list[Outcome]
     single: list[Candidate]  # to upload one by one with a SHA-256: no listing can prove them
-    read_back: list[tuple[Candidate, str]]  # to prove by S3's bytes (keep), and why
+    read_back: list[tuple[Candidate, RemoteObject, str]]  # to prove by S3's bytes (keep), why
 
 
 def check(
@@ -161,7 +163,7 @@ def check(
             result.outcomes.append(of_file(Kind.EXISTS, item, reason))
             continue
         if step is Step.READ_BACK:
-            result.read_back.append((item, checked.reason))
+            result.read_back.append((item, obj, checked.reason))
             continue
         result.outcomes.append(of_file(Kind.REPLACING, item, reason))
         sha256 = step is Step.SHA256 or target.opaque
@@ -181,6 +183,15 @@ def lookup(target: Target, files: list[Candidate]) -> Checked:
     return check(target, files, remote)
 
 
+READ_BACK_RESERVE = 256 * MIB  # free space a read-back leaves on the root's filesystem
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on `path`'s filesystem."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 def read_back(target: Target, item: Candidate, dest: Path) -> tuple[Proven | None, Outcome | None]:
     """Prove a file against an object its ETag can't prove (SSE-KMS without our SHA-256, a
     part layout the CLI would not make) where it must not be replaced (--if-exists keep):
@@ -188,6 +199,13 @@ def read_back(target: Target, item: Candidate, dest: Path) -> tuple[Proven | Non
     outcome that says why the file stays."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        room = free_bytes(dest.parent)
+        if room < item.size + READ_BACK_RESERVE:  # the writers' disk: never fill it
+            why = (
+                f"no room to read {item.size} bytes back: {room} bytes free, "
+                f"{READ_BACK_RESERVE // MIB} MiB kept for the writers"
+            )
+            return None, of_file(Kind.READ_BACK_FAILED, item, why)
         obj = target.cli.read_back(target.bucket, item.key, dest, size=item.size)
         theirs, _ = proof.local_sha256(dest)
         ours, identity = proof.local_sha256(item.path)

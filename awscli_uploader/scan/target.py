@@ -3,12 +3,13 @@ the CLI makes, the if-exists policy, and whether the bucket's ETags prove anythi
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..local.state import StateDir
-from ..model import Kind, Outcome
+from ..model import Candidate, Kind, Outcome, RemoteObject
 from ..s3.awscli import MAX_PUT_BYTES, AwsCli
 from ..s3.layer import DEFAULT_CONCURRENCY
 from ..s3.settings import MultipartSettings
@@ -42,6 +43,44 @@ class OpaqueBuckets:
         return True
 
 
+Sides = tuple[tuple[int, int, int, int, int], str, int]  # the file's identity, the ETag, size
+
+
+@dataclass
+class ReadBacks:
+    """Objects read back under --if-exists keep and found to differ from their file: not
+    read again (S3's egress, KMS's decrypts, the read's room on the writers' disk) while
+    neither the file (inode, size, mtime, ctime: any write moves the ctime) nor the object
+    (ETag, size) changes. For the daemon's life (thread-safe); a restart reads once more."""
+
+    _different: dict[tuple[str, str], Sides] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @staticmethod
+    def sides(item: Candidate, obj: RemoteObject) -> Sides | None:
+        """Both sides as they are now (before a read-back), or None: the file is gone."""
+        try:
+            st = os.stat(item.path)
+        except OSError:
+            return None
+        return (
+            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+            obj.etag,
+            obj.size,
+        )
+
+    def known_different(self, item: Candidate, sides: Sides) -> bool:
+        with self._lock:
+            return self._different.get((item.bucket, item.key)) == sides
+
+    def found(self, item: Candidate, sides: Sides, *, different: bool) -> None:
+        with self._lock:
+            if different:
+                self._different[item.bucket, item.key] = sides
+            else:
+                self._different.pop((item.bucket, item.key), None)
+
+
 @dataclass(frozen=True)
 class Target:
     cli: AwsCli
@@ -50,6 +89,7 @@ class Target:
     keep_existing: bool = False  # --if-exists keep: never overwrite different content
     conditional: bool = False  # and the CLI can upload with If-None-Match (put-object)
     opaque_buckets: OpaqueBuckets = field(default_factory=OpaqueBuckets)
+    read_backs: ReadBacks = field(default_factory=ReadBacks)  # keep: found different before
     max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
 
     @property

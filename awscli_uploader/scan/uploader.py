@@ -26,7 +26,7 @@ from .bucket import BucketRun
 from .deadline import DrainRate
 from .leftovers import Leftovers
 from .record import Recorder, ScanObserver, Stats
-from .target import OpaqueBuckets, Suspects, Target
+from .target import OpaqueBuckets, ReadBacks, Suspects, Target
 
 HEARTBEAT_SECONDS = 600.0  # an idle daemon's summary reaches INFO this often
 MAX_PLAN_WAIT = 10.0  # seconds a scan waits for files that are done by mtime, not yet by ctime
@@ -58,6 +58,7 @@ class Uploader:
     log: logging.Logger
     stop: threading.Event = field(default_factory=threading.Event)
     opaque: OpaqueBuckets = field(init=False)  # buckets whose ETags prove nothing
+    read_backs: ReadBacks = field(default_factory=ReadBacks)  # keep: objects found different
     observer: ScanObserver = field(default_factory=ScanObserver)
     open_files: set[Path] = field(default_factory=set)  # reported open for writing
     sightings: plan.Sightings = field(default_factory=plan.Sightings)
@@ -144,6 +145,7 @@ class Uploader:
                 keep_existing=self.keep,
                 conditional=self.conditional,
                 opaque_buckets=self.opaque,
+                read_backs=self.read_backs,
                 max_concurrency=self.config.max_concurrency,
             )
             run = BucketRun(
