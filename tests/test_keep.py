@@ -180,7 +180,8 @@ def test_keep_never_deletes_a_file_s3_stored_otherwise(
     as well a file rewritten in place between its hash and the CLI's read). S3 refuses it by
     its Content-MD5 (BadDigest): no object is created, so none can strand the file as
     "different content", and the next scan uploads it. A store that ignores Content-MD5
-    (moto) stores it, and the answer's ETag shows it: the file stays with an ERROR."""
+    (moto) stores it, and the answer's ETag shows it: the file stays with an ERROR, at this
+    scan and the next."""
     if not has_if_none_match(one_cli):
         pytest.skip("this AWS CLI has no --if-none-match")
     proxy.check_md5 = checks_md5
@@ -206,6 +207,11 @@ def test_keep_never_deletes_a_file_s3_stored_otherwise(
         assert "same size, different content, by its ETag" in line
         stored = moto.head("shared-bucket", "state.json")["ETag"].strip('"')
         assert stored != hashlib.md5(data).hexdigest()  # the flipped byte
+        # The next scan's lookup finds our SHA-256 in the metadata beside other bytes: the
+        # ETag, S3's own MD5, outweighs what the upload said, so the file stays.
+        second = uploader.scan_once()
+        assert (second.present, second.uploaded) == (0, 0)
+        assert tree(root) == ["shared-bucket/state.json"]
 
 
 @pytest.fixture

@@ -267,3 +267,15 @@ def test_a_fingerprint_is_not_conclusive_for_the_crt_client(tmp_path: Path) -> N
     assert prove(path, remote, len(data), known, crt).verdict is Verdict.SAME  # hashed afresh
     alien = RemoteObject("f", len(data), f'"{"f" * 32}-3"')
     assert prove(path, alien, len(data), known, crt).verdict is Verdict.UNKNOWN_LAYOUT
+
+
+def test_a_sha256_said_in_the_metadata_never_outweighs_s3s_own_md5() -> None:
+    """The metadata's SHA-256 is what the upload sent; a single PUT's ETag is what S3 stored."""
+    ours, theirs = b"the file's bytes", b"other bytes here"  # the same size
+    sha256 = hashlib.sha256(ours).hexdigest()
+    md5 = hashlib.md5(ours).hexdigest()
+    stored = RemoteObject("k", len(ours), f'"{hashlib.md5(theirs).hexdigest()}"', sha256=sha256)
+    assert judge(stored, len(ours), {md5}, sha256)[0] is Verdict.DIFFERENT
+    assert judge(stored._replace(etag=f'"{md5}"'), len(ours), {md5}, sha256)[0] is Verdict.SAME
+    opaque = stored._replace(encryption="aws:kms")  # its ETag says nothing: the SHA-256 decides
+    assert judge(opaque, len(ours), {md5}, sha256)[0] is Verdict.SAME

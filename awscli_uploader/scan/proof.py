@@ -164,9 +164,15 @@ def judge(
     if remote.size != size:
         return Verdict.DIFFERENT, f"size differs (S3 {remote.size}, local {size})"
     if remote.sha256 is not None and sha256 is not None:
-        if remote.sha256.lower() == sha256:
-            return Verdict.SAME, "same size and SHA-256"
-        return Verdict.DIFFERENT, "same size, different SHA-256"
+        if remote.sha256.lower() != sha256:
+            return Verdict.DIFFERENT, "same size, different SHA-256"
+        # The SHA-256 in the metadata is what the upload said, not what S3 stored: where the
+        # ETag is S3's own MD5 of the bytes, it must agree too (a store that took a body
+        # other than the one hashed keeps our SHA-256 beside other bytes).
+        parsed = parse_etag(remote.etag)
+        if etags is not None and etag_is_md5(remote) and parsed and parsed[0] not in etags:
+            return Verdict.DIFFERENT, "same size and SHA-256 said, but S3's MD5 differs"
+        return Verdict.SAME, "same size and SHA-256"
     if not etag_is_digest(remote):
         return Verdict.UNPROVABLE, f"ETag of a {remote.encryption} object is not a content digest"
     parsed = parse_etag(remote.etag)
@@ -207,6 +213,9 @@ def prove(
         if verdict[0] is Verdict.SAME or layout_is_known(size, parsed[1], settings):
             return Proof(*verdict, known.identity)
     if remote.sha256 is not None:
+        if etag_is_md5(remote):  # both to agree: the one read gives both
+            md5, sha256, identity = local_digests(path)
+            return Proof(*judge(remote, identity.size, {md5}, sha256), identity)
         sha256, identity = local_sha256(path)
         return Proof(*judge(remote, identity.size, None, sha256), identity)
     hashed = local_etags(path, remote.etag, settings) if etag_is_digest(remote) else None
