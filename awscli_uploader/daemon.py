@@ -45,6 +45,9 @@ def drained(stats: Stats, waiting: int) -> bool:
     return stats.failed == 0 and stats.uploaded == 0 and stats.present == 0 and waiting == 0
 
 
+MAYBE = "?"  # a data volume a run before this one may have released: kept at the first chance
+
+
 @dataclass
 class DrainHook:
     """An Auto Scaling termination hook that waits on this instance's drain: completed once
@@ -56,7 +59,9 @@ class DrainHook:
     imds: Imds
     log: logging.Logger
     completed: bool = False
-    released: str | None = None  # the instance whose data volume goes with it, not completed
+    # the instance whose data volume goes with it while the hook is not completed; MAYBE at
+    # start: a run before this one (killed between the two calls) may have released it
+    released: str | None = None
     _next_try: float = 0.0  # after a failed lifecycle call, not before (time.monotonic())
     _heartbeat: float = field(default_factory=time.monotonic)  # the wait was last extended
 
@@ -68,7 +73,9 @@ class DrainHook:
         waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
         done = drained(stats, waiting)
         if self.released is not None and (not done or left_on_volume(self.config.state)):
-            self._keep_volume(self._own_region(cli), self.released)  # now, whatever _next_try
+            standing = self.imds.instance_id() if self.released == MAYBE else self.released
+            if standing is not None:  # now, whatever _next_try
+                self._keep_volume(self._own_region(cli), standing)
         if now < self._next_try:
             return
         instance = self.imds.instance_id()
@@ -83,7 +90,9 @@ class DrainHook:
                     cli.record_lifecycle_action_heartbeat(hook, group, instance)
                     self._heartbeat = now
                 return
-            self._complete(cli, hook, group, instance)
+            if not self._complete(cli, hook, group, instance):
+                self._next_try = now + LIFECYCLE_RETRY
+                return
         except AwsCliError as exc:
             self.log.error("lifecycle hook %s: %s; trying again in %gs", hook, exc, LIFECYCLE_RETRY)
             self._next_try = now + LIFECYCLE_RETRY
@@ -97,19 +106,26 @@ class DrainHook:
         region = self.imds.region() or self.config.region
         return dataclasses.replace(cli, region=region, endpoint_url=None)
 
-    def _complete(self, cli: AwsCli, hook: str, group: str, instance: str) -> None:
+    def _complete(self, cli: AwsCli, hook: str, group: str, instance: str) -> bool:
         """Release the data volume (when nothing is left on it) and complete the hook, as one
         step: when the complete fails, the volume is kept again at once, since the hook's
-        timeout would otherwise delete it with whatever a later scan finds on it."""
-        released = self._release_volume(cli, instance)
+        timeout would otherwise delete it with whatever a later scan finds on it. Not
+        completed (False) while an earlier release stands that can't be undone now."""
+        left = left_on_volume(self.config.state) if self.config.data_volume else None
+        if left is not None and self.released is not None:  # files, and a release stands
+            self._keep_volume(cli, instance)
+            if self.released is not None:
+                return False
+        released = self._release_volume(cli, instance, left)
         try:
             cli.complete_lifecycle_action(hook, group, instance)
         except AwsCliError:
             if released:
                 self._keep_volume(cli, instance)
             raise
+        return True
 
-    def _release_volume(self, cli: AwsCli, instance: str) -> bool:
+    def _release_volume(self, cli: AwsCli, instance: str, left: str | None) -> bool:
         """Set the data volume to be deleted with the instance when nothing at all is left on
         it (not only the backlog: excluded files, files directly under the root, the trash).
         When it is not empty, or can't be set, it stays: it costs, loses nothing, and the
@@ -117,8 +133,7 @@ class DrainHook:
         device = self.config.data_volume
         if device is None:
             return False
-        left = left_on_volume(self.config.state)
-        if left is not None:
+        if left is not None:  # what the one walk before found on it
             self.log.warning("data volume %s: kept after the instance, not empty: %s", device, left)
             return False
         try:
@@ -162,7 +177,8 @@ class Daemon:
         self._signals = 0
         self.hook: DrainHook | None = None
         if self.imds is not None and self.config.lifecycle_hook is not None:
-            self.hook = DrainHook(self.config, self.imds, self.log)
+            maybe = MAYBE if self.config.data_volume else None
+            self.hook = DrainHook(self.config, self.imds, self.log, released=maybe)
         self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(

@@ -318,8 +318,10 @@ def test_a_drained_data_volume_goes_with_the_instance_set_just_before_the_hook(
     write(StateDir(root).staging("b-1") / "k", b"a link to a file that is gone")
     (root / "b-1" / "emptied").mkdir(parents=True)
     cli, _ = _terminating(root, [Stats(tally(uploaded=1)), Stats()], 3, data_volume="/dev/sdf")
-    assert cli.calls == [RELEASE, COMPLETE]
-    assert cli.regions == ["eu-central-1", "eu-central-1"]  # the instance's own region
+    # first, at the first scan that moves files: a run before this one may have released
+    # the volume and died before its hook (the default answer fails ec2 calls: tried again)
+    assert cli.calls == [KEEP, RELEASE, COMPLETE]
+    assert cli.regions == ["eu-central-1"] * 3  # the instance's own region
 
 
 @pytest.mark.parametrize(
@@ -344,7 +346,7 @@ def test_a_file_no_scan_uploads_keeps_the_volume_and_the_hook_completes(
         data_volume="/dev/sdf",
         excludes=parse_excludes(excludes),
     )
-    assert cli.calls == [COMPLETE]
+    assert cli.calls == [KEEP, COMPLETE]  # kept at once: a run before may have released it
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     kept = [w for w in warnings if w.startswith("data volume /dev/sdf: kept after the instance")]
     assert len(kept) == 1 and os.path.basename(left) in kept[0]
@@ -380,7 +382,8 @@ def test_a_release_left_standing_is_undone_by_the_next_scan_that_finds_files(
 def test_a_volume_not_drained_is_never_released(root: Path) -> None:
     write(root / "b-1" / "result.png", b"still here: the volume must outlive the instance")
     cli, _ = _terminating(root, [Stats(), Stats()], 3, data_volume="/dev/sdf")
-    assert cli.calls == []
+    # only ever kept (a run before this one may have released it; each try here fails)
+    assert cli.calls and set(map(tuple, cli.calls)) == {tuple(KEEP)}
 
 
 def test_a_volume_that_can_t_be_released_stays_and_the_hook_completes(

@@ -151,7 +151,8 @@ class BucketRun:
                 self.record([of_batch(Kind.STOPPED, self.target.bucket, 1)])
                 continue
             dest = self.config.state.read_back(self.target.bucket)
-            proven, outcome = check.read_back(self.target, item, dest)
+            with read_backs.reading:
+                proven, outcome = check.read_back(self.target, item, dest)
             settled = proven is not None or (outcome is not None and outcome.kind is Kind.EXISTS)
             if sides is not None and settled:
                 read_backs.found(item, sides, different=proven is None)

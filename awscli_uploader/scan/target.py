@@ -55,6 +55,9 @@ class ReadBacks:
 
     _different: dict[tuple[str, str], Sides] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # one read-back at a time across the buckets' threads: each checks the free space for
+    # itself, and two at once could together take what each left for the writers
+    reading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @staticmethod
     def sides(item: Candidate, obj: RemoteObject) -> Sides | None:
