@@ -70,6 +70,7 @@ def test_keep_never_overwrites_a_key_created_during_the_upload(
         assert moto.get("shared-bucket", "state.json") == b'{"v": 2}'
 
 
+@pytest.mark.slow
 def test_keep_deletes_a_file_another_writer_uploaded_the_same_during_the_upload(
     root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -95,6 +96,7 @@ def puts(calls: list[list[str]]) -> list[list[str]]:
     return [call for call in calls if "--if-none-match=*" in call]
 
 
+@pytest.mark.slow
 def test_keep_proves_each_upload_by_its_own_answer(root: Path, moto: Moto, one_cli: str) -> None:
     """One aws process a file: S3's answer to the put-object (its ETag, S3's MD5 of what it
     stored) proves the file; no head-object follows."""
@@ -113,6 +115,7 @@ def test_keep_proves_each_upload_by_its_own_answer(root: Path, moto: Moto, one_c
     assert "s3api head-object" not in recorded.cli.commands()
 
 
+@pytest.mark.slow
 def test_keep_runs_several_put_objects_at_once(
     root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -143,6 +146,7 @@ def test_keep_runs_several_put_objects_at_once(
     assert 1 < most <= MAX_PUTS
 
 
+@pytest.mark.slow
 def test_keep_starts_no_put_object_once_stopped(
     root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -167,6 +171,7 @@ def test_keep_starts_no_put_object_once_stopped(
     assert len(tree(root)) == len(files) - started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("checks_md5", [True, False], ids=["s3", "store-ignores-content-md5"])
 def test_keep_never_deletes_a_file_s3_stored_otherwise(
     root: Path,
@@ -222,6 +227,7 @@ def kms(moto: Moto, proxy: FaultProxy) -> FaultProxy:
     return proxy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("theirs", [b"same bytes", b"other byte"])
 def test_keep_reads_back_an_object_its_etag_cannot_prove(
     root: Path,
@@ -269,6 +275,7 @@ def test_keep_in_dry_run_reads_nothing_back(
     assert not any(r.startswith("GET /kms-bucket/x.dat") for r in kms.requests)
 
 
+@pytest.mark.slow
 def test_keep_proves_an_upload_to_a_kms_bucket_by_sha256(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:
@@ -286,6 +293,7 @@ def test_keep_proves_an_upload_to_a_kms_bucket_by_sha256(
     assert recorded.cli.commands().count("s3api head-object") == 1
 
 
+@pytest.mark.slow
 def test_keep_reads_an_object_found_different_once_while_neither_side_changes(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:

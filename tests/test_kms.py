@@ -75,6 +75,7 @@ def test_kms_object_without_proof_is_uploaded_again_not_trusted(
     assert tree(root) == []
 
 
+@pytest.mark.slow
 def test_kms_same_size_rewrite_is_uploaded_not_deleted(
     root: Path, moto: Moto, kms: FaultProxy, one_cli: str
 ) -> None:

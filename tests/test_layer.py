@@ -268,6 +268,7 @@ def _layers() -> Path:
     return Path(os.environ["XDG_RUNTIME_DIR"]) / "awscli-uploader"
 
 
+@pytest.mark.slow
 def test_the_layer_is_never_on_the_root_and_a_killed_runs_go_at_start(
     one_cli: str, root: Path, moto: Moto
 ) -> None:
@@ -292,6 +293,7 @@ def test_the_layer_is_never_on_the_root_and_a_killed_runs_go_at_start(
     assert list(root.rglob("*.credentials")) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", NOT_OURS_ALONE)
 def test_without_a_private_directory_the_upload_works_without_the_layer(
     case: str, one_cli: str, root: Path, moto: Moto, proxy: FaultProxy
@@ -307,6 +309,7 @@ def test_without_a_private_directory_the_upload_works_without_the_layer(
     assert [*_layers().parent.rglob("*.credentials"), *root.rglob("*.credentials")] == []
 
 
+@pytest.mark.slow
 def test_the_profiles_own_concurrency_wins(
     aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy
 ) -> None:
@@ -321,6 +324,7 @@ def test_the_profiles_own_concurrency_wins(
     assert peak() <= 3
 
 
+@pytest.mark.slow
 def test_a_profile_of_its_own_keeps_its_credentials_region_and_process(
     aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -224,6 +224,7 @@ def _wait_for_puts(proxy: FaultProxy, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigterm_cancels_every_put_object_of_keep(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
@@ -257,6 +258,7 @@ def test_sigterm_cancels_every_put_object_of_keep(
     assert_drained(root, moto, files)
 
 
+@pytest.mark.slow
 def test_every_put_object_child_dies_with_its_daemon(
     tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:

@@ -228,6 +228,7 @@ def test_real_cli_uploads_are_proven_under_the_profile_settings(
     assert (again.present, again.uploaded, again.failed) == (1, 0, 0)
 
 
+@pytest.mark.slow
 def test_chunk_size_in_bytes_through_the_command_line(root: Path, moto: Moto, aws_cli: str) -> None:
     """--profile picks the `[profile NAME]` section; 10000000-byte parts are proven."""
     Path(os.environ["AWS_CONFIG_FILE"]).write_text(

@@ -94,6 +94,7 @@ def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 @needs_proc
 def test_the_operators_cap_ends_even_a_moving_upload(tmp_path: Path) -> None:
     cli = AwsCli(executable=_fake_cli(tmp_path, MOVING), stall_seconds=60, max_upload_seconds=1)

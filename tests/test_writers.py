@@ -182,6 +182,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")  # the test runner's may sit under /roo
 NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SYSTEM_PYTHON.exists() or os.geteuid() != 0, reason="needs root")
 def test_without_cap_lease_another_users_file_has_no_lease() -> None:
     """As an unprivileged user: a lease on its own file works; on another owner's it
@@ -213,6 +214,7 @@ def _as_nobody(tmp_path: Path) -> None:
     assert out.stdout.split() == ["unavailable", "held", "True"], out.stderr
 
 
+@pytest.mark.slow
 def test_a_writer_caught_after_the_rename_into_the_trash_gets_its_file_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
