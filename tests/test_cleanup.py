@@ -112,6 +112,7 @@ def test_delete_empty_dirs_through_the_cli(root: Path, moto: Moto, one_cli: str)
     assert sorted(p.name for p in (root / "bucket-one").iterdir()) == ["prepared", "run2"]
 
 
+@pytest.mark.slow
 def test_empty_dirs_stay_by_default(root: Path, moto: Moto) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "run1" / "a.png", b"a")

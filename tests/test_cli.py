@@ -211,6 +211,7 @@ def test_ec2_with_bad_credentials_keeps_running(tmp_path: Path, moto: Moto, root
             assert run.proc.wait(30) == 0
 
 
+@pytest.mark.slow
 def test_spot_notice_triggers_an_immediate_scan(tmp_path: Path, moto: Moto, root: Path) -> None:
     moto.create_bucket("spot-bucket")
     state = ImdsState()

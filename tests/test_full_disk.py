@@ -71,6 +71,7 @@ def _once(root: Path, moto: Moto, aws_cli: str, *prefix: str) -> subprocess.Comp
     )
 
 
+@pytest.mark.slow
 def test_a_first_start_on_a_disk_out_of_inodes_drains_it(
     full_fs: Path, moto: Moto, one_cli: str
 ) -> None:

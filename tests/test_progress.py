@@ -175,6 +175,7 @@ def test_progress_line_on_a_terminal(root: Path, moto: Moto) -> None:
         assert before == "" or before.endswith(CLEAR_LINE), repr(line)
 
 
+@pytest.mark.slow
 def test_no_progress_line_in_daemon_mode_on_a_terminal(
     tmp_path: Path, root: Path, moto: Moto
 ) -> None:
