@@ -148,7 +148,7 @@ def test_keep_runs_several_put_objects_at_once(
 
 @pytest.mark.slow
 def test_keep_starts_no_put_object_once_stopped(
-    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stop (SIGTERM) while the pool's put-objects run: those under way finish and are
     proven and settled; none of the files still waiting for a place in the pool starts."""
@@ -164,11 +164,14 @@ def test_keep_starts_no_put_object_once_stopped(
         recorded.uploader.stop.set()
 
     proxy.add("hook", method="PUT", path=r"^/shared-bucket/run/", hook=stop)
-    stats = recorded.uploader.scan_once()
+    with caplog.at_level(logging.INFO):
+        stats = recorded.uploader.scan_once()
     started = len(puts(recorded.cli.calls))
     assert 1 <= started <= MAX_PUTS
     assert (stats.uploaded, stats.failed) == (started, 0)
     assert len(tree(root)) == len(files) - started
+    left = f"stopping: {len(files) - started} files in shared-bucket left for the next run"
+    assert any(r.getMessage() == left for r in caplog.records)  # said, not silently dropped
 
 
 @pytest.mark.slow

@@ -255,16 +255,23 @@ class BucketRun:
         `running`); none starts once the run stops; their answers are proven and settled
         here, in order. The `cp`s, each with its journal entry, go one after another."""
         puts = [pair for pair in files if self.target.put_new(pair[0].size)]
+        left = 0  # not started: the run stopped
         if puts:
             with ThreadPoolExecutor(MAX_PUTS, thread_name_prefix="put") as pool:
                 for (item, path), sent in zip(puts, pool.map(lambda pair: self._put(*pair), puts)):
-                    if sent is not None:
+                    if sent is None:
+                        left += 1
+                    else:
                         self._sent(item, path, sent)
         for item, path in files:
+            if self.target.put_new(item.size):
+                continue
             if self.stop.is_set():
-                break
-            if not self.target.put_new(item.size):
+                left += 1
+            else:
                 self._single(item, path)
+        if left:
+            self.record([of_batch(Kind.STOPPED, self.target.bucket, left)])
 
     def _put(self, item: Candidate, path: Path) -> transfer.Sent | None:
         """A put-object of its own (in the pool); None once the run stops: not started."""
