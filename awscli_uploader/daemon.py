@@ -72,7 +72,9 @@ class DrainHook:
             return
         waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
         done = drained(stats, waiting)
-        if self.released is not None and (not done or left_on_volume(self.config.state)):
+        # what is on the volume, walked once a scan and only when the drain is done
+        left = left_on_volume(self.config.state) if done and self.config.data_volume else None
+        if self.released is not None and (not done or left is not None):
             standing = self.imds.instance_id() if self.released == MAYBE else self.released
             if standing is not None:  # now, whatever _next_try
                 self._keep_volume(self._own_region(cli), standing)
@@ -90,7 +92,7 @@ class DrainHook:
                     cli.record_lifecycle_action_heartbeat(hook, group, instance)
                     self._heartbeat = now
                 return
-            if not self._complete(cli, hook, group, instance):
+            if not self._complete(cli, hook, group, instance, left):
                 self._next_try = now + LIFECYCLE_RETRY
                 return
         except AwsCliError as exc:
@@ -106,16 +108,15 @@ class DrainHook:
         region = self.imds.region() or self.config.region
         return dataclasses.replace(cli, region=region, endpoint_url=None)
 
-    def _complete(self, cli: AwsCli, hook: str, group: str, instance: str) -> bool:
+    def _complete(
+        self, cli: AwsCli, hook: str, group: str, instance: str, left: str | None
+    ) -> bool:
         """Release the data volume (when nothing is left on it) and complete the hook, as one
         step: when the complete fails, the volume is kept again at once, since the hook's
         timeout would otherwise delete it with whatever a later scan finds on it. Not
         completed (False) while an earlier release stands that can't be undone now."""
-        left = left_on_volume(self.config.state) if self.config.data_volume else None
         if left is not None and self.released is not None:  # files, and a release stands
-            self._keep_volume(cli, instance)
-            if self.released is not None:
-                return False
+            return False  # that after_scan could not undo just now
         released = self._release_volume(cli, instance, left)
         try:
             cli.complete_lifecycle_action(hook, group, instance)
