@@ -245,6 +245,19 @@ def _gauge(proxy: FaultProxy) -> Gauge:
     return lambda: state["peak"]
 
 
+def _drain(
+    root: Path, moto: Moto, proxy: FaultProxy, cli: str, *args: str
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """One `--once` drain of the small files through the proxy: its run (drained, exit 0)
+    and the most PUTs the proxy saw in flight at once."""
+    peak = _gauge(proxy)
+    files = _small_files(root, moto)
+    ran = run_once(root, proxy.url, cli, *args)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_drained(root, moto, files)
+    return ran, peak()
+
+
 def _small_files(root: Path, moto: Moto) -> dict[tuple[str, str], bytes]:
     moto.create_bucket("layer-bucket")
     return put_files(
@@ -255,12 +268,8 @@ def _small_files(root: Path, moto: Moto) -> dict[tuple[str, str], bytes]:
 def test_many_small_files_go_with_more_requests_in_flight(
     aws_cli: str, root: Path, moto: Moto, proxy: FaultProxy
 ) -> None:
-    peak = _gauge(proxy)
-    files = _small_files(root, moto)
-    ran = run_once(root, proxy.url, aws_cli)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert_drained(root, moto, files)
-    assert peak() > 20  # the CLI's default keeps 10 in flight
+    _, peak = _drain(root, moto, proxy, aws_cli)
+    assert peak > 20  # the CLI's default keeps 10 in flight
     assert list(_layers().iterdir()) == []
 
 
@@ -299,12 +308,8 @@ def test_without_a_private_directory_the_upload_works_without_the_layer(
     case: str, one_cli: str, root: Path, moto: Moto, proxy: FaultProxy
 ) -> None:
     _not_ours_alone(_layers(), case)
-    peak = _gauge(proxy)
-    files = _small_files(root, moto)
-    ran = run_once(root, proxy.url, one_cli)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert_drained(root, moto, files)
-    assert peak() <= 10  # the CLI's default
+    ran, peak = _drain(root, moto, proxy, one_cli)
+    assert peak <= 10  # the CLI's default
     assert (ran.stdout + ran.stderr).count("no private directory") == 1
     assert [*_layers().parent.rglob("*.credentials"), *root.rglob("*.credentials")] == []
 
@@ -316,12 +321,8 @@ def test_the_profiles_own_concurrency_wins(
     Path(os.environ["AWS_CONFIG_FILE"]).write_text(
         "[default]\ns3 =\n  max_concurrent_requests = 3\n"
     )
-    peak = _gauge(proxy)
-    files = _small_files(root, moto)
-    ran = run_once(root, proxy.url, aws_cli, "--max-concurrency", "64")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert_drained(root, moto, files)
-    assert peak() <= 3
+    _, peak = _drain(root, moto, proxy, aws_cli, "--max-concurrency", "64")
+    assert peak <= 3
 
 
 @pytest.mark.slow
@@ -344,9 +345,5 @@ def test_a_profile_of_its_own_keeps_its_credentials_region_and_process(
     Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         "[unrelated]\naws_access_key_id = A\naws_secret_access_key = B\n"
     )
-    peak = _gauge(proxy)
-    files = _small_files(root, moto)
-    ran = run_once(root, proxy.url, aws_cli, "--profile", "work")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert_drained(root, moto, files)
-    assert peak() > 20
+    _, peak = _drain(root, moto, proxy, aws_cli, "--profile", "work")
+    assert peak > 20

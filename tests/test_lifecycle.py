@@ -46,6 +46,16 @@ def _big(root: Path, moto: Moto, bucket: str) -> dict[tuple[str, str], bytes]:
     return put_files(root, {(bucket, "run/big.bin"): os.urandom(12 * MIB)})
 
 
+def _kill_and_outlive(daemon: subprocess.Popen[bytes], children: list[int]) -> None:
+    """SIGKILL of the daemon alone; its aws children must be gone within 15 s."""
+    daemon.kill()
+    daemon.wait(10)
+    deadline = time.monotonic() + 15
+    while any(_alive(c) for c in children):
+        assert time.monotonic() < deadline, "an aws child outlived its daemon"
+        time.sleep(0.1)
+
+
 def _wait_for_part(proxy: FaultProxy, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while True:
@@ -157,12 +167,7 @@ def test_the_aws_child_dies_with_its_daemon(
         _wait_for_part(proxy)
         children = _children(daemon.pid)
         assert children, "no aws child"
-        daemon.kill()
-        daemon.wait(10)
-        deadline = time.monotonic() + 15
-        while any(_alive(c) for c in children):
-            assert time.monotonic() < deadline, "the aws child outlived its daemon"
-            time.sleep(0.1)
+        _kill_and_outlive(daemon, children)
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -272,12 +277,7 @@ def test_every_put_object_child_dies_with_its_daemon(
         _wait_for_puts(proxy)
         children = _children(daemon.pid)
         assert len(children) == MAX_PUTS
-        daemon.kill()
-        daemon.wait(10)
-        deadline = time.monotonic() + 15
-        while any(_alive(c) for c in children):
-            assert time.monotonic() < deadline, "an aws child outlived its daemon"
-            time.sleep(0.1)
+        _kill_and_outlive(daemon, children)
     finally:
         if daemon.poll() is None:
             daemon.kill()
