@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy, fault_proxy
-from helpers import IN_CI, REGION, TOOLS_PYTHON, Moto, S3rver, cli_path, free_port, wait_http
+from helpers import (
+    IN_CI,
+    REGION,
+    TOOLS_PYTHON,
+    Moto,
+    S3rver,
+    cli_path,
+    free_port,
+    required_cli,
+    wait_http,
+)
 
 from awscli_uploader.cli import command
 from awscli_uploader.local import lease
@@ -200,13 +210,7 @@ def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
 def aws_cli(request: pytest.FixtureRequest) -> str:
     """Tests of the CLI's own behaviour run with AWS CLI v1 (PyPI) and v2 (Debian); the
     quick loop (-m "not slow") runs them with v1 alone, the full suite with both."""
-    path = cli_path(request.param)
-    if path is None:
-        message = f"AWS CLI {request.param} is not installed"
-        if IN_CI:
-            pytest.fail(message + " (CI must run both)")
-        pytest.skip(message)
-    return path
+    return required_cli(request.param)
 
 
 @pytest.fixture

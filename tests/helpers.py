@@ -143,6 +143,18 @@ def cli_path(version: str) -> str | None:
     return str(v2) if v2.exists() and "aws-cli/2" in _version(v2) else None
 
 
+def required_cli(version: str) -> str:
+    """The path of AWS CLI `version`; a skip when it is not installed, a failure in CI (which
+    must run both)."""
+    path = cli_path(version)
+    if path is None:
+        message = f"AWS CLI {version} is not installed"
+        if IN_CI:
+            pytest.fail(message + " (CI must run both)")
+        pytest.skip(message)
+    return path
+
+
 def _version(path: Path) -> str:
     try:
         out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)

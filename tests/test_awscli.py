@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import stat
 from pathlib import Path
 
 import pytest
 from helpers import REGION, Moto, RecordingCli
+from layouts import MIB
 
 from awscli_uploader.errors import AwsCliError, AwsCliMissing, last_line
 from awscli_uploader.s3.awscli import AwsCli, ErrorKind, Result, classify
@@ -157,6 +160,36 @@ def test_values_that_start_with_a_dash_are_values(moto: Moto, aws_cli: str) -> N
     head = cli.head_object("dash-bucket", "-x.txt")
     assert head is not None and head.size == 4
     assert cli.head_object("dash-bucket", "-missing") is None
+
+
+def test_a_multipart_upload_stores_the_sha256_it_is_given(
+    moto: Moto, aws_cli: str, tmp_path: Path
+) -> None:
+    """What the proof of an SSE-KMS bucket stands on (scan/proof.py): each CLI passes
+    `--metadata` on to a multipart upload, and the head shows it with the parts' ETag."""
+    moto.create_bucket("meta-bucket")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(9 * MIB))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    cli.upload_file(source, "meta-bucket", "run/big.bin", size=9 * MIB, sha256=digest)
+    head = cli.head_object("meta-bucket", "run/big.bin")
+    assert head is not None and head.size == 9 * MIB and head.etag.endswith('-2"')
+    assert head.sha256 == digest
+
+
+def test_an_incomplete_multipart_upload_is_listed_and_aborted(moto: Moto, aws_cli: str) -> None:
+    """The daemon's own abort (scan/leftovers.py): the listing under a prefix, a key that
+    starts with a dash, and the abort, with each CLI."""
+    moto.create_bucket("parts-bucket")
+    for key in ("run/-x.bin", "other/y.bin"):
+        moto.client.create_multipart_upload(Bucket="parts-bucket", Key=key)
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    [upload] = cli.list_multipart_uploads("parts-bucket", "run/")
+    assert upload.key == "run/-x.bin" and upload.initiated
+    cli.abort_multipart_upload("parts-bucket", upload)
+    assert cli.list_multipart_uploads("parts-bucket", "run/") == []
+    assert [u.key for u in cli.list_multipart_uploads("parts-bucket", "")] == ["other/y.bin"]
 
 
 def test_the_recording_fake_answers_and_fails_as_the_seam_does() -> None:

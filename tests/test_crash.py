@@ -90,11 +90,11 @@ def test_sigkill_of_the_daemon_mid_batch(
 
 @pytest.mark.slow
 def test_sigkill_of_the_aws_child(
-    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, aws_cli: str
+    tmp_path: Path, root: Path, moto: Moto, slow_proxy: FaultProxy, one_cli: str
 ) -> None:
     files = _backlog(root, moto)
     log = tmp_path / "daemon.log"
-    daemon = _start(root, slow_proxy.url, aws_cli, log)
+    daemon = _start(root, slow_proxy.url, one_cli, log)
     try:
         _wait_for_put(slow_proxy)
         children = _children(daemon.pid)
@@ -111,7 +111,7 @@ def test_sigkill_of_the_aws_child(
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    _check_and_drain(root, moto, files, aws_cli)
+    _check_and_drain(root, moto, files, one_cli)
 
 
 @pytest.mark.slow

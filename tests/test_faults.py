@@ -60,13 +60,13 @@ def fault_each_file(proxy: FaultProxy, files: Files, **rule: object) -> dict[Pat
 
 @pytest.mark.slow
 def test_fault_on_every_put_of_a_file(
-    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
     """Each kind of fault on every PUT of its own file, all in one batch: each file stays
     local (but the reset-after one: S3 stored it, and the CLI's retry may well have
     succeeded) or is byte-equal in S3; once the faults stop, the next scan moves them."""
     files = backlog(root, moto, count=len(PUT_FAULTS))
-    uploader = via(proxy, root, moto, aws_cli)
+    uploader = via(proxy, root, moto, one_cli)
     faulted = fault_each_file(proxy, files)
     stats = uploader.scan_once()
     assert {rule.fault for rule in proxy.rules if rule.hits} == set(PUT_FAULTS)
@@ -95,11 +95,11 @@ def test_fault_on_every_request(
 
 
 @pytest.mark.slow
-def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str) -> None:
+def test_intermittent_faults_heal(root: Path, moto: Moto, proxy: FaultProxy, one_cli: str) -> None:
     """One failed request of each kind in one batch, each on its own file's PUT, and two on
     a multipart file's parts: the CLI's retries or the next scan recover; nothing is lost."""
     files = backlog(root, moto, count=len(PUT_FAULTS), big=9 * 1024 * 1024)
-    uploader = via(proxy, root, moto, aws_cli)
+    uploader = via(proxy, root, moto, one_cli)
     fault_each_file(proxy, files, times=1)
     proxy.add("corrupt", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=1", times=1)
     proxy.add("500", method="PUT", path=r"/fault-a/run/big\.bin\?.*partNumber=2", times=1)
@@ -125,12 +125,12 @@ def test_endpoint_that_never_answers(
 
 @pytest.mark.slow
 def test_endpoint_that_is_down_then_back(
-    root: Path, moto: Moto, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     files = backlog(root, moto)
-    down = make_uploader(root, moto, aws_cli, endpoint="http://127.0.0.1:9", connect_timeout=1)
+    down = make_uploader(root, moto, one_cli, endpoint="http://127.0.0.1:9", connect_timeout=1)
     stats = down.scan_once()
     assert stats.failed == len(files)
     assert assert_nothing_lost(root, moto, files) == len(files)
-    drain(make_uploader(root, moto, aws_cli), root, moto, files)
+    drain(make_uploader(root, moto, one_cli), root, moto, files)

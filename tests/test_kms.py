@@ -34,11 +34,11 @@ def _uploader(root: Path, moto: Moto, aws_cli: str, proxy: FaultProxy) -> Upload
 
 @pytest.mark.slow
 def test_kms_upload_is_proven_by_sha256(
-    root: Path, moto: Moto, kms: FaultProxy, aws_cli: str, caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, kms: FaultProxy, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     files = {"run/a.txt": b"alpha", "run/big.bin": os.urandom(9 * MIB), "run/empty": b""}
     put_files(root, {("kms-bucket", key): data for key, data in files.items()})
-    uploader = _uploader(root, moto, aws_cli, kms)
+    uploader = _uploader(root, moto, one_cli, kms)
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (3, 0)

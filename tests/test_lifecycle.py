@@ -23,6 +23,7 @@ from helpers import (
     has_if_none_match,
     make_uploader,
     put_files,
+    required_cli,
     run_once,
     start_daemon,
     tree,
@@ -85,18 +86,23 @@ def _start(root: Path, url: str, aws_cli: str, log: Path, *args: str) -> subproc
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("grace", [0.0, 10.0], ids=["sigkill-at-once", "sigint-first"])
+@pytest.mark.parametrize(
+    ("version", "grace"),
+    [("v1", 0.0), ("v1", 10.0), ("v2", 10.0)],
+    ids=["v1-sigkill-at-once", "v1-sigint-first", "v2-sigint-first"],
+)
 def test_a_capped_upload_leaves_no_multipart_upload(
     root: Path,
     moto: Moto,
     proxy: FaultProxy,
-    aws_cli: str,
+    version: str,
     grace: float,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """--max-upload-seconds ends the call: SIGINT first (the CLI aborts its own uploads, so
-    the daemon finds none left to abort); with no grace at all the CLI can't, and the
-    daemon's own abort must (one)."""
+    the daemon finds none left to abort: the CLI's own behaviour, so with both CLIs); with
+    no grace at all the CLI can't, and the daemon's own abort must (one)."""
+    aws_cli = required_cli(version)
     files = _big(root, moto, "cap-bucket")
     proxy.rate = RATE
     uploader = make_uploader(root, moto, aws_cli, endpoint=proxy.url)
@@ -156,13 +162,13 @@ def test_sigterm_mid_multipart_stops_within_the_grace(
 
 @pytest.mark.slow
 def test_the_aws_child_dies_with_its_daemon(
-    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+    tmp_path: Path, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
     """SIGKILL of the daemon alone (an OOM kill): its aws child gets SIGKILL from the kernel
     (PR_SET_PDEATHSIG) and is gone; no orphan writes on; the next start cleans up."""
     files = _big(root, moto, "orphan-bucket")
     proxy.rate = RATE / 4  # about 100 s: an orphan would still be at it after the deadline
-    daemon = _start(root, proxy.url, aws_cli, tmp_path / "daemon.log")
+    daemon = _start(root, proxy.url, one_cli, tmp_path / "daemon.log")
     try:
         _wait_for_part(proxy)
         children = _children(daemon.pid)
@@ -172,7 +178,7 @@ def test_the_aws_child_dies_with_its_daemon(
         if daemon.poll() is None:
             daemon.kill()
     proxy.rate = None
-    done = run_once(root, proxy.url, aws_cli, "-s", "0")
+    done = run_once(root, proxy.url, one_cli, "-s", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     assert _incomplete(moto, "orphan-bucket") == []
     assert_drained(root, moto, files)

@@ -45,7 +45,7 @@ CHANGES: dict[str, Callable[[Path], None]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [5000, 9 * MIB], ids=["single-part", "multipart"])
 def test_changes_during_upload(
-    size: int, root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
+    size: int, root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
 ) -> None:
     """Each kind of change hits its own file of one batch, in the middle of that file's upload
     (the first PUT of the object, or of its first part), while the others' uploads go on."""
@@ -74,7 +74,7 @@ def test_changes_during_upload(
             hook=during_upload(change),
         )
     # a truncated part leaves a request short of its Content-Length: it ends by read timeout
-    uploader = make_uploader(root, moto, aws_cli, endpoint=proxy.url, read_timeout=5)
+    uploader = make_uploader(root, moto, one_cli, endpoint=proxy.url, read_timeout=5)
     uploader.scan_once()
     assert sorted(changed) == sorted(CHANGES)
     # the CLI may have read the new bytes after all: then S3 must hold exactly them

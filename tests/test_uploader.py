@@ -117,7 +117,7 @@ def test_multipart_file_is_verified(root: Path, moto: Moto, aws_cli: str) -> Non
 
 @pytest.mark.slow
 def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
-    root: Path, moto: Moto, aws_cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, moto: Moto, one_cli: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI cuts 10,000,000-byte parts (the profile changed after the daemon read it):
     no MiB-sized guess explains the ETag, so the file goes once through the per-file
@@ -128,7 +128,7 @@ def test_a_layout_it_cannot_prove_falls_back_once_to_sha256(
     moto.create_bucket("bucket-one")
     data = os.urandom(25 * MIB)
     write(root / "bucket-one" / "big.bin", data)
-    stats = make_uploader(root, moto, aws_cli).scan_once()  # its Config has the defaults
+    stats = make_uploader(root, moto, one_cli).scan_once()  # its Config has the defaults
     assert (stats.uploaded, stats.failed) == (1, 0)
     assert tree(root) == []
     head = moto.head("bucket-one", "big.bin")
@@ -184,14 +184,14 @@ def test_an_object_with_other_content_is_overwritten_loudly_or_kept(
 
 @pytest.mark.slow
 def test_bad_buckets_are_kept_while_others_proceed(
-    root: Path, moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
+    root: Path, moto: Moto, one_cli: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     moto.create_bucket("good-bucket")
     write(root / "good-bucket" / "ok.txt", b"ok")
     write(root / "missing-bucket" / "kept.txt", b"kept")
     write(root / "distributed_colony" / "kept.txt", b"kept")
     with caplog.at_level(logging.INFO):
-        stats = make_uploader(root, moto, aws_cli).scan_once()
+        stats = make_uploader(root, moto, one_cli).scan_once()
     assert stats.uploaded == 1
     assert stats.failed == 2
     assert tree(root) == ["distributed_colony/kept.txt", "missing-bucket/kept.txt"]
