@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -22,6 +23,7 @@ from .ec2.spot import SpotWatch
 from .errors import AwsCliError, ConfigError
 from .local.filters import bucket_for
 from .local.lock import root_lock
+from .local.state import StateDir
 from .local.volume import left_on_volume
 from .names import display
 from .ops.backlog import backlog
@@ -45,6 +47,7 @@ def drained(stats: Stats, waiting: int) -> bool:
     return stats.failed == 0 and stats.uploaded == 0 and stats.present == 0 and waiting == 0
 
 
+Volume = Callable[[StateDir], "str | None"]
 MAYBE = "?"  # a data volume a run before this one may have released: kept at the first chance
 
 
@@ -58,6 +61,7 @@ class DrainHook:
     config: Config
     imds: Imds
     log: logging.Logger
+    volume: Volume = left_on_volume  # why the data volume may not go yet, or None
     completed: bool = False
     # the instance whose data volume goes with it while the hook is not completed; MAYBE at
     # start: a run before this one (killed between the two calls) may have released it
@@ -73,7 +77,7 @@ class DrainHook:
         waiting = sum(entry.files for entry in backlog(self.config, now_ns=time.time_ns()))
         done = drained(stats, waiting)
         # what is on the volume, walked once a scan and only when the drain is done
-        left = left_on_volume(self.config.state) if done and self.config.data_volume else None
+        left = self.volume(self.config.state) if done and self.config.data_volume else None
         if self.released is not None and (not done or left is not None):
             standing = self.imds.instance_id() if self.released == MAYBE else self.released
             if standing is not None:  # now, whatever _next_try
@@ -173,13 +177,14 @@ class Daemon:
     log: logging.Logger
     imds: Imds | None = None  # set on EC2: spot notices and rebalances are polled
     spot: SpotWatch | None = None
+    volume: Volume = left_on_volume  # the drain hook's: may the data volume go?
 
     def __post_init__(self) -> None:
         self._signals = 0
         self.hook: DrainHook | None = None
         if self.imds is not None and self.config.lifecycle_hook is not None:
             maybe = MAYBE if self.config.data_volume else None
-            self.hook = DrainHook(self.config, self.imds, self.log, released=maybe)
+            self.hook = DrainHook(self.config, self.imds, self.log, self.volume, released=maybe)
         self._timers: list[threading.Timer] = []
         if self.imds is not None and self.spot is None:
             self.spot = SpotWatch(

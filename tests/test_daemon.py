@@ -21,12 +21,13 @@ from helpers import RecordingCli, tally, write
 
 from awscli_uploader import daemon as daemon_module
 from awscli_uploader.config import Config
-from awscli_uploader.daemon import Daemon, drained
+from awscli_uploader.daemon import Daemon, Volume, drained
 from awscli_uploader.ec2.imds import Imds
 from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.local.volume import left_on_volume, on_volume
 from awscli_uploader.ops.notify import notify
 from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.leftovers import Leftovers
@@ -182,11 +183,14 @@ def _terminating(
     stop_after: int,
     *,
     answer: Callable[[list[str]], Result] = _denied_to_ec2,
+    volume: Volume = on_volume,
     **config: object,
 ) -> tuple[RecordingCli, list[int]]:
     """A daemon on an instance whose group terminates it: the aws calls it made, and the
     scan each was made after (`config`: more settings; `answer`: the calls' answers, by
-    default an ec2 call fails)."""
+    default an ec2 call fails). The root is a directory in tmp_path, not a mount point:
+    the walk alone (`volume`) stands for the data volume mounted there, unless a test
+    asks for the daemon's own check."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
     at: list[int] = []
     uploader = CountingUploader(stop_after=stop_after)
@@ -208,7 +212,7 @@ def _terminating(
             autoscaling_group="sim-uploader",
             **config,  # type: ignore[arg-type]
         )
-        daemon = Daemon(settings, uploader, LOG, Imds(endpoint=url), spot)  # type: ignore[arg-type]
+        daemon = Daemon(settings, uploader, LOG, Imds(endpoint=url), spot, volume)  # type: ignore[arg-type]
         spot.poll()  # the news came before the scans
         started = time.monotonic()
         daemon.run_forever()
@@ -322,6 +326,25 @@ def test_a_drained_data_volume_goes_with_the_instance_set_just_before_the_hook(
     # the volume and died before its hook (the default answer fails ec2 calls: tried again)
     assert cli.calls == [KEEP, RELEASE, COMPLETE]
     assert cli.regions == ["eu-central-1"] * 3  # the instance's own region
+
+
+def test_a_root_that_is_no_mount_point_keeps_the_volume_and_the_hook_completes(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The data volume failed to mount (or was unmounted), and the daemon drains a plain
+    directory: whatever the volume holds can't be seen, so it is kept; the hook is not
+    held for it."""
+    with caplog.at_level(logging.WARNING):
+        cli, _ = _terminating(
+            root,
+            [Stats(), Stats()],
+            3,
+            answer=_throttled([]),
+            volume=left_on_volume,
+            data_volume="/dev/sdf",
+        )
+    assert cli.calls == [KEEP, COMPLETE]  # KEEP: a run before this one may have released it
+    assert any("is not a mount point" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

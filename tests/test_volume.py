@@ -13,7 +13,7 @@ import pytest
 from helpers import REPO, write
 
 from awscli_uploader.local.state import ASIDE, StateDir
-from awscli_uploader.local.volume import left_on_volume
+from awscli_uploader.local.volume import left_on_volume, on_volume
 
 STATE = ".awscli-uploader"
 
@@ -39,7 +39,7 @@ def test_what_keeps_the_volume(root: Path, files: list[str], blocker: str | None
     for name in files:
         write(root / name, b"x")
     (root / "b-2" / "emptied" / "deep").mkdir(parents=True)  # empty directories never count
-    found = left_on_volume(StateDir(root))
+    found = on_volume(StateDir(root))
     if blocker is None:
         assert found is None
     else:
@@ -51,13 +51,22 @@ def test_a_symlink_is_on_the_volume_and_never_followed(root: Path, tmp_path: Pat
     write(elsewhere / "big.bin", b"not on this volume")
     (root / "b-1").mkdir()
     (root / "b-1" / "link").symlink_to(elsewhere, target_is_directory=True)
-    found = left_on_volume(StateDir(root))
+    found = on_volume(StateDir(root))
     assert found is not None and found.endswith("b-1/link is on it")
 
 
 def test_a_missing_root_is_not_proven_empty(tmp_path: Path) -> None:
-    found = left_on_volume(StateDir(tmp_path / "gone"))
+    found = on_volume(StateDir(tmp_path / "gone"))
     assert found is not None and "can't be read" in found
+
+
+def test_a_root_that_is_no_mount_point_is_not_proven_empty(root: Path) -> None:
+    """The volume failed to mount, or was unmounted: the root is a directory on another
+    disk, empty here, and the volume's own files can't be seen."""
+    found = left_on_volume(StateDir(root))
+    assert found is not None and found.endswith(
+        "is not a mount point: the volume's files can't be seen"
+    )
 
 
 MOUNTED = """
@@ -66,19 +75,24 @@ from pathlib import Path
 from awscli_uploader.local.state import StateDir
 from awscli_uploader.local.volume import left_on_volume
 root = Path(sys.argv[1])
-subprocess.run(["mount", "-t", "tmpfs", "none", str(root / "b-1" / "scratch")], check=True)
+mount = ["mount", "-t", "tmpfs", "none"]
+subprocess.run([*mount, str(root)], check=True)  # the data volume at the root
+(root / "b-1" / "scratch").mkdir(parents=True)
+subprocess.run([*mount, str(root / "b-1" / "scratch")], check=True)
 (root / "b-1" / "scratch" / "other.bin").write_bytes(b"on another filesystem")
+print(left_on_volume(StateDir(root)))
+(root / "b-1" / "kept.bin").write_bytes(b"on the volume")
 print(left_on_volume(StateDir(root)))
 """
 
 
-def test_a_mount_below_the_root_is_not_entered(root: Path) -> None:
-    """A tmpfs mounted at b-1/scratch, in a user and mount namespace of its own: its files
-    are not on the root's volume, so they neither keep it nor are walked."""
+def test_a_volume_mounted_at_the_root_and_a_mount_below_it(root: Path) -> None:
+    """In a user and mount namespace of its own, a tmpfs (the data volume) at the root and
+    another at b-1/scratch: the second one's files are not on the volume, so they neither
+    keep it nor are walked; a file on the volume keeps it."""
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-Urm", "true"], check=False).returncode:
         pytest.skip("no unshare with user and mount namespaces here")
-    (root / "b-1" / "scratch").mkdir(parents=True)
     ran = subprocess.run(
         [unshare, "-Urm", sys.executable, "-c", MOUNTED, str(root)],
         capture_output=True,
@@ -87,4 +101,6 @@ def test_a_mount_below_the_root_is_not_entered(root: Path) -> None:
         cwd=REPO,
     )
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip() == "None"
+    empty, kept = ran.stdout.splitlines()
+    assert empty == "None"
+    assert kept.endswith("b-1/kept.bin is on it")

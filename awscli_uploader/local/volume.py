@@ -18,7 +18,17 @@ from .state import StateDir
 
 
 def left_on_volume(state: StateDir) -> str | None:
-    """Why the root's volume is not proven empty (the first file found on it, or what
+    """Why the data volume mounted at the root is not proven empty, or None. A root that is
+    not a mount point is a directory on some other disk (the volume failed to mount, or was
+    unmounted): what the volume holds can't be seen, so it is not proven empty."""
+    root = state.root
+    if not os.path.ismount(root):
+        return f"the root {display(root)} is not a mount point: the volume's files can't be seen"
+    return on_volume(state)
+
+
+def on_volume(state: StateDir) -> str | None:
+    """Why the root's filesystem is not proven empty (the first file found on it, or what
     could not be read), or None when it holds only directories and the state directory's
     disposable parts. No symlink is followed (a symlink is itself a file on the volume),
     and a directory on another filesystem (a mount below the root) is not entered: its
