@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from awscli_uploader_infra import render
 from awscli_uploader_infra.wheel import pinned_requirements
-from infra_helpers import IN_CI, require_aws_cdk
+from infra_helpers import IN_CI, require_aws_cdk, venv_with_this_pip
 
 require_aws_cdk()
 
@@ -113,7 +113,7 @@ def test_the_asset_installs_into_a_venv_offline(assembly: Path, tmp_path: Path) 
     """What the instance does at boot: pip with no index at all, the asset's wheels alone."""
     (asset,) = [path for path in assembly.glob("asset.*") if path.is_dir()]
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    venv_with_this_pip(venv)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
     (wheel,) = asset.glob("awscli_uploader-*.whl")
     command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-input", "--quiet"]
