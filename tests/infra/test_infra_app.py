@@ -1,4 +1,5 @@
-"""The cdk app end to end: a real wheel build and synthesis into a temporary cloud assembly."""
+"""The cdk app end to end: a real wheel build and synthesis into a temporary cloud assembly,
+and a second synthesis from another checkout's build that must give the same asset."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from pathlib import Path
 
 import pytest
 from awscli_uploader_infra import render
-from awscli_uploader_infra.wheel import pinned_requirements
+from awscli_uploader_infra.wheel import (
+    BUILD_CONSTRAINTS,
+    REPO_ROOT,
+    build_wheel,
+    pinned_requirements,
+)
 from infra_helpers import IN_CI, require_aws_cdk, venv_with_this_pip
 
 require_aws_cdk()
@@ -24,8 +30,9 @@ STACK = "AwscliUploaderSpot"
 CONTEXT = {"rootDir": "/data/s3", "imageId": "ami-0123456789abcdef0"}
 
 
-def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
-    """`cdk synth` as a user runs it: the checked-in cdk.json, its app and its context."""
+def cdk_synth(out_dir: Path, *, wheel_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`cdk synth` as a user runs it: the checked-in cdk.json, its app and its context
+    (and `-c wheelPath=` when a prebuilt wheel is given)."""
     cdk = shutil.which("cdk")
     if cdk is None:
         message = "the cdk CLI is not installed: npm install -g aws-cdk@2"
@@ -37,6 +44,8 @@ def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
     # the same region for every synth, whatever the test's environment holds at the time
     env.update(AWS_REGION="eu-west-1", AWS_DEFAULT_REGION="eu-west-1")
     context = [f"{key}={value}" for key, value in CONTEXT.items()]
+    if wheel_path is not None:
+        context.append(f"wheelPath={wheel_path}")
     return subprocess.run(
         [cdk, "synth", "--no-notices", "--quiet", *(c for pair in context for c in ("-c", pair)),
          "-o", str(out_dir)],
@@ -81,6 +90,11 @@ def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
         assert "awscli-uploader = awscli_uploader.cli:main" in archive.read(entry_points).decode()
         # Reproducible: fixed timestamps keep the asset hash, and so the instance, stable.
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        # ...and so does the pinned build backend, whatever setuptools is the newest
+        (info,) = [n for n in names if n.endswith(".dist-info/WHEEL")]
+        pinned = BUILD_CONSTRAINTS.read_text().split("setuptools==")[1].split()[0]
+        assert f"Generator: setuptools ({pinned})" in archive.read(info).decode()
+    assert all(n.startswith(("awscli_uploader/", "awscli_uploader-")) for n in names)
     template = (assembly / f"{STACK}.template.json").read_text()
     assert "WHEEL_NAME='awscli_uploader-" in template
 
@@ -96,11 +110,26 @@ def test_app_ships_the_pinned_dependencies_next_to_it(assembly: Path) -> None:
     assert entry["source"]["packaging"] == "zip"  # one S3 object, unpacked at boot
 
 
+def _checkout(path: Path, readme: str) -> Path:
+    """Another checkout of the package's code: another README and another file beside it."""
+    path.mkdir()
+    shutil.copy2(REPO_ROOT / "pyproject.toml", path / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "awscli_uploader", path / "awscli_uploader")
+    (path / "README.md").write_text(readme)
+    (path / "notes.txt").write_text(readme)  # anything else in the checkout
+    return path
+
+
 def test_a_second_synth_gives_the_same_asset_and_template(assembly: Path, tmp_path: Path) -> None:
-    """A redeploy without code changes: a new build and download in a new process, the
-    same asset hash, so the same launch template, so the instance stays."""
+    """A redeploy without code changes, another day, from a checkout whose README (the
+    package's long description) and other files differ: a new build, and a new download in
+    a new process, give the same asset hash, so the same launch template, so the instance
+    stays."""
+    rebuilt = build_wheel(_checkout(tmp_path / "checkout", "# an edited README, another day\n"))
+    (shipped,) = assembly.glob("asset.*/awscli_uploader-*.whl")
+    assert rebuilt.read_bytes() == shipped.read_bytes()  # the wheel depends on the code alone
     again = tmp_path / "cdk.out"
-    result = cdk_synth(again)
+    result = cdk_synth(again, wheel_path=rebuilt)  # the app downloads the pinned wheels again
     assert result.returncode == 0, result.stdout + result.stderr
     template = f"{STACK}.template.json"
     assert (again / template).read_text() == (assembly / template).read_text()
