@@ -1,15 +1,19 @@
-"""The cdk app end to end: a real wheel build and synthesis into a temporary cloud assembly,
-and a second synthesis from another checkout's build that must give the same asset."""
+"""The cdk app end to end: a real wheel build and `cdk synth` into a temporary cloud
+assembly; then the app again, in this process (the jsii worker's runtime), from another
+checkout's build, which must give the same asset and template."""
 
+# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from awscli_uploader_infra import render
@@ -23,16 +27,28 @@ from infra_helpers import IN_CI, require_aws_cdk, venv_with_this_pip
 
 require_aws_cdk()
 
-pytestmark = pytest.mark.slow  # every test here runs `cdk synth`: a wheel build and a synth
+from aws_cdk import App
+
+# every test here needs the `cdk synth` (a wheel build and a synth); the second synth is
+# in-process, in the worker whose jsii runtime has loaded aws-cdk-lib already (~9 s of CPU)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jsii")]
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 STACK = "AwscliUploaderSpot"
 CONTEXT = {"rootDir": "/data/s3", "imageId": "ami-0123456789abcdef0"}
+REGION = "eu-west-1"
+# What `cdk synth` (CLI 2.1149) adds to the context it hands its app in CDK_CONTEXT_JSON.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+    "@aws-cdk/core:failSynthOnValidationErrors": False,
+}
 
 
-def cdk_synth(out_dir: Path, *, wheel_path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`cdk synth` as a user runs it: the checked-in cdk.json, its app and its context
-    (and `-c wheelPath=` when a prebuilt wheel is given)."""
+def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`cdk synth` as a user runs it: the checked-in cdk.json, its app and its context."""
     cdk = shutil.which("cdk")
     if cdk is None:
         message = "the cdk CLI is not installed: npm install -g aws-cdk@2"
@@ -40,12 +56,13 @@ def cdk_synth(out_dir: Path, *, wheel_path: Path | None = None) -> subprocess.Co
             pytest.fail(message + " (CI must run the app)")
         pytest.skip(message)
     bin_dir = str(Path(sys.executable).parent)  # cdk.json's `python3` is this Python
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
-    # the same region for every synth, whatever the test's environment holds at the time
-    env.update(AWS_REGION="eu-west-1", AWS_DEFAULT_REGION="eu-west-1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The same region for every synth, and no account: with the developer's credentials the
+    # CLI would look one up and hand it to the app, which the in-process synth has not.
+    env.update(AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true")
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     context = [f"{key}={value}" for key, value in CONTEXT.items()]
-    if wheel_path is not None:
-        context.append(f"wheelPath={wheel_path}")
     return subprocess.run(
         [cdk, "synth", "--no-notices", "--quiet", *(c for pair in context for c in ("-c", pair)),
          "-o", str(out_dir)],
@@ -120,17 +137,24 @@ def _checkout(path: Path, readme: str) -> Path:
     return path
 
 
-def test_a_second_synth_gives_the_same_asset_and_template(assembly: Path, tmp_path: Path) -> None:
+def test_a_second_synth_gives_the_same_asset_and_template(
+    assembly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A redeploy without code changes, another day, from a checkout whose README (the
-    package's long description) and other files differ: a new build, and a new download in
-    a new process, give the same asset hash, so the same launch template, so the instance
-    stays."""
+    package's long description) and other files differ: a new build, a new download and a
+    synth in another process (this one: another hash seed, other temporary directories) give
+    the same asset hash, so the same launch template, so the instance stays."""
     rebuilt = build_wheel(_checkout(tmp_path / "checkout", "# an edited README, another day\n"))
     (shipped,) = assembly.glob("asset.*/awscli_uploader-*.whl")
     assert rebuilt.read_bytes() == shipped.read_bytes()  # the wheel depends on the code alone
+    # the app as `cdk synth` runs it, with the same context and environment
+    monkeypatch.setenv("CDK_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    context = json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
+    context.update(CONTEXT, **CLI_CONTEXT, wheelPath=str(rebuilt))  # pins downloaded again
+    main: Callable[[App], int] = runpy.run_path(str(INFRA_DIR / "app.py"))["main"]
     again = tmp_path / "cdk.out"
-    result = cdk_synth(again, wheel_path=rebuilt)  # the app downloads the pinned wheels again
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert main(App(context=context, outdir=str(again))) == 0
     template = f"{STACK}.template.json"
     assert (again / template).read_text() == (assembly / template).read_text()
     assert sorted(p.name for p in again.glob("asset.*")) == sorted(
