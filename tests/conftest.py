@@ -56,7 +56,6 @@ def _cost_rank(item: pytest.Item) -> int:
 # neither named here nor in a module that has an xdist_group of its own.
 SHARED_FIXTURES = {
     ("tests/test_proof.py", "noise"),
-    ("tests/infra/test_infra_app.py", "assembly"),
     ("tests/infra/test_infra_bootstrap.py", "run"),
     ("tests/infra/test_infra_typescript.py", "template"),
 }

@@ -1,4 +1,5 @@
-"""Infra tests: infra/ on sys.path, a quiet jsii runtime, and stand-in wheels."""
+"""Infra tests: infra/ on sys.path, a quiet jsii runtime with one package cache, and
+stand-in wheels."""
 
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ if str(INFRA_DIR) not in sys.path:
 # The jsii runtime prints a banner per process on Node versions it calls old.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
+
+
+def _jsii_package_cache() -> Path:
+    """Where the jsii runtime keeps the libraries it unpacked, for this user (its default)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "com.amazonaws.jsii" / "package-cache"
+    return Path.home() / ".cache" / "aws" / "jsii" / "package-cache"
+
+
+# Named before a test gives a process another HOME (the AWS isolation does): a jsii process
+# started then (a `cdk synth`) would unpack aws-cdk-lib's 180 MB again, ~8 s of CPU each.
+os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(_jsii_package_cache()))
 
 
 @pytest.fixture(scope="session")

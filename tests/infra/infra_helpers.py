@@ -1,14 +1,17 @@
-"""Helpers for the infra tests: skip-or-fail rules and reading synthesized user data."""
+"""Helpers for the infra tests: skip-or-fail rules, reading synthesized user data, wheels
+and venvs."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import importlib
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -127,3 +130,20 @@ def make_wheel(path: Path, files: dict[str, bytes], metadata: str = "") -> None:
         records = [_record_line(archive, name, data) for name, data in files.items()]
         records.append(f"{dist_info}/RECORD,,")
         archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
+
+
+def venv_with_this_pip(path: Path) -> Path:
+    """A venv at `path` whose `python -m pip` is the pip of the Python running the tests,
+    lent by a .pth file; its python. (`python -m venv` installs a pip of its own: ~5 s of
+    CPU.) pip installs into the venv that runs it, so this one installs into `path`."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=300
+    )
+    spec = importlib.util.find_spec("pip")
+    assert spec is not None and spec.submodule_search_locations, "no pip to lend"
+    lent = path / "lent-pip"
+    lent.mkdir()
+    (lent / "pip").symlink_to(spec.submodule_search_locations[0])
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (path / "lib" / version / "site-packages" / "lent-pip.pth").write_text(f"{lent}\n")
+    return path / "bin" / "python"

@@ -1,27 +1,50 @@
-"""The cdk app end to end: a real wheel build and synthesis into a temporary cloud assembly."""
+"""The cdk app end to end: a real wheel build and `cdk synth` into a temporary cloud
+assembly; then the app again, in this process (the jsii worker's runtime), from another
+checkout's build, which must give the same asset and template."""
 
+# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from awscli_uploader_infra import render
-from awscli_uploader_infra.wheel import pinned_requirements
-from infra_helpers import IN_CI, require_aws_cdk
+from awscli_uploader_infra.wheel import (
+    BUILD_CONSTRAINTS,
+    REPO_ROOT,
+    build_wheel,
+    pinned_requirements,
+)
+from infra_helpers import IN_CI, require_aws_cdk, venv_with_this_pip
 
 require_aws_cdk()
 
-pytestmark = pytest.mark.slow  # every test here runs `cdk synth`: a wheel build and a synth
+from aws_cdk import App
+
+# every test here needs the `cdk synth` (a wheel build and a synth); the second synth is
+# in-process, in the worker whose jsii runtime has loaded aws-cdk-lib already (~9 s of CPU)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jsii")]
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 STACK = "AwscliUploaderSpot"
 CONTEXT = {"rootDir": "/data/s3", "imageId": "ami-0123456789abcdef0"}
+REGION = "eu-west-1"
+# What `cdk synth` (CLI 2.1149) adds to the context it hands its app in CDK_CONTEXT_JSON.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+    "@aws-cdk/core:failSynthOnValidationErrors": False,
+}
 
 
 def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -33,9 +56,12 @@ def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
             pytest.fail(message + " (CI must run the app)")
         pytest.skip(message)
     bin_dir = str(Path(sys.executable).parent)  # cdk.json's `python3` is this Python
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
-    # the same region for every synth, whatever the test's environment holds at the time
-    env.update(AWS_REGION="eu-west-1", AWS_DEFAULT_REGION="eu-west-1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The same region for every synth, and no account: with the developer's credentials the
+    # CLI would look one up and hand it to the app, which the in-process synth has not.
+    env.update(AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true")
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     context = [f"{key}={value}" for key, value in CONTEXT.items()]
     return subprocess.run(
         [cdk, "synth", "--no-notices", "--quiet", *(c for pair in context for c in ("-c", pair)),
@@ -81,6 +107,11 @@ def test_app_ships_a_wheel_built_from_this_repo(assembly: Path) -> None:
         assert "awscli-uploader = awscli_uploader.cli:main" in archive.read(entry_points).decode()
         # Reproducible: fixed timestamps keep the asset hash, and so the instance, stable.
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        # ...and so does the pinned build backend, whatever setuptools is the newest
+        (info,) = [n for n in names if n.endswith(".dist-info/WHEEL")]
+        pinned = BUILD_CONSTRAINTS.read_text().split("setuptools==")[1].split()[0]
+        assert f"Generator: setuptools ({pinned})" in archive.read(info).decode()
+    assert all(n.startswith(("awscli_uploader/", "awscli_uploader-")) for n in names)
     template = (assembly / f"{STACK}.template.json").read_text()
     assert "WHEEL_NAME='awscli_uploader-" in template
 
@@ -96,12 +127,34 @@ def test_app_ships_the_pinned_dependencies_next_to_it(assembly: Path) -> None:
     assert entry["source"]["packaging"] == "zip"  # one S3 object, unpacked at boot
 
 
-def test_a_second_synth_gives_the_same_asset_and_template(assembly: Path, tmp_path: Path) -> None:
-    """A redeploy without code changes: a new build and download in a new process, the
-    same asset hash, so the same launch template, so the instance stays."""
+def _checkout(path: Path, readme: str) -> Path:
+    """Another checkout of the package's code: another README and another file beside it."""
+    path.mkdir()
+    shutil.copy2(REPO_ROOT / "pyproject.toml", path / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "awscli_uploader", path / "awscli_uploader")
+    (path / "README.md").write_text(readme)
+    (path / "notes.txt").write_text(readme)  # anything else in the checkout
+    return path
+
+
+def test_a_second_synth_gives_the_same_asset_and_template(
+    assembly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redeploy without code changes, another day, from a checkout whose README (the
+    package's long description) and other files differ: a new build, a new download and a
+    synth in another process (this one: another hash seed, other temporary directories) give
+    the same asset hash, so the same launch template, so the instance stays."""
+    rebuilt = build_wheel(_checkout(tmp_path / "checkout", "# an edited README, another day\n"))
+    (shipped,) = assembly.glob("asset.*/awscli_uploader-*.whl")
+    assert rebuilt.read_bytes() == shipped.read_bytes()  # the wheel depends on the code alone
+    # the app as `cdk synth` runs it, with the same context and environment
+    monkeypatch.setenv("CDK_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    context = json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
+    context.update(CONTEXT, **CLI_CONTEXT, wheelPath=str(rebuilt))  # pins downloaded again
+    main: Callable[[App], int] = runpy.run_path(str(INFRA_DIR / "app.py"))["main"]
     again = tmp_path / "cdk.out"
-    result = cdk_synth(again)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert main(App(context=context, outdir=str(again))) == 0
     template = f"{STACK}.template.json"
     assert (again / template).read_text() == (assembly / template).read_text()
     assert sorted(p.name for p in again.glob("asset.*")) == sorted(
@@ -113,7 +166,7 @@ def test_the_asset_installs_into_a_venv_offline(assembly: Path, tmp_path: Path) 
     """What the instance does at boot: pip with no index at all, the asset's wheels alone."""
     (asset,) = [path for path in assembly.glob("asset.*") if path.is_dir()]
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    venv_with_this_pip(venv)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
     (wheel,) = asset.glob("awscli_uploader-*.whl")
     command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-input", "--quiet"]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from infra_helpers import make_wheel
+from infra_helpers import make_wheel, venv_with_this_pip
 
 pytestmark = pytest.mark.slow  # a venv and pip installs
 
@@ -50,7 +49,7 @@ def _version_marker(venv: Path) -> str:
 
 def test_the_recipes_install_replaces_a_wheel_of_the_same_version(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    venv_with_this_pip(venv)
     dist = venv / "dist"
     dist.mkdir()
     wheel = dist / _wheel_name()

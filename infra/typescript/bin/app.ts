@@ -1,4 +1,4 @@
-import { App } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib/core';
 import { SpotInstancesStack } from '../lib/spot-instances-stack';
 
 const app = new App();
