@@ -3,6 +3,7 @@ keeps the user's AWS and rclone configuration out, and a line naming the machine
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -17,13 +18,14 @@ class BenchError(Exception):
 
 
 def find_cli(which: str | None) -> tuple[str, str]:
-    """(label, path) of the AWS CLI: v1 next to this Python, v2 Debian's; v2 when present."""
+    """(label, path) of the AWS CLI: v1 next to this Python, v2 Debian's; v2 when present.
+    Debian's is asked its version only when it may be chosen (an aws process costs ~0.7 s
+    of CPU)."""
     v1 = Path(sys.executable).parent / "aws"
     v2 = Path("/usr/bin/aws")
-    found = {
-        "v1": str(v1) if v1.exists() else None,
-        "v2": str(v2) if v2.exists() and "aws-cli/2" in cli_version(str(v2)) else None,
-    }
+    found = {"v1": str(v1) if v1.exists() else None, "v2": None}
+    if which != "v1" and v2.exists() and "aws-cli/2" in cli_version(str(v2)):
+        found["v2"] = str(v2)
     label = which or ("v2" if found["v2"] else "v1")
     path = found.get(label)
     if path is None:
@@ -33,6 +35,7 @@ def find_cli(which: str | None) -> tuple[str, str]:
     return label, path
 
 
+@functools.cache
 def cli_version(path: str) -> str:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)

@@ -13,21 +13,17 @@ import pytest
 from fault_proxy import FaultProxy, fault_proxy
 from helpers import (
     IN_CI,
-    REGION,
     TOOLS_PYTHON,
     Moto,
     S3rver,
     cli_path,
     free_port,
+    isolate_aws,
     required_cli,
     wait_http,
 )
 
-from awscli_uploader.cli import command
 from awscli_uploader.local import lease
-from awscli_uploader.options import BUCKET_MAP_ENV, EXCLUDE_ENV
-
-_KEEP = {"AWS_CA_BUNDLE"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,13 +45,14 @@ def _cost_rank(item: pytest.Item) -> int:
     return 1 if _SERVERS.intersection(getattr(item, "fixturenames", ())) else 2
 
 
-# The module-scoped fixtures (a synth, a bootstrap run, 24 MiB of noise) and their module:
-# under xdist (--dist loadgroup) their users run on one worker, so that each is built once,
-# not once per worker. pytest offers no public way to read a fixture's scope at collection,
-# so they are named here; pytest_fixture_setup below fails a module-scoped fixture that is
-# neither named here nor in a module that has an xdist_group of its own.
+# The module-scoped fixtures (a synth, a bootstrap run, 24 MiB of noise, a benchmark run) and
+# their module: under xdist (--dist loadgroup) their users run on one worker, so that each is
+# built once, not once per worker. pytest offers no public way to read a fixture's scope at
+# collection, so they are named here; pytest_fixture_setup below fails a module-scoped fixture
+# that is neither named here nor in a module that has an xdist_group of its own.
 SHARED_FIXTURES = {
     ("tests/test_proof.py", "noise"),
+    ("tests/test_bench.py", "ran"),
     ("tests/infra/test_infra_bootstrap.py", "run"),
     ("tests/infra/test_infra_typescript.py", "template"),
 }
@@ -92,40 +89,10 @@ def pytest_fixture_setup(
         )
 
 
-def _operator_env() -> set[str]:
-    """Every variable the program reads as a setting: each option's envvar, of the daemon
-    and of `status`, and the two lists read by hand (the AWS_* ones are cleared apart)."""
-    names = {EXCLUDE_ENV, BUCKET_MAP_ENV}
-    for cmd in (command, *command.commands.values()):
-        for param in cmd.params:
-            envvar = param.envvar
-            names.update([envvar] if isinstance(envvar, str) else envvar or ())
-    return names
-
-
-OPERATOR_ENV = frozenset(_operator_env())
-
-
 @pytest.fixture(autouse=True)
 def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's ~/.aws, credentials, instance metadata or runtime
-    directory (where the transfer layer goes)."""
-    home = tmp_path_factory.mktemp("home")
-    for name in list(os.environ):
-        if name.startswith("AWS_") and name not in _KEEP:
-            monkeypatch.delenv(name)
-    for name in OPERATOR_ENV:
-        monkeypatch.delenv(name, raising=False)
-    (home / "config").write_text("")
-    (home / "credentials").write_text("")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    """Every test in an AWS environment of its own (helpers.isolate_aws)."""
+    isolate_aws(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -25,11 +25,12 @@ from typing import Any, NamedTuple
 import pytest
 from click.testing import CliRunner
 
-from awscli_uploader.cli import main
+from awscli_uploader.cli import command, main
 from awscli_uploader.config import Config
 from awscli_uploader.errors import AwsCliError
 from awscli_uploader.local.state import STAGING, StateDir
 from awscli_uploader.model import Count
+from awscli_uploader.options import BUCKET_MAP_ENV, EXCLUDE_ENV
 from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.record import Tally
 from awscli_uploader.scan.uploader import Uploader
@@ -41,6 +42,43 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # The Python whose environment holds the test tools (the moto server, AWS CLI v1): this one,
 # unless a run on another Python (tests/test_py39.py) borrows them from the main environment.
 TOOLS_PYTHON = os.environ.get("AWSCLI_UPLOADER_TOOLS_PYTHON") or sys.executable
+
+
+def _operator_env() -> set[str]:
+    """Every variable the program reads as a setting: each option's envvar, of the daemon
+    and of `status`, and the two lists read by hand (the AWS_* ones are cleared apart)."""
+    names = {EXCLUDE_ENV, BUCKET_MAP_ENV}
+    for cmd in (command, *command.commands.values()):
+        for param in cmd.params:
+            envvar = param.envvar
+            names.update([envvar] if isinstance(envvar, str) else envvar or ())
+    return names
+
+
+OPERATOR_ENV = frozenset(_operator_env())
+_KEEP = {"AWS_CA_BUNDLE"}
+
+
+def isolate_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's ~/.aws, credentials, instance metadata or runtime
+    directory (where the transfer layer goes): conftest's autouse fixture for each test, and
+    a module-scoped fixture's own for what it starts (it is set up before that one)."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name not in _KEEP:
+            monkeypatch.delenv(name)
+    for name in OPERATOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+    (home / "config").write_text("")
+    (home / "credentials").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
 def project_version() -> str:

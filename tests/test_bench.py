@@ -1,5 +1,9 @@
 """The benchmark's smallest configurations, so that no case can silently rot, and the wan
-case's link."""
+case's link.
+
+Every case runs in one `bench/run.py` (one moto server, one start-up), shared by the tests of
+its rows: a case costs the aws processes its contenders start, about 0.7 s of CPU each,
+whatever its size, so each runs at the size where it still runs all of its code."""
 
 from __future__ import annotations
 
@@ -15,115 +19,180 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from helpers import IN_CI, REPO, cli_path
+from helpers import IN_CI, REPO, cli_path, isolate_aws
 
 from bench.link import link
 
-SMALLEST = ("--cases", "small", "--files", "20", "--sample", "3", "--repeat", "1", "--cli", "v1")
 WRITER = "awsup-bench-writer"  # .ci/run creates it; the notlinkable case owns files by it
 S5CMD = 's5cmd run: one mv "DIR/*" line per bucket'
+RCLONE = "rclone move --min-age 2s, per bucket"
+# One file a case (backlog's second goes to the other bucket), manybuckets and wan's `buckets`
+# part one bucket of 2 files, wan's `big` 1 MiB at 20 ms
+SIZES = (
+    "--files", "1", "--sample", "1", "--history", "200", "--backlog", "2", "--idle", "50",
+    "--buckets", "1", "--per-bucket", "2", "--notlinkable", "1",
+    "--wan-parts", "buckets,big", "--big-mib", "1", "--wan-delay-ms", "20", "--wan-mbit", "50",
+)  # fmt: skip
 
 
-def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+class Case(NamedTuple):
+    title: str  # how its rows in the table begin
+    rows: tuple[str, ...]
+    verified: tuple[int, int]  # the runs it verifies and their objects, rclone's apart
+    rclone: tuple[int, int] = (0, 0)  # rclone's, where it runs
+
+
+CASES = {
+    "small": Case(
+        "small (1 files)",
+        (
+            "uploader --once",
+            "aws s3 mv --recursive",
+            "per file: head-object + cp (1 sampled, x1)",
+            S5CMD,
+        ),
+        (4, 4),
+        (1, 1),
+    ),
+    "history": Case(
+        "history (10 new files",
+        (
+            "uploader --once, empty bucket",
+            "uploader --once, images/ holding 200 objects",
+            "LIST requests in 1 listing processes",  # the check before the upload is gone
+            "peak RSS of its largest aws process at 200 held",
+            S5CMD,
+        ),
+        (3, 30),
+    ),
+    "backlog": Case(
+        "backlog (2 files",
+        ("uploader --once, 1 files", "uploader --once, 2 files", "peak RSS of the uploader"),
+        (2, 3),
+    ),
+    "idle": Case(
+        "idle (50 files",
+        (
+            "aws processes in the scan",
+            "scan time (last-scan record)",  # read from the state directory, not the log
+            "peak RSS of the uploader process",
+            "find ROOT -type f (the floor)",  # issue 21: bench/idle.py
+            "daemon scan after the first (median)",
+            "daemon CPU per idle hour at -i 60",
+        ),
+        (0, 0),  # verified the other way round: `1 idle runs` in the verify line
+    ),
+    "manybuckets": Case(
+        "manybuckets (1 buckets x 2 files)",
+        ("uploader --once", "aws s3 mv --recursive, per bucket in turn", S5CMD),
+        (3, 6),
+        (1, 2),
+    ),
+    "wan": Case(
+        "wan 20 ms",
+        (
+            "uploader --once (against s3 mv)",
+            "uploader --once (against s5cmd)",
+            "uploader CPU per GiB, aws children included",
+            "MiB/s = ",
+        ),
+        (6, 9),
+        (2, 3),
+    ),
+    "notlinkable": Case(
+        "notlinkable (1 files)", (f"uploader --once, files of {WRITER}, 0644",), (2, 2)
+    ),
+}
+
+
+def bench(places: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if cli_path("v1") is None:
         pytest.skip("AWS CLI v1 is not installed")
-    places = ("--workdir", str(tmp_path), "--results", str(tmp_path / "results"))
+    where = ("--workdir", str(places), "--results", str(places / "results"))
     return subprocess.run(
-        [sys.executable, "bench/run.py", *args, "--repeat", "1", "--cli", "v1", *places],
+        [sys.executable, "bench/run.py", *args, "--repeat", "1", "--cli", "v1", *where],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=REPO,
     )
 
 
-@pytest.mark.slow
-def test_bench_smallest_configuration_verifies(tmp_path: Path) -> None:
-    done = bench(tmp_path, *SMALLEST, "--no-rclone")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "verify: OK, 4 runs verified: 63 objects byte-equal" in done.stdout
-    for contender in (
-        "uploader --once",
-        "aws s3 mv --recursive",
-        "per file: head-object + cp",
-        S5CMD,
-    ):
-        assert contender in done.stdout
-    assert len(list((tmp_path / "results").glob("*-v1.json"))) == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # the work directory is gone
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("case", "sizes", "rows"),
-    [
-        (
-            "history",
-            ("--history", "200"),
-            (
-                "uploader --once, empty bucket",
-                "uploader --once, images/ holding 200 objects",
-                "LIST requests in 1 listing processes",  # the check before the upload is gone
-                "peak RSS of its largest aws process at 200 held",
-                S5CMD,
-            ),
-        ),
-        (
-            "backlog",
-            ("--backlog", "300", "--files", "30"),
-            ("uploader --once, 30 files", "uploader --once, 300 files", "peak RSS of the uploader"),
-        ),
-        (
-            "idle",
-            ("--idle", "50"),
-            (
-                "aws processes in the scan",
-                "scan time (last-scan record)",  # read from the state directory, not the log
-                "peak RSS of the uploader process",
-                "1 idle runs: nothing uploaded, every file kept",
-                "find ROOT -type f (the floor)",  # issue 21: bench/idle.py
-                "daemon scan after the first (median)",
-                "daemon CPU per idle hour at -i 60",
-            ),
-        ),
-        (
-            "manybuckets",
-            ("--buckets", "3", "--per-bucket", "4"),
-            ("uploader --once", "aws s3 mv --recursive, per bucket in turn", S5CMD),
-        ),
-    ],
-)
-def test_bench_small_configurations_verify(
-    tmp_path: Path, case: str, sizes: tuple[str, ...], rows: tuple[str, ...]
-) -> None:
-    done = bench(tmp_path, "--cases", case, *sizes)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "verify: OK" in done.stdout
-    for row in rows:
-        assert row in done.stdout, row
-    if case == "manybuckets" and (shutil.which("rclone") or IN_CI):  # .ci/run installs it
-        assert "rclone move --min-age 2s, per bucket" in done.stdout
-
-
-@pytest.mark.slow
-def test_bench_notlinkable_case_verifies(tmp_path: Path) -> None:
-    """Needs root (to chown files to another user) and the writer user of .ci/run."""
-    missing = "not root" if os.geteuid() != 0 else None
+def notlinkable_missing() -> str | None:
+    """Why the notlinkable case can't run here: it needs root (to chown files to another user)
+    and, in CI, the writer user of .ci/run (elsewhere the benchmark creates it)."""
+    if os.geteuid() != 0:
+        return "not root"
     try:
         pwd.getpwnam(WRITER)
     except KeyError:
-        missing = missing or (f"no user {WRITER} (.ci/run creates it)" if IN_CI else None)
+        return f"no user {WRITER} (.ci/run creates it)" if IN_CI else None
+    return None
+
+
+class Ran(NamedTuple):
+    done: subprocess.CompletedProcess[str]
+    places: Path  # the benchmark's --workdir, its results under it
+    cases: tuple[str, ...]
+    rclone: bool  # rclone's runs are in (.ci/run installs it)
+
+    def rows(self, case: str) -> str:
+        """The table's lines of `case`, once the run has verified every case."""
+        assert self.done.returncode == 0, self.done.stdout + self.done.stderr
+        lines = self.done.stdout.splitlines()
+        return "\n".join(line for line in lines if line.startswith(CASES[case].title))
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Ran:
+    cases = tuple(name for name in CASES if name != "notlinkable" or not notlinkable_missing())
+    places = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as patch:  # conftest's isolation is set up per test
+        isolate_aws(patch, tmp_path_factory)
+        done = bench(places, "--cases", ",".join(cases), *SIZES)
+    return Ran(done, places, cases, rclone=bool(shutil.which("rclone")) or IN_CI)
+
+
+@pytest.mark.slow
+def test_bench_smallest_configuration_verifies(ran: Ran) -> None:
+    """Every run of every case verified (the sum of theirs), the raw figures written and the
+    work directory removed."""
+    ran.rows("small")
+    runs = sum(CASES[c].verified[0] + ran.rclone * CASES[c].rclone[0] for c in ran.cases)
+    objects = sum(CASES[c].verified[1] + ran.rclone * CASES[c].rclone[1] for c in ran.cases)
+    verified = f"verify: OK, {runs} runs verified: {objects} objects byte-equal"
+    assert verified in ran.done.stdout, ran.done.stdout[-1000:]
+    assert "; 1 idle runs: nothing uploaded, every file kept" in ran.done.stdout
+    for case in ran.cases:
+        assert f"{case}: done in " in ran.done.stdout, case
+    assert len(list((ran.places / "results").glob("*-v1.json"))) == 1
+    assert [p.name for p in ran.places.iterdir()] == ["results"]  # the work directory is gone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["small", "history", "backlog", "idle", "manybuckets"])
+def test_bench_small_configurations_verify(ran: Ran, case: str) -> None:
+    rows = ran.rows(case)
+    for row in CASES[case].rows:
+        assert row in rows, row
+    if ran.rclone and CASES[case].rclone != (0, 0):
+        assert RCLONE in rows
+
+
+@pytest.mark.slow
+def test_bench_notlinkable_case_verifies(ran: Ran) -> None:
+    missing = notlinkable_missing()
     if missing:
         if IN_CI:
             pytest.fail(f"the notlinkable benchmark can't run: {missing}")
         pytest.skip(f"the notlinkable benchmark can't run: {missing}")
-    done = bench(tmp_path, "--cases", "notlinkable", "--notlinkable", "20")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "verify: OK, 2 runs verified: 40 objects" in done.stdout
-    assert f"uploader --once, files of {WRITER}, 0644" in done.stdout
-    assert f"belong to {WRITER} (mode 0644) and could not be linked" in done.stdout
+    rows = ran.rows("notlinkable")
+    for row in CASES["notlinkable"].rows:
+        assert row in rows, row
+    assert f"belong to {WRITER} (mode 0644) and could not be linked" in ran.done.stdout
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -202,42 +271,28 @@ def cost_cells(stdout: str, case: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_bench_wan_case_verifies_and_costs_every_contender(tmp_path: Path) -> None:
+def test_bench_wan_case_verifies_and_costs_every_contender(ran: Ran) -> None:
     """The `buckets` part in one bucket (the `small` part differs only in sizes) and the big
     file, few processes each: the suite's time is tight."""
-    sizes = ("--buckets", "1", "--per-bucket", "4", "--big-mib", "1")
-    link = ("--wan-delay-ms", "20", "--wan-mbit", "50")
-    done = bench(
-        tmp_path, "--cases", "wan", "--wan-parts", "buckets,big", *sizes, *link, "--no-rclone"
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "verify: OK, 6 runs verified: 15 objects byte-equal" in done.stdout
-    for row in (
-        "uploader --once (against s3 mv)",
-        "uploader --once (against s5cmd)",
-        "uploader CPU per GiB, aws children included",
-        "MiB/s = ",
-    ):
-        assert row in done.stdout, row
+    rows = ran.rows("wan")
+    for row in CASES["wan"].rows:
+        assert row in rows, row
+    out = ran.done.stdout
     sent = re.findall(
-        r"requests through the link per run\s+uploader (\d+), s3 (?:mv|cp) (\d+)", done.stdout
+        r"requests through the link per run\s+uploader (\d+), s3 (?:mv|cp) (\d+)", out
     )
     assert len(sent) == 2 and all(int(n) > 0 for pair in sent for n in pair), sent
-    split = re.search(
-        r"time split: wan big, uploader --once .*s3 cp 1x \S+ \(CPU ([\d.]+)s\)", done.stdout
-    )
-    assert split is not None and float(split.group(1)) > 0, done.stdout
-    small, big = cost_cells(done.stdout, "wan buckets"), cost_cells(done.stdout, "wan big")
-    assert set(small) == {"uploader", "s3 mv", "s5cmd"} and set(big) == {
-        "uploader",
-        "s3 cp",
-        "s5cmd",
-    }
-    for name, (wall, cpu, per_files, per_gib, *rss) in {**small, **big}.items():
+    split = re.search(r"time split: wan big, uploader --once .*s3 cp 1x \S+ \(CPU ([\d.]+)s\)", out)
+    assert split is not None and float(split.group(1)) > 0, out
+    buckets, big = cost_cells(out, "wan buckets"), cost_cells(out, "wan big")
+    peers = {"s5cmd"} | ({"rclone"} if ran.rclone else set())
+    assert set(buckets) == {"uploader", "s3 mv", *peers}, buckets
+    assert set(big) == {"uploader", "s3 cp", *peers}, big
+    for name, (wall, cpu, per_files, per_gib, *rss) in {**buckets, **big}.items():
         assert 0 < float(cpu.split()[0]) <= float(wall) * (os.cpu_count() or 1) + 0.1, name
         assert float(per_files) > 0 and float(per_gib) > 0, name
         assert bool(rss) == (name == "uploader"), name
-    own = re.fullmatch(r"([\d.]+) \(own ([\d.]+), aws ([\d.]+)\)", small["uploader"][1])
+    own = re.fullmatch(r"([\d.]+) \(own ([\d.]+), aws ([\d.]+)\)", buckets["uploader"][1])
     assert own is not None and float(own.group(3)) > float(own.group(2)) > 0  # aws processes
-    peak = re.fullmatch(r"(\d+) MB \(largest aws (\d+) MB\)", small["uploader"][4])
+    peak = re.fullmatch(r"(\d+) MB \(largest aws (\d+) MB\)", buckets["uploader"][4])
     assert peak is not None and 10 <= int(peak.group(1)) <= 500 and 10 <= int(peak.group(2)) <= 500
