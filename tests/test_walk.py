@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from helpers import write
+import pytest
+from helpers import os_fault, write
 
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.local.walk import Deferred, top_level, walk_below
@@ -79,3 +81,99 @@ def test_excluded_entries_are_not_stated(root: Path) -> None:
         ("excluded", "a.part", None),
         ("excluded", "tmp", None),
     ]
+
+
+S = 10**9
+
+
+def _quiet_tree(root: Path, x_due: int = 100) -> tuple[Path, Deferred, int]:
+    """b/d holding two files deferred (x `x_due` s ahead, y 100 s) and a directory with a
+    ready file; d last changed 10 s ago (older than the racy window). One pass made, which
+    noted d."""
+    d = root / "b" / "d"
+    write(d / "x", b"1")
+    write(d / "y", b"2")
+    write(d / "sub" / "z", b"3")
+    now = time.time_ns()
+    os.utime(d, ns=(now - 10 * S, now - 10 * S))
+    deferred = Deferred()
+    deferred.defer(root / "b", "d/x", now + x_due * S)
+    deferred.defer(root / "b", "d/y", now + 100 * S)
+    deferred.finish_pass()
+    nodes, listed = _pass(root, deferred, now)
+    assert nodes == [("deferred", "d/", 2), ("entry", "d/sub/z", 1)]
+    assert d in listed and list(deferred.quiet) == [str(d)]
+    return d, deferred, now
+
+
+def _pass(
+    root: Path, deferred: Deferred, now: int
+) -> tuple[list[tuple[str, str, int]], list[Path]]:
+    """One pass of the walk (the scan's own finish_pass after it): what it yielded and the
+    directories it listed."""
+    listed: list[Path] = []
+    with os_fault(lambda path: listed.append(path), "scandir"):
+        nodes = sorted(
+            (n.kind.value, n.key, n.files)
+            for n in walk_below(root / "b", deferred=deferred, now_ns=now)
+        )
+    deferred.finish_pass()
+    return nodes, listed
+
+
+def test_a_quiet_directory_is_not_listed_again_while_unchanged(root: Path) -> None:
+    """Its files are counted from the note, its directories still walked."""
+    d, deferred, now = _quiet_tree(root)
+    for later in (now + S, now + 50 * S):
+        nodes, listed = _pass(root, deferred, later)
+        assert nodes == [("deferred", "d/", 2), ("entry", "d/sub/z", 1)]
+        assert listed == [root / "b", d / "sub"]
+    assert len(deferred) == 2
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "renamed in", "renamed out"])
+def test_a_quiet_directory_that_changed_is_listed_again(root: Path, change: str) -> None:
+    d, deferred, now = _quiet_tree(root)
+    if change == "added":
+        write(d / "new", b"n")
+    elif change == "removed":
+        (d / "x").unlink()
+    elif change == "renamed in":
+        write(root / "b" / "elsewhere", b"e")
+        os.rename(root / "b" / "elsewhere", d / "x")  # a new file under a deferred name
+    else:
+        os.rename(d / "y", root / "b" / "moved")
+    nodes, listed = _pass(root, deferred, now + S)
+    assert d in listed
+    expected = {
+        "added": [("deferred", "d/", 2), ("entry", "d/new", 1)],
+        "removed": [("deferred", "d/", 1)],
+        # a file renamed in has a new ctime: it can't be ready before the name's time
+        "renamed in": [("deferred", "d/", 2)],
+        "renamed out": [("deferred", "d/", 1), ("entry", "moved", 1)],
+    }[change]
+    assert nodes == sorted([*expected, ("entry", "d/sub/z", 1)])
+
+
+def test_a_quiet_directory_is_listed_again_once_its_first_file_is_due(root: Path) -> None:
+    """Due when x is: listed, and its files, not carried while it was not listed, stat'ed
+    (the scan defers y again)."""
+    d, deferred, now = _quiet_tree(root, x_due=5)
+    assert _pass(root, deferred, now + S)[1] == [root / "b", d / "sub"]
+    nodes, listed = _pass(root, deferred, now + 5 * S)
+    assert d in listed
+    assert nodes == [("entry", "d/sub/z", 1), ("entry", "d/x", 1), ("entry", "d/y", 1)]
+
+
+def test_a_directory_changed_within_the_racy_window_is_not_noted(root: Path) -> None:
+    """A change within the mtime's granularity of the last may leave the mtime as it was:
+    a directory changed under 2 s ago is listed at every pass."""
+    write(root / "b" / "d" / "x", b"1")
+    now = time.time_ns()
+    deferred = Deferred()
+    deferred.defer(root / "b", "d/x", now + 100 * S)
+    deferred.finish_pass()
+    for _ in range(2):
+        nodes, listed = _pass(root, deferred, now)
+        assert nodes == [("deferred", "d/", 1)] and root / "b" / "d" in listed
+    assert deferred.quiet == {}

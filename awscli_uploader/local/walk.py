@@ -5,8 +5,11 @@ under the root alone, and does not enter an excluded directory. It stats an
 entry only once its name has passed the filters (a directory, a symlink or a
 regular file is told by the directory entry's type), builds a path object only
 for what it yields, and passes over the files its caller knows need no look
-before a later time (`Deferred`): an idle tree of 100,000 files costs little
-more than `find` (README, Performance).
+before a later time (`Deferred`). A directory whose every file was passed over
+so, and which has not changed since (its own inode, mtime and ctime: any file
+added, removed or renamed in or out changes them), is not listed again until its
+first file is due: an idle tree of 100,000 files costs a stat a directory
+(README, Performance).
 """
 
 from __future__ import annotations
@@ -37,15 +40,33 @@ class Node(NamedTuple):
     files: int = 1  # how many files a DEFERRED node stands for
 
 
+NEVER = 2**63  # a time after every file's
+RACY_NS = 2 * 10**9  # a directory changed this recently may change again within its
+# mtime's granularity (a clock tick; 2 s on FAT) and keep the same mtime: not noted
+
+
+class Quiet(NamedTuple):
+    """A directory listed when every file in it was deferred: what it held then."""
+
+    identity: tuple[int, int, int]  # its inode, mtime and ctime then (ns)
+    until: int  # when its first file is due (ns since the epoch)
+    files: int
+    subdirs: tuple[str, ...]  # the names of its directories, still to be walked
+
+
 @dataclass
 class Deferred:
     """Files that need no stat before a time (nanoseconds since the epoch), by top-level
     directory and key: the scan notes a file that can't be ready before then whatever
     happens to it (any write or replacement only moves that time later), and the walk
-    passes it over until then. Only what a pass met again is kept for the next one."""
+    passes it over until then; and the directories that held only such files (`Quiet`),
+    by path, which the walk need not list while unchanged and none of them is due. Only
+    what a pass met again is kept for the next one."""
 
     until: dict[str, dict[str, int]] = field(default_factory=dict)
+    quiet: dict[str, Quiet] = field(default_factory=dict)
     _next: dict[str, dict[str, int]] = field(default_factory=dict)
+    _next_quiet: dict[str, Quiet] = field(default_factory=dict)
 
     def defer(self, top: Path, key: str, until_ns: int) -> None:
         self._next.setdefault(os.fspath(top), {})[key] = until_ns
@@ -53,9 +74,11 @@ class Deferred:
     def finish_pass(self) -> None:
         """After a full pass: what it met and deferred is what the next pass passes over."""
         self.until, self._next = self._next, {}
+        self.quiet, self._next_quiet = self._next_quiet, {}
 
     def __len__(self) -> int:
-        return sum(len(keys) for keys in self.until.values())
+        held = sum(len(keys) for keys in self.until.values())
+        return held + sum(q.files for q in self.quiet.values())
 
 
 def top_level(root: Path, reserved: frozenset[str]) -> list[os.DirEntry[str]]:
@@ -83,7 +106,7 @@ def walk_below(
     kept: dict[str, int] = {}
     if deferred is not None and (held := deferred.until.get(os.fspath(top), {})):
         kept = deferred._next.setdefault(os.fspath(top), {})
-    walk = _Walk(top.name, excludes, held, kept, now_ns)
+    walk = _Walk(top.name, excludes, held, kept, now_ns, deferred)
     stack: list[tuple[Path, str]] = [(top, "")]
     while stack:
         yield from walk.directory(*stack.pop(), stack)
@@ -96,11 +119,20 @@ class _Walk:
     held: dict[str, int]  # deferred keys, until when
     kept: dict[str, int]  # those still deferred in this pass
     now_ns: int
+    deferred: Deferred | None = None  # its quiet directories, when the caller defers
 
     def directory(
         self, directory: Path, prefix: str, stack: list[tuple[Path, str]]
     ) -> Iterator[Node]:
-        """The entries of one directory (its directories go on `stack`)."""
+        """The entries of one directory (its directories go on `stack`), or, for a quiet
+        directory unchanged since it was noted and with no file due, its note."""
+        name = os.fspath(directory)
+        identity = self._identity(directory) if self.deferred is not None else None
+        note = self._still_quiet(name, identity)
+        if note is not None:
+            stack.extend((directory / sub, f"{prefix}{sub}/") for sub in note.subdirs)
+            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", note.files)
+            return
         try:
             with os.scandir(directory) as listing:
                 entries = list(listing)
@@ -110,7 +142,20 @@ class _Walk:
             detail = f"cannot read directory: {exc.strerror}"
             yield Node(NodeKind.UNREADABLE, directory, prefix, None, detail)
             return
-        waiting = 0
+        yield from self._listed(entries, directory, prefix, stack, identity)
+
+    def _listed(
+        self,
+        entries: list[os.DirEntry[str]],
+        directory: Path,
+        prefix: str,
+        stack: list[tuple[Path, str]],
+        identity: tuple[int, int, int] | None,
+    ) -> Iterator[Node]:
+        """The entries of a listed directory, and its note when all its files were
+        deferred."""
+        waiting, first, quiet = 0, NEVER, True
+        subdirs: list[str] = []
         held, kept, now_ns = self.held, self.kept, self.now_ns  # locals: the hot loop
         for entry in entries:
             try:
@@ -122,12 +167,45 @@ class _Walk:
             if until > now_ns:
                 kept[key] = until
                 waiting += 1
+                first = min(first, until)
                 continue
             node = self._entry(entry, directory, key, is_dir, stack)
             if node is not None:
+                quiet = False
                 yield node
+            elif is_dir:
+                subdirs.append(entry.name)
         if waiting:
             yield Node(NodeKind.DEFERRED, directory, prefix, None, "", waiting)
+            if quiet and identity is not None:
+                note = Quiet(identity, first, waiting, tuple(subdirs))
+                self._note_quiet(os.fspath(directory), note)
+
+    def _still_quiet(self, name: str, identity: tuple[int, int, int] | None) -> Quiet | None:
+        """The note of a quiet directory that has not changed since and has no file due
+        (kept for the next pass), else None: the directory must be listed."""
+        note = self.deferred.quiet.get(name) if self.deferred is not None else None
+        if note is None or note.identity != identity or note.until <= self.now_ns:
+            return None
+        assert self.deferred is not None
+        self.deferred._next_quiet[name] = note
+        return note
+
+    def _note_quiet(self, name: str, note: Quiet) -> None:
+        """Note a directory all of whose files were deferred, unless it changed too
+        recently for its mtime to show the next change."""
+        if self.deferred is not None and note.identity[1] < self.now_ns - RACY_NS:
+            self.deferred._next_quiet[name] = note
+
+    @staticmethod
+    def _identity(directory: Path) -> tuple[int, int, int] | None:
+        """The directory's inode, mtime and ctime, taken before it is listed: an entry
+        added, removed or renamed after this changes them."""
+        try:
+            info = os.lstat(directory)
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
 
     def _entry(
         self,
