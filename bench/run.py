@@ -136,7 +136,13 @@ def main(argv: list[str]) -> int:
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
-    workdir = Path(tempfile.mkdtemp(prefix="awscli-uploader-bench-", dir=args.workdir))
+    try:
+        if args.workdir is not None:
+            os.makedirs(args.workdir, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="awscli-uploader-bench-", dir=args.workdir))
+    except OSError as exc:
+        print(f"bench: error: --workdir {args.workdir}: {exc.strerror}", file=sys.stderr)
+        return 2
     rclone, s5cmd = shutil.which("rclone"), shutil.which("s5cmd")
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} (the benchmark alone: ~2)")
     print(f"aws cli {label}: {cli_version(cli)} ({cli})")
