@@ -178,6 +178,21 @@ def test_a_multipart_upload_stores_the_sha256_it_is_given(
     assert head.sha256 == digest
 
 
+def test_an_object_is_read_back_with_what_s3_said_of_it(
+    moto: Moto, aws_cli: str, tmp_path: Path
+) -> None:
+    """keep's read-back of an object its ETag can't prove (scan/check.py), with each CLI:
+    the bytes into the file named, the answer's ETag and size; a key that starts with a
+    dash is a key."""
+    moto.create_bucket("read-bucket")
+    moto.put("read-bucket", "-run/x.dat", b"their bytes")
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    dest = tmp_path / "x.read"
+    got = cli.read_back("read-bucket", "-run/x.dat", dest, size=11)
+    assert dest.read_bytes() == b"their bytes"
+    assert got.size == 11 and got.etag.strip('"') == hashlib.md5(b"their bytes").hexdigest()
+
+
 def test_an_incomplete_multipart_upload_is_listed_and_aborted(moto: Moto, aws_cli: str) -> None:
     """The daemon's own abort (scan/leftovers.py): the listing under a prefix, a key that
     starts with a dash, and the abort, with each CLI."""

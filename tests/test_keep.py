@@ -236,7 +236,7 @@ def test_keep_reads_back_an_object_its_etag_cannot_prove(
     root: Path,
     moto: Moto,
     kms: FaultProxy,
-    aws_cli: str,
+    one_cli: str,
     theirs: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -245,7 +245,7 @@ def test_keep_reads_back_an_object_its_etag_cannot_prove(
     read back; the same bytes delete the file, other ones keep it with an ERROR."""
     moto.put("kms-bucket", "run/x.dat", theirs)
     write(root / "kms-bucket" / "run" / "x.dat", b"same bytes")
-    uploader = make_uploader(root, moto, aws_cli, endpoint=kms.url, if_exists="keep")
+    uploader = make_uploader(root, moto, one_cli, endpoint=kms.url, if_exists="keep")
     with caplog.at_level(logging.INFO):
         stats = uploader.scan_once()
     assert moto.get("kms-bucket", "run/x.dat") == theirs  # never replaced
