@@ -42,15 +42,17 @@ class Node(NamedTuple):
 
 NEVER = 2**63  # a time after every file's
 RACY_NS = 2 * 10**9  # a directory changed this recently may change again within its
-# mtime's granularity (a clock tick; 2 s on FAT) and keep the same mtime: not noted
+# times' granularity (a clock tick; 2 s on FAT) and keep the same times: not noted
+
+Identity = tuple[int, int, int, int]  # a directory's device, inode, mtime and ctime (ns)
 
 
 class Quiet(NamedTuple):
     """A directory listed when every file in it was deferred: what it held then."""
 
-    identity: tuple[int, int, int]  # its inode, mtime and ctime then (ns)
+    identity: Identity  # taken before it was listed
     until: int  # when its first file is due (ns since the epoch)
-    files: int
+    held: dict[str, int]  # its files' keys and their times: held again when it is listed
     subdirs: tuple[str, ...]  # the names of its directories, still to be walked
 
 
@@ -61,24 +63,33 @@ class Deferred:
     happens to it (any write or replacement only moves that time later), and the walk
     passes it over until then; and the directories that held only such files (`Quiet`),
     by path, which the walk need not list while unchanged and none of them is due. Only
-    what a pass met again is kept for the next one."""
+    what a pass met again is kept for the next one. Times are the wall clock's: when it
+    steps back, every deferral is dropped (`start_pass`)."""
 
     until: dict[str, dict[str, int]] = field(default_factory=dict)
     quiet: dict[str, Quiet] = field(default_factory=dict)
     _next: dict[str, dict[str, int]] = field(default_factory=dict)
     _next_quiet: dict[str, Quiet] = field(default_factory=dict)
+    _last_ns: int = 0  # the latest pass's time
+
+    def start_pass(self, now_ns: int) -> None:
+        """Before a pass at `now_ns`: a clock that went back since the last pass makes
+        every time noted unreliable, so all are dropped (each file is stat'ed again)."""
+        if now_ns < self._last_ns:
+            self.until, self.quiet = {}, {}
+        self._last_ns = now_ns
 
     def defer(self, top: Path, key: str, until_ns: int) -> None:
         self._next.setdefault(os.fspath(top), {})[key] = until_ns
+
+    def note(self, directory: str, quiet: Quiet) -> None:
+        """A directory all of whose files are deferred, for the next pass (kept by it)."""
+        self._next_quiet[directory] = quiet
 
     def finish_pass(self) -> None:
         """After a full pass: what it met and deferred is what the next pass passes over."""
         self.until, self._next = self._next, {}
         self.quiet, self._next_quiet = self._next_quiet, {}
-
-    def __len__(self) -> int:
-        held = sum(len(keys) for keys in self.until.values())
-        return held + sum(q.files for q in self.quiet.values())
 
 
 def top_level(root: Path, reserved: frozenset[str]) -> list[os.DirEntry[str]]:
@@ -104,7 +115,8 @@ def walk_below(
     directory, unstat'ed, and kept deferred for the next pass."""
     held: dict[str, int] = {}
     kept: dict[str, int] = {}
-    if deferred is not None and (held := deferred.until.get(os.fspath(top), {})):
+    if deferred is not None:
+        held = deferred.until.get(os.fspath(top), {})
         kept = deferred._next.setdefault(os.fspath(top), {})
     walk = _Walk(top.name, excludes, held, kept, now_ns, deferred)
     stack: list[tuple[Path, str]] = [(top, "")]
@@ -127,11 +139,14 @@ class _Walk:
         """The entries of one directory (its directories go on `stack`), or, for a quiet
         directory unchanged since it was noted and with no file due, its note."""
         name = os.fspath(directory)
-        identity = self._identity(directory) if self.deferred is not None else None
+        deferred = self.deferred
+        # a directory can be quiet only when files are held, or was noted before
+        wanted = deferred is not None and bool(self.held or deferred.quiet)
+        identity = self._identity(directory) if wanted else None
         note = self._still_quiet(name, identity)
         if note is not None:
             stack.extend((directory / sub, f"{prefix}{sub}/") for sub in note.subdirs)
-            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", note.files)
+            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(note.held))
             return
         try:
             with os.scandir(directory) as listing:
@@ -150,12 +165,13 @@ class _Walk:
         directory: Path,
         prefix: str,
         stack: list[tuple[Path, str]],
-        identity: tuple[int, int, int] | None,
+        identity: Identity | None,
     ) -> Iterator[Node]:
         """The entries of a listed directory, and its note when all its files were
         deferred."""
-        waiting, first, quiet = 0, NEVER, True
+        first, quiet = NEVER, True
         subdirs: list[str] = []
+        mine: dict[str, int] = {}  # this directory's files held
         held, kept, now_ns = self.held, self.kept, self.now_ns  # locals: the hot loop
         for entry in entries:
             try:
@@ -165,8 +181,7 @@ class _Walk:
             key = prefix + entry.name
             until = held.get(key, 0) if held and not is_dir else 0
             if until > now_ns:
-                kept[key] = until
-                waiting += 1
+                kept[key] = mine[key] = until
                 first = min(first, until)
                 continue
             node = self._entry(entry, directory, key, is_dir, stack)
@@ -175,37 +190,41 @@ class _Walk:
                 yield node
             elif is_dir:
                 subdirs.append(entry.name)
-        if waiting:
-            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", waiting)
+        if mine:
+            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(mine))
             if quiet and identity is not None:
-                note = Quiet(identity, first, waiting, tuple(subdirs))
+                note = Quiet(identity, first, mine, tuple(subdirs))
                 self._note_quiet(os.fspath(directory), note)
 
-    def _still_quiet(self, name: str, identity: tuple[int, int, int] | None) -> Quiet | None:
+    def _still_quiet(self, name: str, identity: Identity | None) -> Quiet | None:
         """The note of a quiet directory that has not changed since and has no file due
         (kept for the next pass), else None: the directory must be listed."""
         note = self.deferred.quiet.get(name) if self.deferred is not None else None
-        if note is None or note.identity != identity or note.until <= self.now_ns:
+        if note is None:
+            return None
+        if note.identity != identity or note.until <= self.now_ns:
+            self.held.update(note.held)  # listed again: its files' times still hold
             return None
         assert self.deferred is not None
-        self.deferred._next_quiet[name] = note
+        self.deferred.note(name, note)
         return note
 
     def _note_quiet(self, name: str, note: Quiet) -> None:
         """Note a directory all of whose files were deferred, unless it changed too
-        recently for its mtime to show the next change."""
-        if self.deferred is not None and note.identity[1] < self.now_ns - RACY_NS:
-            self.deferred._next_quiet[name] = note
+        recently for its times to show the next change."""
+        _, _, mtime, ctime = note.identity
+        if self.deferred is not None and max(mtime, ctime) < self.now_ns - RACY_NS:
+            self.deferred.note(name, note)
 
     @staticmethod
-    def _identity(directory: Path) -> tuple[int, int, int] | None:
-        """The directory's inode, mtime and ctime, taken before it is listed: an entry
-        added, removed or renamed after this changes them."""
+    def _identity(directory: Path) -> Identity | None:
+        """The directory's device, inode, mtime and ctime, taken before it is listed: an
+        entry added, removed or renamed after this changes them."""
         try:
             info = os.lstat(directory)
         except OSError:
             return None
-        return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
 
     def _entry(
         self,

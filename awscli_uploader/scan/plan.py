@@ -160,10 +160,12 @@ def classify_file(
 
 def plan(config: Config, *, sightings: Sightings) -> list[Candidate | Skipped]:
     """The scan's plan for the configured root (see `scan`), at this moment."""
+    now_ns = time.time_ns()
+    sightings.deferred.start_pass(now_ns)
     found = list(
         scan(
             config.root,
-            now_ns=time.time_ns(),
+            now_ns=now_ns,
             stability=config.stability,
             reserved=frozenset({state.NAME}),
             excludes=config.excludes,
