@@ -60,13 +60,13 @@ def fault_each_file(proxy: FaultProxy, files: Files, **rule: object) -> dict[Pat
 
 @pytest.mark.slow
 def test_fault_on_every_put_of_a_file(
-    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
+    root: Path, moto: Moto, proxy: FaultProxy, aws_cli: str
 ) -> None:
     """Each kind of fault on every PUT of its own file, all in one batch: each file stays
     local (but the reset-after one: S3 stored it, and the CLI's retry may well have
     succeeded) or is byte-equal in S3; once the faults stop, the next scan moves them."""
     files = backlog(root, moto, count=len(PUT_FAULTS))
-    uploader = via(proxy, root, moto, one_cli)
+    uploader = via(proxy, root, moto, aws_cli)
     faulted = fault_each_file(proxy, files)
     stats = uploader.scan_once()
     assert {rule.fault for rule in proxy.rules if rule.hits} == set(PUT_FAULTS)
