@@ -80,6 +80,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _sigterm(daemon: subprocess.Popen[bytes], log: Path) -> float:
+    """SIGTERM to the daemon: the seconds until it exited, which must be with 0."""
+    started = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0, log.read_text()
+    return time.monotonic() - started
+
+
 def _start(root: Path, url: str, aws_cli: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
     common = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", url, "--aws-cli", aws_cli]
     return start_daemon(*common, *args, log=log)
@@ -142,10 +150,7 @@ def test_sigterm_mid_multipart_stops_within_the_grace(
     daemon = _start(root, proxy.url, one_cli, log, "--stop-grace", "1")
     try:
         _wait_for_part(proxy)
-        started = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(60) == 0, log.read_text()
-        took = time.monotonic() - started
+        took = _sigterm(daemon, log)
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -250,10 +255,7 @@ def test_sigterm_cancels_every_put_object_of_keep(
     try:
         _wait_for_puts(proxy)
         children = _children(daemon.pid)
-        started = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(60) == 0, log.read_text()
-        took = time.monotonic() - started
+        took = _sigterm(daemon, log)
     finally:
         if daemon.poll() is None:
             daemon.kill()
