@@ -34,11 +34,12 @@ def require_aws_cdk() -> ModuleType:
         pytest.skip(message, allow_module_level=True)
 
 
-def require_tool(name: str, *, in_ci: bool = True) -> str:
-    """The tool's path, or a skip; under CI=true a missing tool fails when `in_ci`."""
+def require_tool(name: str, *, in_ci: bool = True, install: str = "") -> str:
+    """The tool's path, or a skip (saying how to `install` it); under CI=true a missing tool
+    fails when `in_ci`."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed"
+        message = f"{name} is not installed" + (f": {install}" if install else "")
         if IN_CI and in_ci:
             pytest.fail(message + " (CI must run this check)", pytrace=False)
         pytest.skip(message)

@@ -23,7 +23,7 @@ from awscli_uploader_infra.wheel import (
     build_wheel,
     pinned_requirements,
 )
-from infra_helpers import IN_CI, require_aws_cdk, venv_with_this_pip
+from infra_helpers import require_aws_cdk, require_tool, venv_with_this_pip
 
 require_aws_cdk()
 
@@ -49,12 +49,7 @@ CLI_CONTEXT = {
 
 def cdk_synth(out_dir: Path) -> subprocess.CompletedProcess[str]:
     """`cdk synth` as a user runs it: the checked-in cdk.json, its app and its context."""
-    cdk = shutil.which("cdk")
-    if cdk is None:
-        message = "the cdk CLI is not installed: npm install -g aws-cdk@2"
-        if IN_CI:
-            pytest.fail(message + " (CI must run the app)")
-        pytest.skip(message)
+    cdk = require_tool("cdk", install="npm install -g aws-cdk@2")
     bin_dir = str(Path(sys.executable).parent)  # cdk.json's `python3` is this Python
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
