@@ -116,11 +116,15 @@ class Moto:
 
     @functools.cached_property
     def client(self) -> Any:  # boto3 ships no types (boto3-stubs would add them)
-        """One boto3 client per server (clients are thread-safe): making one costs ~10 ms."""
+        """One boto3 S3 client per server (clients are thread-safe): making one costs ~10 ms."""
+        return self.service("s3")
+
+    def service(self, name: str) -> Any:
+        """A boto3 client of the service `name` (s3, ec2, ...) on this server."""
         import boto3
 
         return boto3.client(
-            "s3",
+            name,
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id=self.key,

@@ -9,9 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import boto3
 import pytest
 from helpers import REGION, Moto
 
@@ -36,19 +34,9 @@ def test_a_missing_bucket_is_said_as_such(moto: Moto, aws_cli: str) -> None:
     assert classify(caught.value.stderr) is ErrorKind.NO_SUCH_BUCKET
 
 
-def _ec2(moto: Moto) -> Any:
-    return boto3.client(
-        "ec2",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id=moto.key,
-        aws_secret_access_key=moto.key,
-    )
-
-
 def test_the_data_volume_is_released_and_kept(moto: Moto, aws_cli: str) -> None:
     """DeleteOnTermination of one device, set and unset: the JSON mapping each CLI sends."""
-    ec2 = _ec2(moto)
+    ec2 = moto.service("ec2")
     image = ec2.describe_images()["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
     device = instance["RootDeviceName"]
