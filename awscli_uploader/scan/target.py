@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..local.state import StateDir
-from ..model import Candidate, Kind, Outcome, RemoteObject
+from ..model import Candidate, Identity, Kind, Outcome, RemoteObject
 from ..s3.awscli import MAX_PUT_BYTES, AwsCli
 from ..s3.layer import DEFAULT_CONCURRENCY
 from ..s3.settings import MultipartSettings
@@ -43,7 +43,7 @@ class OpaqueBuckets:
         return True
 
 
-Sides = tuple[tuple[int, int, int, int, int], str, int]  # the file's identity, the ETag, size
+Sides = tuple[Identity, str, int]  # the file's identity, the object's ETag and size
 
 
 @dataclass
@@ -63,14 +63,9 @@ class ReadBacks:
     def sides(item: Candidate, obj: RemoteObject) -> Sides | None:
         """Both sides as they are now (before a read-back), or None: the file is gone."""
         try:
-            st = os.stat(item.path)
+            return Identity.of(os.stat(item.path)), obj.etag, obj.size
         except OSError:
             return None
-        return (
-            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
-            obj.etag,
-            obj.size,
-        )
 
     def known_different(self, item: Candidate, sides: Sides) -> bool:
         with self._lock:
