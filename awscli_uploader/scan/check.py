@@ -140,12 +140,17 @@ class Checked(NamedTuple):
     single: list[Candidate]  # to upload one by one with a SHA-256: no listing can prove them
     read_back: list[tuple[Candidate, RemoteObject, str]]  # to prove by S3's bytes (keep), why
 
+    @classmethod
+    def nothing(cls, *outcomes: Outcome) -> Checked:
+        """No file found, to upload or to read back: only what happened, if anything."""
+        return cls([], [], list(outcomes), [], [])
+
 
 def check(
     target: Target, files: Sequence[Candidate], remote: Mapping[str, RemoteObject]
 ) -> Checked:
     """Before the upload: files S3 already holds, files to upload, and what happened."""
-    result = Checked([], [], [], [], [])
+    result = Checked.nothing()
     for judged in judge_all(target, [(f, f.path) for f in files], remote, {}):
         item, checked, obj = judged.item, judged.proof, judged.obj
         result.outcomes.extend(judged.outcomes)
@@ -175,11 +180,11 @@ def lookup(target: Target, files: list[Candidate]) -> Checked:
     """What S3 already holds of the files that may be there; when the listing fails,
     those files wait for the next scan."""
     if not files:
-        return Checked([], [], [], [], [])
+        return Checked.nothing()
     try:
         remote = list_remote(target.cli, target.bucket, [f.key for f in files])
     except AwsCliError as exc:
-        return Checked([], [], [list_failed(target.bucket, len(files), exc)], [], [])
+        return Checked.nothing(list_failed(target.bucket, len(files), exc))
     return check(target, files, remote)
 
 
