@@ -219,12 +219,13 @@ def test_a_killed_run_s_multipart_uploads_are_aborted_at_the_next_start(
 
 
 def _keep_puts(root: Path, moto: Moto, proxy: FaultProxy) -> dict[tuple[str, str], bytes]:
-    """Twice MAX_PUTS small files for --if-exists keep, whose put-objects the proxy holds
-    unanswered: each aws process waits for S3's answer until it is ended."""
+    """MAX_PUTS small files and one more (it waits for a place) for --if-exists keep, whose
+    put-objects the proxy holds unanswered: each aws process waits for S3's answer until it
+    is ended."""
     moto.create_bucket("keep-bucket")
     proxy.add("hang", method="PUT", path=r"^/keep-bucket/run/")
     return put_files(
-        root, {("keep-bucket", f"run/{n}.json"): os.urandom(300) for n in range(2 * MAX_PUTS)}
+        root, {("keep-bucket", f"run/{n}.json"): os.urandom(300) for n in range(MAX_PUTS + 1)}
     )
 
 
