@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # Tests that start AWS CLI processes take seconds each; the rest take milliseconds.
-_SERVERS = {"moto", "s3rver", "aws_cli", "one_cli"}
+_SERVERS = {"moto", "moto_server", "s3rver", "aws_cli", "one_cli"}
 
 
 def _cost_rank(item: pytest.Item) -> int:
@@ -63,9 +63,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The users of a shared module-scoped fixture go to one worker (a test already in a
     group, as the jsii modules are, keeps it). The slow tests go out first, then those that
     use a server, so that the last ones the workers get are short and all of them finish
-    together, not one worker running a slow test alone."""
+    together, not one worker running a slow test alone. A test that uses a server or a real
+    AWS CLI is marked `servers`."""
     items.sort(key=_cost_rank)
     for item in items:
+        if _SERVERS.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
         if item.get_closest_marker("xdist_group"):
             continue
         module = item.nodeid.split("::")[0]

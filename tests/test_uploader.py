@@ -21,6 +21,7 @@ from awscli_uploader.scan import uploader as uploader_module
 MIB = 1024 * 1024
 
 
+@pytest.mark.floor  # the real drain of tests/test_py39.py
 def test_uploads_verifies_and_deletes(root: Path, moto: Moto, aws_cli: str) -> None:
     moto.create_bucket("bucket-one")
     moto.create_bucket("bucket-two")
