@@ -274,8 +274,6 @@ class Daemon:
             timer.cancel()
 
     def run_forever(self) -> None:
-        if not self.config.root.is_dir():
-            self.uploader.ready()  # no scan before the root is there: prove access first
         if not self._wait_for_root():
             return
         with root_lock(self.config.state) as problem:

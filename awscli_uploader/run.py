@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from .local import lease
 from .ops import log
 from .ops.progress import Progress, show_progress
 from .ops.report import Fanout, Reporter
-from .s3.access import AccessCheck, check_endpoint_url
+from .s3.access import check_endpoint_url, validate_access
 from .s3.awscli import MAX_PUT_BYTES
 from .s3.health import CredentialWatch, WatchedCli
 from .s3.layer_dir import clean
@@ -62,11 +61,8 @@ def run(config: Config) -> int:
             "--lifecycle-hook %s: no EC2 metadata service answers; the hook can't be completed",
             config.lifecycle_hook,
         )
-    stop = threading.Event()
-    access = AccessCheck(cli, instance, logger, stop)  # beside the first scan's lookups
-    uploader = Uploader(
-        config, cli, logger, stop, observer=observer(config, cli.watch, logger), ready=access.wait
-    )
+    validate_access(cli, instance, logger)
+    uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
     say_keep(uploader, logger)
     daemon = Daemon(config, uploader, logger, imds if instance else None)
     daemon.install_signal_handlers()

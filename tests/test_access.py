@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import stat
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy
-from helpers import REGION, Moto, run_in_process, tree, write
+from helpers import REGION, Moto
 
 from awscli_uploader.cli import main
 from awscli_uploader.errors import AccessError, ConfigError
@@ -108,54 +105,3 @@ def test_a_denied_listing_still_proves_the_credentials(
     with caplog.at_level(logging.INFO):
         validate_access(cli, None, LOG)
     assert "accepted the credentials" in caplog.text
-
-
-BIG = 8 * 1024 * 1024 + 1  # looked up before its upload (check.CHECK_FIRST_BYTES)
-
-
-def test_a_run_without_access_stops_with_the_check_s_line_alone_and_touches_nothing(
-    root: Path, moto: Moto, one_cli: str
-) -> None:
-    """The first scan's lookup runs beside the access check, but what it found (here: a
-    listing refused for want of credentials) is only recorded once access is proven: the
-    run stops with the check's one line, and every file stays."""
-    moto.create_bucket("kept-bucket")
-    write(root / "kept-bucket" / "big.bin", b"b" * BIG)
-    write(root / "kept-bucket" / "small.txt", b"s")
-    env: dict[str, str | None] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
-    args = ["--once", "-d", str(root), "--endpoint-url", moto.url, "--aws-cli", one_cli]
-    result = run_in_process(*args, env=env)
-    assert result.returncode == 4
-    assert "aws configure" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert " ERROR " not in result.stdout, result.stdout  # the log: no lookup or upload error
-    assert tree(root) == ["kept-bucket/big.bin", "kept-bucket/small.txt"]
-    assert moto.keys("kept-bucket") == []
-
-
-def test_the_first_lookup_runs_beside_the_access_check_and_no_upload_before_it(
-    root: Path, moto: Moto, proxy: FaultProxy, one_cli: str
-) -> None:
-    """The access check's call is held at the proxy: the big file's lookup reaches S3
-    meanwhile, its upload only once the check has its answer."""
-    moto.create_bucket("beside-bucket")
-    write(root / "beside-bucket" / "big.bin", b"b" * BIG)
-    seen: list[tuple[str, float]] = []
-    lock = threading.Lock()
-
-    def hook(method: str, path: str) -> None:
-        if method == "GET" and path.split("?")[0] == "/":  # list-buckets: the check
-            time.sleep(3)
-        with lock:
-            seen.append((f"{method} {path}", time.monotonic()))
-
-    proxy.add("hook", hook=hook)
-    args = ["--once", "-d", str(root), "--endpoint-url", proxy.url, "--aws-cli", one_cli]
-    result = run_in_process(*args)
-    assert result.returncode == 0, result.stderr
-    assert tree(root) == []
-    answered = next(at for request, at in seen if request.split("?")[0] == "GET /")
-    lookups = [at for request, at in seen if request.startswith("GET /beside-bucket")]
-    writes = [at for request, at in seen if request.startswith(("PUT ", "POST "))]
-    assert lookups and min(lookups) < answered, seen
-    assert writes and min(writes) > answered, seen

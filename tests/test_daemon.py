@@ -52,9 +52,6 @@ class CountingUploader:
     def suspect(self, keys: Iterable[tuple[str, str]]) -> None:
         self.suspects.update(keys)
 
-    def ready(self) -> None:
-        """Access proven (run.py's AccessCheck): nothing to wait for here."""
-
     def scan_once(self) -> Stats:
         self.scans += 1
         if self.scans >= self.stop_after:

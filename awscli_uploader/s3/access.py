@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 from urllib.parse import urlsplit
 
 from ..errors import AccessError, AwsCliError, ConfigError
@@ -68,42 +67,6 @@ def validate_access(cli: AwsCli, instance: str | None, logger: logging.Logger) -
         raise AccessError(f"{hint} ({exc.summary()})") from exc
     where = f"EC2 instance {instance}, instance role" if instance else "local AWS CLI credentials"
     logger.info("AWS access ok: %s (%s)", who, where)
-
-
-class AccessCheck:
-    """`validate_access` in a thread of its own, started before the first scan: that scan's
-    lookups only read, so they run beside it, and a start waits for one aws call less.
-    Whatever changes something (an upload, a delete, an abort, a recorded outcome) comes
-    after `wait`, which raises the check's AccessError, so a run without access still stops
-    with the check's one clear message, before it touches anything and before any error of
-    the lookups is logged. A stop cancels the check's aws call too: then its failure says
-    nothing, and `wait` lets the stopping run end as a stop."""
-
-    def __init__(
-        self, cli: AwsCli, instance: str | None, logger: logging.Logger, stop: threading.Event
-    ) -> None:
-        self._stop = stop
-        self._error: Exception | None = None
-        self._thread = threading.Thread(
-            target=self._check, args=(cli, instance, logger), name="access-check", daemon=True
-        )
-        self._thread.start()
-
-    def _check(self, cli: AwsCli, instance: str | None, logger: logging.Logger) -> None:
-        try:
-            validate_access(cli, instance, logger)
-        except Exception as exc:  # raised again by wait(), in the thread that waits
-            self._error = exc
-
-    def wait(self) -> None:
-        """Return once access is proven (or, on EC2, found wanting and logged); raise the
-        check's error otherwise, unless the run is stopping."""
-        self._thread.join()
-        if self._error is None or self._stop.is_set():
-            return
-        if isinstance(self._error, AccessError):
-            raise AccessError(str(self._error)) from self._error  # one per waiting thread
-        raise self._error
 
 
 def _prove(cli: AwsCli) -> str:

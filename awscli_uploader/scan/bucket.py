@@ -88,7 +88,6 @@ class BucketRun:
     deadline: Callable[[], float | None]  # time.monotonic() by which uploads must be verified
     suspects: Suspects  # (bucket, key) S3 may hold already: checked before upload
     leftovers: Leftovers  # multipart uploads to abort
-    ready: Callable[[], None]  # returns once access is proven (s3/access.py: AccessCheck)
     _uploaded: int = 0  # bytes uploaded and verified in this run
 
     def _settle(self, proven: Iterable[Proven]) -> None:
@@ -112,8 +111,7 @@ class BucketRun:
             return
         every = self.config.dry_run or target.keep_existing
         first = {f for f in files if check.needs_check(f, self.suspects, every=every)}
-        checked = check.lookup(target, [f for f in files if f in first])  # reads only
-        self.ready()  # the lookup's outcomes, and all that changes something, come after
+        checked = check.lookup(target, [f for f in files if f in first])
         self._found(checked)
         pending = [f for f in files if f not in first] + checked.upload + checked.single
         if not pending:

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,6 @@ class Uploader:
     suspects: Suspects = field(default_factory=Suspects)  # (bucket, key) S3 may hold
     leftovers: Leftovers = field(init=False)  # multipart uploads to abort
     conditional: bool = field(init=False)  # keep's uploads only create (If-None-Match)
-    ready: Callable[[], None] = lambda: None  # returns once access is proven (AccessCheck)
     _deadline: float | None = None
     _last_heartbeat: float = float("-inf")  # time.monotonic() by which uploads must be verified
 
@@ -93,7 +92,6 @@ class Uploader:
         started = time.monotonic()
         record = Recorder(self.log)
         if self.leftovers.pending and not self.config.dry_run:
-            self.ready()
             record(self.leftovers.retry(self.cli, self.stop))
         by_bucket: dict[str, list[Candidate]] = {}
         for item in self._plan(record):
@@ -107,7 +105,6 @@ class Uploader:
         workers = max(1, min(PARALLEL_BUCKETS, len(buckets)))
         with ThreadPoolExecutor(workers, thread_name_prefix="bucket") as pool:
             list(pool.map(lambda b: self._bucket(b, by_bucket[b], record), buckets))
-        self.ready()  # a scan that made no aws call: no record of it before access is proven
         heartbeat = started - self._last_heartbeat >= HEARTBEAT_SECONDS
         stats = record.finished(time.monotonic() - started, heartbeat=heartbeat)
         if heartbeat or stats.eventful:
@@ -161,7 +158,6 @@ class Uploader:
                 lambda: self._deadline,
                 self.suspects,
                 self.leftovers,
-                self.ready,
             )
             chunks = chunked(files, MAX_CHUNK_FILES, MAX_CHUNK_BYTES)
             for number, chunk in enumerate(chunks):
