@@ -30,8 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--soak-seconds",
         type=float,
-        default=12.0,
-        help="how long the soak test's writer runs (default 12; try 600)",
+        default=8.0,
+        help="how long the soak test's writer runs (default 8; try 600)",
     )
 
 
