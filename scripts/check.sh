@@ -14,7 +14,7 @@ python3 -c 'import sys; from importlinter.cli import lint_imports_command as c; 
 # the floor requires-python declares, every line of the package (mypy can't target 3.9):
 # 3.10-only calls such as zip(strict=True), match, itertools.pairwise; tests/test_py39.py
 # runs the decision tests and a real drain on a 3.9 interpreter
-python3 -c 'import sys; from vermin.main import main; sys.exit(main())' \
+python3 -c 'import sys; from vermin import main; sys.exit(main())' \
   -t=3.9- --violations --no-tips -q awscli_uploader
 if command -v shellcheck >/dev/null 2>&1; then
   find scripts infra bench -name node_modules -prune -o -name '*.sh' -type f -print0 \

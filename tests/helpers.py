@@ -206,10 +206,9 @@ def _version(path: Path) -> str:
 
 
 @functools.cache
-@functools.cache
 def has_if_none_match(aws_cli: str) -> bool:
     """Whether this CLI's put-object takes --if-none-match, by its own help page (not the
-    package's probe, which is under test); read once per CLI and worker (0.7 s of CPU)."""
+    package's probe, which is under test); read once per CLI and worker."""
     page = subprocess.run(
         [aws_cli, "s3api", "put-object", "help"], capture_output=True, text=True, timeout=60
     )

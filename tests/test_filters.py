@@ -216,6 +216,7 @@ def test_unmapped_invalid_directory_keeps_the_clear_error(root: Path, moto: Moto
     assert tree(root) == ["distributed_colony/kept.txt"]
 
 
+@pytest.mark.floor  # on 3.9 too: the entry point (main) through start-up to an upload
 def test_directory_named_like_a_mapping_target_is_refused(root: Path, moto: Moto) -> None:
     moto.create_bucket("distributed-colony")
     write(root / "distributed_colony" / "same.txt", b"from the mapped directory")

@@ -3,8 +3,8 @@ the decision tests and a real drain through the AWS CLI run on it, in a venv of 
 
 mypy can't target 3.9 (its oldest target is 3.10): vermin, in scripts/check.sh, keeps
 3.10-only syntax and calls (`match`, `zip(strict=True)`, `itertools.pairwise`) out of every
-line of the package, and this run catches what no static check sees (`int.bit_count`, an
-`X | Y` evaluated at run time, a library that behaves otherwise on 3.9)."""
+line of the package, and this run catches what it does not see (`bit_count` on a variable,
+an `X | Y` evaluated at run time, a library such as click that behaves otherwise on 3.9)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ DECISIONS = [
     "tests/test_watchdog.py",
     "tests/test_uploader.py",
 ]
-# Of these modules: the tests that need no server or aws process, and the real drain (marked
-# `floor`). The rest drive the seam against moto at two or more aws processes each, and run
-# on the current Python; vermin checks their lines of the package on 3.9 as it does all.
+# Of these modules: the tests that need no server or aws process, and those marked `floor`:
+# the real drain, and one run of the entry point (`main`, through start-up to an upload).
+# The rest drive the seam against moto at two or more aws processes each, and run on the
+# current Python; vermin checks their lines of the package on 3.9 as it does all.
 SELECTED = "not slow and (not servers or floor)"
 
 

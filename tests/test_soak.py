@@ -69,11 +69,19 @@ def test_soak(
         threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
     ]
     try:
+        # faults from the first scan on: one at the start-up access check would end the run
+        started = time.monotonic() + 60
+        while "watching" not in log.read_text():
+            assert daemon.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < started, log.read_text()[-3000:]
+            time.sleep(0.1)
         for thread in writers:
             thread.start()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            proxy.add(rng.choice(FAULT_PLAN), method=rng.choice(["PUT", "GET"]), times=2)
+            # every kind in turn: a short soak (the default 8 s) injects each of them
+            fault = FAULT_PLAN[len(samples) % len(FAULT_PLAN)]
+            proxy.add(fault, method=rng.choice(["PUT", "GET"]), times=2)
             samples.append(_sample(daemon.pid))
             time.sleep(1)
         stop.set()
