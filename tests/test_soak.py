@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -40,6 +41,15 @@ def _writer(root: Path, stop: threading.Event, written: Files, seed: int) -> Non
         written[path.relative_to(root).parts[0], key] = data
 
 
+def _watching(daemon: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the daemon is past its start-up checks and watching the root."""
+    deadline = time.monotonic() + 60
+    while "watching" not in log.read_text():
+        assert daemon.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+
+
 def _sample(pid: int) -> tuple[int, int]:
     status = Path(f"/proc/{pid}/status").read_text()
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
@@ -69,12 +79,7 @@ def test_soak(
         threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
     ]
     try:
-        # faults from the first scan on: one at the start-up access check would end the run
-        started = time.monotonic() + 60
-        while "watching" not in log.read_text():
-            assert daemon.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < started, log.read_text()[-3000:]
-            time.sleep(0.1)
+        _watching(daemon, log)  # faults from then on: one at the access check ends the run
         for thread in writers:
             thread.start()
         end = time.monotonic() + seconds
