@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from ..model import Identity
 from .filters import Excludes
 
 
@@ -44,13 +45,11 @@ NEVER = 2**63  # a time after every file's
 RACY_NS = 2 * 10**9  # a directory changed this recently may change again within its
 # times' granularity (a clock tick; 2 s on FAT) and keep the same times: not noted
 
-Identity = tuple[int, int, int, int]  # a directory's device, inode, mtime and ctime (ns)
-
 
 class Quiet(NamedTuple):
     """A directory listed when every file in it was deferred: what it held then."""
 
-    identity: Identity  # taken before it was listed
+    identity: Identity  # the directory's, taken before it was listed
     until: int  # when its first file is due (ns since the epoch)
     held: dict[str, int]  # its files' keys and their times: held again when it is listed
     subdirs: tuple[str, ...]  # the names of its directories, still to be walked
@@ -199,32 +198,31 @@ class _Walk:
     def _still_quiet(self, name: str, identity: Identity | None) -> Quiet | None:
         """The note of a quiet directory that has not changed since and has no file due
         (kept for the next pass), else None: the directory must be listed."""
-        note = self.deferred.quiet.get(name) if self.deferred is not None else None
-        if note is None:
+        deferred = self.deferred
+        note = deferred.quiet.get(name) if deferred is not None else None
+        if deferred is None or note is None:
             return None
         if note.identity != identity or note.until <= self.now_ns:
             self.held.update(note.held)  # listed again: its files' times still hold
             return None
-        assert self.deferred is not None
-        self.deferred.note(name, note)
+        deferred.note(name, note)
         return note
 
     def _note_quiet(self, name: str, note: Quiet) -> None:
         """Note a directory all of whose files were deferred, unless it changed too
         recently for its times to show the next change."""
-        _, _, mtime, ctime = note.identity
-        if self.deferred is not None and max(mtime, ctime) < self.now_ns - RACY_NS:
+        changed = max(note.identity.mtime_ns, note.identity.ctime_ns)
+        if self.deferred is not None and changed < self.now_ns - RACY_NS:
             self.deferred.note(name, note)
 
     @staticmethod
     def _identity(directory: Path) -> Identity | None:
-        """The directory's device, inode, mtime and ctime, taken before it is listed: an
-        entry added, removed or renamed after this changes them."""
+        """The directory's identity (device, inode, size, mtime, ctime), taken before it is
+        listed: an entry added, removed or renamed after this changes it."""
         try:
-            info = os.lstat(directory)
+            return Identity.of(os.lstat(directory))
         except OSError:
             return None
-        return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
 
     def _entry(
         self,
