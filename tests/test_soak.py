@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import Files, Moto, assert_drained, start_daemon, tree
+from helpers import Files, Moto, Running, assert_drained, start_daemon, tree
 
 FAULT_PLAN = ("500", "503", "403-expired", "reset-before", "reset-after", "corrupt")
 
@@ -39,15 +38,6 @@ def _writer(root: Path, stop: threading.Event, written: Files, seed: int) -> Non
                 data += chunk
                 time.sleep(0.1)
         written[path.relative_to(root).parts[0], key] = data
-
-
-def _watching(daemon: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until the daemon is past its start-up checks and watching the root."""
-    deadline = time.monotonic() + 60
-    while "watching" not in log.read_text():
-        assert daemon.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
 
 
 def _sample(pid: int) -> tuple[int, int]:
@@ -79,12 +69,13 @@ def test_soak(
         threading.Thread(target=_writer, args=(root, stop, written, seed)) for seed in (1, 2)
     ]
     try:
-        _watching(daemon, log)  # faults from then on: one at the access check ends the run
+        # faults once it watches: one at the start-up access check would end the run
+        Running(daemon, log).wait_for("watching")
         for thread in writers:
             thread.start()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            # every kind in turn: a short soak (the default 8 s) injects each of them
+            # each kind in turn: a short soak (the default 8 s) adds each of them
             fault = FAULT_PLAN[len(samples) % len(FAULT_PLAN)]
             proxy.add(fault, method=rng.choice(["PUT", "GET"]), times=2)
             samples.append(_sample(daemon.pid))
