@@ -98,9 +98,14 @@ def test_the_floor_python_runs_the_decisions_and_a_real_drain(tmp_path: Path) ->
     # One process: two xdist workers would each start, import and collect it all again (about
     # 10 s of CPU more), and the run is no shorter on 2 busy cores.
     ran = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
          "-m", SELECTED, *DECISIONS],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=1500,
     )  # fmt: skip
     print(ran.stdout[-1500:])
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
+    for floor in (  # ran, not skipped (-rA lists each test's outcome)
+        "tests/test_uploader.py::test_uploads_verifies_and_deletes[v1]",
+        "tests/test_filters.py::test_directory_named_like_a_mapping_target_is_refused",
+    ):
+        assert f"PASSED {floor}" in ran.stdout, floor
