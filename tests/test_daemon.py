@@ -27,7 +27,7 @@ from awscli_uploader.ec2.spot import SpotWatch
 from awscli_uploader.errors import ConfigError
 from awscli_uploader.local.filters import parse_excludes
 from awscli_uploader.local.state import StateDir
-from awscli_uploader.local.volume import on_volume
+from awscli_uploader.local.volume import left_on_volume, on_volume
 from awscli_uploader.ops.notify import notify
 from awscli_uploader.s3.awscli import AwsCli, Result
 from awscli_uploader.scan.leftovers import Leftovers
@@ -183,14 +183,14 @@ def _terminating(
     stop_after: int,
     *,
     answer: Callable[[list[str]], Result] = _denied_to_ec2,
-    volume: Volume | None = on_volume,
+    volume: Volume = on_volume,
     **config: object,
 ) -> tuple[RecordingCli, list[int]]:
     """A daemon on an instance whose group terminates it: the aws calls it made, and the
     scan each was made after (`config`: more settings; `answer`: the calls' answers, by
     default an ec2 call fails). The root is a directory in tmp_path, not a mount point:
     the walk alone (`volume`) stands for the data volume mounted there, unless a test
-    asks for the daemon's own default (None)."""
+    asks for the daemon's own check (`left_on_volume`)."""
     state = ImdsState(lifecycle_state="Terminated", region="eu-central-1")
     at: list[int] = []
     uploader = CountingUploader(stop_after=stop_after)
@@ -212,8 +212,7 @@ def _terminating(
             autoscaling_group="sim-uploader",
             **config,  # type: ignore[arg-type]
         )
-        own = {} if volume is None else {"volume": volume}
-        daemon = Daemon(settings, uploader, LOG, Imds(endpoint=url), spot, **own)  # type: ignore[arg-type]
+        daemon = Daemon(settings, uploader, LOG, Imds(endpoint=url), spot, volume)  # type: ignore[arg-type]
         spot.poll()  # the news came before the scans
         started = time.monotonic()
         daemon.run_forever()
@@ -333,7 +332,7 @@ def test_a_root_that_is_no_mount_point_keeps_the_volume_and_the_hook_completes(
             [Stats(), Stats()],
             3,
             answer=_throttled([]),
-            volume=None,  # the daemon's own check
+            volume=left_on_volume,  # the daemon's own check
             data_volume="/dev/sdf",
         )
     assert cli.calls == [KEEP, COMPLETE]  # KEEP: a run before this one may have released it
