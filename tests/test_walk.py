@@ -108,8 +108,9 @@ def _quiet_tree(root: Path, x_due: int = 100) -> tuple[Path, Deferred, int]:
 def _pass(
     root: Path, deferred: Deferred, now: int, excludes: Excludes | None = None
 ) -> tuple[list[tuple[str, str, int]], list[Path]]:
-    """One pass of the walk (the scan's own finish_pass after it): what it yielded and the
-    directories it listed."""
+    """One pass of the walk (the scan's own start_pass before it, finish_pass after it):
+    what it yielded and the directories it listed."""
+    deferred.start_pass(now)  # as the scan's plan does
     listed: list[Path] = []
     with os_fault(lambda path: listed.append(path), "scandir"):
         nodes = sorted(
