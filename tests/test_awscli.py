@@ -197,6 +197,15 @@ def test_an_object_is_read_back_with_what_s3_said_of_it(
     assert got.size == 11 and got.etag.strip('"') == hashlib.md5(b"their bytes").hexdigest()
 
 
+def test_a_missing_bucket_is_said_as_such(moto: Moto, aws_cli: str) -> None:
+    """Each CLI's exit code (v1 255, v2 254) and its error text, which the scan classifies."""
+    cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
+    with pytest.raises(AwsCliError) as caught:
+        cli.list_objects("no-such-bucket", "run/")
+    assert caught.value.exit_code in (254, 255)
+    assert classify(caught.value.stderr) is ErrorKind.NO_SUCH_BUCKET
+
+
 def test_an_incomplete_multipart_upload_is_listed_and_aborted(moto: Moto, aws_cli: str) -> None:
     """The daemon's own abort (scan/leftovers.py): the listing under a prefix, a key that
     starts with a dash, and the abort, with each CLI."""
