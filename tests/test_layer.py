@@ -171,6 +171,8 @@ def _not_ours_alone(where: Path, case: str) -> None:
     else:
         where.mkdir(mode=0o700)
         if case == "other-owner":
+            if os.geteuid() != 0:
+                pytest.skip("giving a directory to another user needs root")
             os.chown(where, _other_uid(), -1)
         else:
             os.chmod(where, 0o755)

@@ -133,9 +133,9 @@ def make_wheel(path: Path, files: dict[str, bytes], metadata: str = "") -> None:
         archive.writestr(f"{dist_info}/RECORD", "\n".join(records) + "\n")
 
 
-def venv_with_this_pip(path: Path) -> Path:
+def venv_with_this_pip(path: Path) -> None:
     """A venv at `path` whose `python -m pip` is the pip of the Python running the tests,
-    lent by a .pth file; its python. (`python -m venv` installs a pip of its own: ~5 s of
+    lent by a .pth file. (`python -m venv` installs a pip of its own: ~5 s of
     CPU.) pip installs into the venv that runs it, so this one installs into `path`."""
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=300
@@ -147,4 +147,3 @@ def venv_with_this_pip(path: Path) -> Path:
     (lent / "pip").symlink_to(spec.submodule_search_locations[0])
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     (path / "lib" / version / "site-packages" / "lent-pip.pth").write_text(f"{lent}\n")
-    return path / "bin" / "python"
