@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,16 @@ def venv_with_this_pip(path: Path) -> None:
     (lent / "pip").symlink_to(spec.submodule_search_locations[0])
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     (path / "lib" / version / "site-packages" / "lent-pip.pth").write_text(f"{lent}\n")
+
+
+APP = Path(__file__).resolve().parents[2] / "infra" / "app.py"
+
+
+def run_main(context: dict[str, Any], tmp_path: Path) -> int:
+    """The cdk app's main() in this process (aws-cdk-lib must be installed), synthesizing
+    into `tmp_path / "cdk.out"`: its exit code."""
+    from aws_cdk import App
+
+    main = runpy.run_path(str(APP))["main"]
+    code: int = main(App(context=context, outdir=str(tmp_path / "cdk.out")))
+    return code

@@ -2,18 +2,15 @@
 assembly; then the app again, in this process (the jsii worker's runtime), from another
 checkout's build, which must give the same asset and template."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
 import os
-import runpy
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from awscli_uploader_infra import render
@@ -23,11 +20,10 @@ from awscli_uploader_infra.wheel import (
     build_wheel,
     pinned_requirements,
 )
-from infra_helpers import require_aws_cdk, require_tool, venv_with_this_pip
+from infra_helpers import require_aws_cdk, require_tool, run_main, venv_with_this_pip
 
 require_aws_cdk()
 
-from aws_cdk import App
 
 # every test here needs the `cdk synth` (a wheel build and a synth); the second synth is
 # in-process, in the worker whose jsii runtime has loaded aws-cdk-lib already (~9 s of CPU)
@@ -147,9 +143,8 @@ def test_a_second_synth_gives_the_same_asset_and_template(
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
     context = json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
     context.update(CONTEXT, **CLI_CONTEXT, wheelPath=str(rebuilt))  # pins downloaded again
-    main: Callable[[App], int] = runpy.run_path(str(INFRA_DIR / "app.py"))["main"]
+    assert run_main(context, tmp_path) == 0
     again = tmp_path / "cdk.out"
-    assert main(App(context=context, outdir=str(again))) == 0
     template = f"{STACK}.template.json"
     assert (again / template).read_text() == (assembly / template).read_text()
     assert sorted(p.name for p in again.glob("asset.*")) == sorted(

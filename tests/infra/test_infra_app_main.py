@@ -1,28 +1,16 @@
 """The cdk app's entry point on bad settings, in this process (the jsii worker's runtime):
 one line on stderr, exit code 2, no traceback, nothing synthesized."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from infra_helpers import require_aws_cdk
+from infra_helpers import require_aws_cdk, run_main
 
 require_aws_cdk()
 
-from aws_cdk import App
-
 pytestmark = pytest.mark.xdist_group("jsii")
-
-APP = Path(__file__).resolve().parents[2] / "infra" / "app.py"
-
-
-def run_main(context: dict[str, object], tmp_path: Path) -> int:
-    main: Callable[[App], int] = runpy.run_path(str(APP))["main"]
-    return main(App(context=context, outdir=str(tmp_path / "cdk.out")))
 
 
 def test_app_without_a_pinned_image_says_how_to_pin_it(
