@@ -456,6 +456,18 @@ def os_fault(fault: Fault, *names: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def scandirs() -> Iterator[list[Path]]:
+    """The directories `os.scandir` lists while the block runs, in order."""
+    listed: list[Path] = []
+
+    def note(path: Path) -> None:  # no fault: the real call runs
+        listed.append(path)
+
+    with os_fault(note, "scandir"):
+        yield listed
+
+
 def tree(root: Path) -> list[str]:
     """Files left under root (the uploader's own state directory aside)."""
     state = StateDir(root).path

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from unittest.mock import ANY
 
 import pytest
-from helpers import OLD, os_fault, write
+from helpers import OLD, scandirs, write
 
 from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
 from awscli_uploader.model import NS, Candidate, SkipKind, Skipped
@@ -239,8 +239,7 @@ def test_files_still_being_written_are_not_stated_again_before_they_can_be_ready
     ] * 3
     again = one_pass(now + 30 * NS)  # rewrites and renames into place only move it later
     assert again == [Skipped(root / "b-1" / "run", SkipKind.UNSTABLE, ANY, "b-1", files=3)]
-    listed: list[Path] = []
-    with os_fault(lambda path: listed.append(path), "scandir"):  # quiet: not even listed
+    with scandirs() as listed:  # quiet: not even listed
         assert one_pass(now + 30 * NS) == again
     assert root / "b-1" / "run" not in listed and root / "b-1" in listed
     write(root / "b-1" / "run" / "new.txt", b"y", mtime=None)  # a new name is looked at

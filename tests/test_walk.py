@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import os_fault, write
+from helpers import scandirs, write
 
 from awscli_uploader.local.filters import Excludes, parse_excludes
 from awscli_uploader.local.walk import Deferred, top_level, walk_below
@@ -111,8 +111,7 @@ def _pass(
     """One pass of the walk (the scan's own start_pass before it, finish_pass after it):
     what it yielded and the directories it listed."""
     deferred.start_pass(now)  # as the scan's plan does
-    listed: list[Path] = []
-    with os_fault(lambda path: listed.append(path), "scandir"):
+    with scandirs() as listed:
         nodes = sorted(
             (n.kind.value, n.key, n.files)
             for n in walk_below(root / "b", excludes, deferred=deferred, now_ns=now)
