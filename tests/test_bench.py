@@ -294,3 +294,22 @@ def test_bench_wan_case_verifies_and_costs_every_contender(ran: Ran) -> None:
     assert own is not None and float(own.group(3)) > float(own.group(2)) > 0  # aws processes
     peak = re.fullmatch(r"(\d+) MB \(largest aws (\d+) MB\)", buckets["uploader"][4])
     assert peak is not None and 10 <= int(peak.group(1)) <= 500 and 10 <= int(peak.group(2)) <= 500
+
+
+def test_a_workdir_it_cannot_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Before any server starts: a --workdir under a file can't be made."""
+    required_cli("v1")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = ["--cli", "v1", "--cases", "small", "--workdir", str(blocker / "work")]
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"bench: error: --workdir {blocker / 'work'}: ")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
