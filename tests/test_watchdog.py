@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 import time
@@ -84,11 +85,20 @@ def test_a_moving_upload_outlives_the_stall_window(tmp_path: Path) -> None:
 
 
 @needs_proc
-def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ignore_sigint", [False, True], ids=["as-is", "sigint-ignored"])
+def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path, ignore_sigint: bool) -> None:
+    """Ended by its SIGINT, well within the 10 s grace before the SIGKILL, also when the
+    daemon was started ignoring SIGINT (in the background of a script)."""
     cli = AwsCli(executable=_fake_cli(tmp_path, HUNG), stall_seconds=1.5)
     started = time.monotonic()
-    with pytest.raises(AwsCliError) as caught:
-        cli.run(["s3", "cp"], upload_bytes=1)
+    before = signal.getsignal(signal.SIGINT)
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(AwsCliError) as caught:
+            cli.run(["s3", "cp"], upload_bytes=1)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert caught.value.timed_out
     assert "no progress for" in caught.value.summary()
     assert time.monotonic() - started < 10

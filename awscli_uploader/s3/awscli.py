@@ -448,6 +448,10 @@ def die_with_parent(parent: int) -> None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # died before the prctl
         os._exit(1)
+    # The cancel is a SIGINT, and an ignored signal stays ignored across exec: a process
+    # started in the background of a script (`cmd &`) ignores SIGINT, and so would its CLI,
+    # which then could not abort its multipart uploads before the SIGKILL.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def execute(
