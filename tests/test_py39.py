@@ -8,15 +8,14 @@ an `X | Y` evaluated at run time, a library such as click that behaves otherwise
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from floor_env import floor_venv, python39
 from helpers import IN_CI, REPO
 
 DECISIONS = [
@@ -40,26 +39,9 @@ DECISIONS = [
 SELECTED = "not slow and (not servers or floor)"
 
 
-def _python39() -> str | None:
-    """pyenv's 3.9 (its shim only runs the version pyenv is set to), else python3.9."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(os.path.join(root, "versions", "3.9*", "bin", "python3.9")))
-    if candidates:
-        return candidates[-1]
-    found = shutil.which("python3.9")
-    return found if found and "/shims/" not in found else None
-
-
-def dependencies(pyproject: str) -> list[str]:
-    """The package's own requirements, as `[project] dependencies` lists them."""
-    block = re.search(r"^dependencies = \[$(.*?)^\]$", pyproject, re.M | re.S)
-    assert block is not None, "no dependencies list in pyproject.toml"
-    return re.findall(r'^\s*"([^"]+)"', block.group(1), re.M)
-
-
 @pytest.mark.slow
 def test_the_floor_python_runs_the_decisions_and_a_real_drain(tmp_path: Path) -> None:
-    python = _python39()
+    python = python39()
     if python is None:
         message = "no Python 3.9 (python3.9 on PATH, or pyenv's)"
         if IN_CI:
@@ -67,33 +49,19 @@ def test_the_floor_python_runs_the_decisions_and_a_real_drain(tmp_path: Path) ->
         pytest.skip(message)
     pyproject = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^requires-python = ">=3\.9"$', pyproject, re.M), "the floor moved: 3.9?"
-    # A venv without pip (ensurepip costs ~5 s of CPU), filled by this environment's pip
-    # (`--python`, pip 22.3 or later). The package is the checkout, put on the venv's path by a
-    # .pth file as setuptools' old editable installs did (building a PEP 660 one costs ~5 s of
-    # CPU); its dependencies are the ones pyproject.toml declares, resolved for 3.9, as wheels
-    # (each has them: pip then skips the sdists of botocore's thousands of releases), not
-    # byte-compiled; pytest-xdist only registers the suite's xdist_group marker. The moto
-    # server and AWS CLI v1 are programs the tests start, not code under test, so they come
-    # from this environment (helpers.TOOLS_PYTHON).
-    venv = tmp_path / "py39"
-    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
-    where = "import sys, site; print(sys.version_info[:2]); print(site.getsitepackages()[0])"
-    asked = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", where], capture_output=True, text=True, check=True
-    )
-    floor, site_packages = asked.stdout.splitlines()
-    assert floor == "(3, 9)", asked.stdout
-    (Path(site_packages) / "awscli_uploader_checkout.pth").write_text(f"{REPO}\n")
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
-    deps = [*dependencies(pyproject), "pytest", "pytest-xdist", "boto3"]
-    installed = subprocess.run(
-        [*pip, "-q", "--no-compile", "--only-binary=:all:", *deps],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    # The package's declared dependencies, in a venv kept between runs (tests/floor_env.py);
+    # the package is this checkout, on the path. The moto server and AWS CLI v1 are programs
+    # the tests start, not code under test, so they come from this environment
+    # (helpers.TOOLS_PYTHON).
+    venv = floor_venv(python, pyproject)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(REPO)
+    where = "import sys, awscli_uploader; print(sys.version_info[:2], awscli_uploader.__file__)"
+    asked = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", where],
+        capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert asked.stdout.split() == ["(3,", "9)", str(REPO / "awscli_uploader" / "__init__.py")]
     env["AWSCLI_UPLOADER_TOOLS_PYTHON"] = sys.executable
     # One process: two xdist workers would each start, import and collect it all again (about
     # 10 s of CPU more), and the run is no shorter on 2 busy cores.
