@@ -27,7 +27,10 @@ def test_the_access_check_on_aws_names_the_account(moto: Moto, aws_cli: str) -> 
 def test_the_data_volume_is_released_and_kept(moto: Moto, aws_cli: str) -> None:
     """DeleteOnTermination of one device, set and unset: the JSON mapping each CLI sends."""
     ec2 = moto.service("ec2")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    # one of moto's stock images (all of them in one answer cost ~2.5 s of CPU), with a root
+    # device moto's modify-instance-attribute knows
+    sda1 = [{"Name": "root-device-name", "Values": ["/dev/sda1"]}]
+    image = ec2.describe_images(Filters=sda1)["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
     device = instance["RootDeviceName"]
 

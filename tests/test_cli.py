@@ -128,7 +128,10 @@ def test_no_credentials_exit_4(root: Path, moto: Moto, aws_cli: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_unreachable_endpoint_exit_4(root: Path, aws_cli: str) -> None:
+def test_unreachable_endpoint_exit_4(
+    root: Path, aws_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # v1's 5 attempts back off for about 8 s
     url = f"http://127.0.0.1:{free_port()}"
     result = run_in_process("--once", "-d", str(root), "--endpoint-url", url, "--aws-cli", aws_cli)
     assert result.returncode == 4
