@@ -86,8 +86,15 @@ def test_json_log_lines_from_a_real_run(root: Path, moto: Moto, one_cli: str) ->
 
 
 def test_text_is_the_default(root: Path, moto: Moto) -> None:
+    """Text lines, and through a pipe no progress line (tests/test_progress.py draws it on
+    a terminal)."""
+    moto.create_bucket("bucket-one")
+    write(root / "bucket-one" / "a.bin", b"a" * 1000)
     result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url)
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "] INFO scan: " in lines[-1]
+    assert "] INFO scan: uploaded 1 " in lines[-1]
     assert [line for line in lines if not TEXT_LINE.match(line)] == []
+    assert "\r" not in result.stdout
+    assert "files" not in result.stdout
+    assert "\x1b" not in result.stdout

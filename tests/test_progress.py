@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, Moto, run_cli, tree, write
+from helpers import REPO, Moto, tree, write
 
 from awscli_uploader.model import Candidate
 from awscli_uploader.ops.progress import CLEAR_LINE, Progress, format_line, show_progress
@@ -100,16 +100,6 @@ def test_nothing_to_upload_draws_nothing() -> None:
     progress.batch({})
     progress.scanned(Stats())
     assert stream.getvalue() == ""
-
-
-def test_no_progress_line_through_a_pipe(root: Path, moto: Moto) -> None:
-    moto.create_bucket("bucket-one")
-    write(root / "bucket-one" / "a.bin", os.urandom(1000))
-    result = run_cli("--once", "-d", str(root), "--endpoint-url", moto.url)
-    assert result.returncode == 0, result.stderr
-    assert "\r" not in result.stdout
-    assert "files" not in result.stdout
-    assert "\x1b" not in result.stdout
 
 
 def _read(leader: int, until: bytes | None, timeout: float = 120) -> bytes:
