@@ -13,6 +13,7 @@ from .daemon import Daemon
 from .ec2.imds import DEFAULT_ENDPOINT, Imds
 from .errors import ConfigError
 from .local import lease
+from .local.lock import refuse_if_held
 from .ops import log
 from .ops.progress import Progress, show_progress
 from .ops.report import Fanout, Reporter
@@ -35,6 +36,7 @@ def run(config: Config) -> int:
     logger = log.setup(verbose=config.verbose, fmt=config.log_format)
     check_root(config)
     check_metrics_file(config)
+    refuse_if_held(config.state)  # before any aws call: a second daemon is refused at once
     cli = WatchedCli(
         executable=config.aws_cli,
         region=config.region,

@@ -186,6 +186,7 @@ def test_second_daemon_on_same_root_refused(tmp_path: Path, moto: Moto) -> None:
         second = run_cli("-d", str(alias), *common)
         assert second.returncode == 5
         assert f"pid {first.proc.pid}" in second.stderr
+        assert "AWS access" not in second.stdout + second.stderr  # refused before any aws call
         relative = run_cli("-d", os.path.relpath(root, REPO), *common)
         assert relative.returncode == 5
         first.proc.kill()

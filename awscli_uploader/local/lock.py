@@ -35,22 +35,40 @@ def root_lock(state: StateDir) -> Iterator[str | None]:
     except OSError as exc:
         raise ConfigError(f"cannot open the root {root}: {exc.strerror}") from exc
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = _recorded_pid(state) or "unknown"
-            raise AlreadyRunning(
-                f"another awscli-uploader (pid {holder}) is already working on "
-                f"{root}; stop it first (scripts/local_kill.sh)"
-            ) from exc
+        _take(fd, state)
         problem = _prepare(state.path)
         if problem is None:
             _record_pid(state)
         yield problem
     finally:
         os.close(fd)
+
+
+def refuse_if_held(state: StateDir) -> None:
+    """Raise AlreadyRunning now if another daemon holds the root's lock (taken and dropped
+    at once), so that a refused start makes no aws call; the lock itself is taken later,
+    by root_lock. Nothing to say about a root that does not exist yet."""
+    try:
+        fd = os.open(state.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return  # root_lock, or the wait for the root, says what is wrong
+    try:
+        _take(fd, state)
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def _take(fd: int, state: StateDir) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        holder = _recorded_pid(state) or "unknown"
+        raise AlreadyRunning(
+            f"another awscli-uploader (pid {holder}) is already working on "
+            f"{state.root}; stop it first (scripts/local_kill.sh)"
+        ) from exc
 
 
 def _prepare(state_dir: Path) -> str | None:
