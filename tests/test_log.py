@@ -54,7 +54,7 @@ def test_json_without_fields_has_only_the_three() -> None:
 def test_json_log_lines_from_a_real_run(root: Path, moto: Moto, one_cli: str) -> None:
     moto.create_bucket("bucket-one")
     write(root / "bucket-one" / "dir" / "ünï.txt", b"12345")
-    write(root / "missing-bucket" / "kept.txt", b"kept")
+    kept = write(root / "missing-bucket" / "kept.txt", b"kept")
     result = run_cli(
         "--once",
         "-d",
@@ -66,7 +66,8 @@ def test_json_log_lines_from_a_real_run(root: Path, moto: Moto, one_cli: str) ->
         "--log-format",
         "json",
     )
-    assert result.returncode == 1
+    assert result.returncode == 1  # --once and a file failed: it stays
+    assert kept.read_bytes() == b"kept"
     lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
     uploaded = [line for line in lines if line.get("key") == "dir/ünï.txt"]
     assert uploaded == [
