@@ -155,11 +155,12 @@ def test_once_with_environment_variables(root: Path, moto: Moto) -> None:
 
 
 def test_daemon_waits_for_root_uploads_and_stops_on_sigterm(
-    tmp_path: Path, moto: Moto, aws_cli: str
+    tmp_path: Path, moto: Moto, one_cli: str
 ) -> None:
+    """The daemon's loop, above the seam: with one CLI (its calls run with both elsewhere)."""
     moto.create_bucket("late-bucket")
     root = tmp_path / "later"
-    args = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", moto.url, "--aws-cli", aws_cli]
+    args = ["-d", str(root), "-i", "1", "-s", "0", "--endpoint-url", moto.url, "--aws-cli", one_cli]
     with daemon(tmp_path, *args) as run:
         run.wait_for("does not exist yet")
         write(root / "late-bucket" / "x.txt", b"x")
