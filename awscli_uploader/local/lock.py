@@ -10,6 +10,7 @@ import errno
 import fcntl
 import os
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..errors import AlreadyRunning, ConfigError
 from .state import StateDir
 
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+PROBE_WAIT = 0.5  # seconds root_lock tries while another process only probes the lock
 
 
 @contextmanager
@@ -45,30 +47,36 @@ def root_lock(state: StateDir) -> Iterator[str | None]:
 
 
 def refuse_if_held(state: StateDir) -> None:
-    """Raise AlreadyRunning now if another daemon holds the root's lock (taken and dropped
-    at once), so that a refused start makes no aws call; the lock itself is taken later,
-    by root_lock. Nothing to say about a root that does not exist yet."""
-    try:
-        fd = os.open(state.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return  # root_lock, or the wait for the root, says what is wrong
-    try:
-        _take(fd, state)
-    finally:
-        os.close(fd)  # drops the lock
+    """Raise AlreadyRunning now if another daemon holds the root's lock, so that a refused
+    start makes no aws call; the lock itself is taken later, by root_lock. The probe is
+    `status`'s (a shared lock, dropped at once). Nothing to say about a root that does not
+    exist yet: root_lock refuses then, once the root is there."""
+    holder = lock_holder(state)
+    if holder is not None:
+        raise AlreadyRunning(_held(state, str(holder) if holder > 0 else "unknown"))
+
+
+def _held(state: StateDir, holder: str) -> str:
+    return (
+        f"another awscli-uploader (pid {holder}) is already working on "
+        f"{state.root}; stop it first (scripts/local_kill.sh)"
+    )
 
 
 def _take(fd: int, state: StateDir) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        holder = _recorded_pid(state) or "unknown"
-        raise AlreadyRunning(
-            f"another awscli-uploader (pid {holder}) is already working on "
-            f"{state.root}; stop it first (scripts/local_kill.sh)"
-        ) from exc
+    """The exclusive lock, or AlreadyRunning. Tried for a moment: a probe (`status`, a
+    starting daemon's refuse_if_held) holds a shared lock for a few microseconds."""
+    deadline = time.monotonic() + PROBE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise AlreadyRunning(_held(state, _recorded_pid(state) or "unknown")) from exc
+        time.sleep(0.05)
 
 
 def _prepare(state_dir: Path) -> str | None:
