@@ -88,7 +88,7 @@ def test_a_moving_upload_outlives_the_stall_window(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ignore_sigint", [False, True], ids=["as-is", "sigint-ignored"])
 def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path, ignore_sigint: bool) -> None:
     """Ended by its SIGINT, well within the 10 s grace before the SIGKILL, also when the
-    daemon was started ignoring SIGINT (in the background of a script)."""
+    caller ignores SIGINT (the daemon installs a handler; a library user may not)."""
     cli = AwsCli(executable=_fake_cli(tmp_path, HUNG), stall_seconds=1.5)
     started = time.monotonic()
     before = signal.getsignal(signal.SIGINT)

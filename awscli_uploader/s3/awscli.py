@@ -438,19 +438,24 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent: int) -> None:
-    """In the forked child, before the exec: SIGKILL when the daemon dies, however it dies
-    (an OOM kill, kill -9). Not SIGINT: the CLI would let a PUT in flight finish, and an
-    orphan's older bytes could land after a restarted daemon's newer ones. What the kill
-    leaves in S3 (multipart uploads) the next start aborts from the journal. The kernel
-    watches the thread that forked, which waits for the child."""
+def child_setup(parent: int) -> None:
+    """In the forked child, before the exec.
+
+    SIGKILL when the daemon dies, however it dies (an OOM kill, kill -9). Not SIGINT: the
+    CLI would let a PUT in flight finish, and an orphan's older bytes could land after a
+    restarted daemon's newer ones. What the kill leaves in S3 (multipart uploads) the next
+    start aborts from the journal. The kernel watches the thread that forked, which waits
+    for the child.
+
+    SIGINT's default action: the cancel is a SIGINT, on which the CLI aborts its multipart
+    uploads, and an ignored signal stays ignored across exec. The daemon installs its own
+    handler (exec resets a caught signal), but a caller that ignores SIGINT (a library user,
+    the calls made before the handlers exist, a test in a job started with `cmd &`) would
+    otherwise hand the CLI a SIGINT it can't receive."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # died before the prctl
         os._exit(1)
-    # The cancel is a SIGINT, and an ignored signal stays ignored across exec: a process
-    # started in the background of a script (`cmd &`) ignores SIGINT, and so would its CLI,
-    # which then could not abort its multipart uploads before the SIGKILL.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -480,7 +485,7 @@ def execute(
             _new_group=True,
             _return_cmd=True,
             _decode_errors="replace",
-            _preexec_fn=partial(die_with_parent, os.getpid()),
+            _preexec_fn=partial(child_setup, os.getpid()),
         )
         watchdog = Watchdog(proc.pid, limit(proc.pid), proc=proc_root, grace=grace)
         watchdog.start()
