@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import importlib.util
 import os
 import re
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,12 +22,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 TOKEN = "TOKEN"
 
 
-def require_aws_cdk() -> ModuleType:
-    """aws_cdk, or a module skip with the reason; under CI=true a missing install fails."""
-    try:
-        return importlib.import_module("aws_cdk")
-    except ImportError as error:
-        message = f"aws-cdk-lib is not importable ({error}); pip install -e '.[infra]'"
+def require_aws_cdk() -> None:
+    """A module skip with the reason unless aws_cdk is installed; under CI=true a missing
+    install fails. It finds the package and imports nothing: importing aws_cdk starts a
+    jsii runtime (a node process, seconds of CPU), which the tests do when they run, not
+    every xdist worker when it collects."""
+    if importlib.util.find_spec("aws_cdk") is None:
+        message = "aws-cdk-lib is not importable (No module named 'aws_cdk'); "
+        message += "pip install -e '.[infra]'"
         if IN_CI:
             pytest.fail(message + " (CI must run the infra tests)", pytrace=False)
         pytest.skip(message, allow_module_level=True)

@@ -1,23 +1,24 @@
 """AwscliUploader in a bare stack: the role's policy and the user data it adds."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from awscli_uploader_infra import render
 from infra_helpers import TOKEN, heredoc, only_resource, require_aws_cdk
 
-require_aws_cdk()
+if TYPE_CHECKING:
+    from aws_cdk import Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
 
-from aws_cdk import App, Stack
-from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
-from awscli_uploader_infra import AwscliUploader, render
+# aws_cdk (jsii: a node process, seconds of CPU) is imported by the functions that use it,
+# not by every xdist worker when it collects
+require_aws_cdk()
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -26,6 +27,10 @@ BUCKETS = ("sim-results", "sim.logs-2")
 
 
 def bare_stack() -> tuple[Stack, iam.Role, ec2.UserData]:
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+
     stack = Stack(App(), "Existing")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
     user_data = ec2.UserData.for_linux()
@@ -35,6 +40,9 @@ def bare_stack() -> tuple[Stack, iam.Role, ec2.UserData]:
 
 @pytest.fixture(scope="module")
 def template(dummy_asset: Path) -> Template:
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     user_data.add_commands("echo existing commands stay first")
     AwscliUploader(
@@ -71,6 +79,8 @@ def statements(template: Template) -> list[dict[str, Any]]:
 def test_role_gets_the_four_actions_on_the_buckets_and_read_on_the_wheel_only(
     template: Template,
 ) -> None:
+    from aws_cdk.assertions import Match
+
     role_id, _ = only_resource(template, "AWS::IAM::Role")
     template.has_resource_properties(
         "AWS::IAM::Policy",
@@ -155,6 +165,8 @@ def test_user_data_carries_the_props(user_data: str, line: str) -> None:
 
 
 def test_region_defaults_to_the_stack_region(dummy_asset: Path) -> None:
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     AwscliUploader(
         stack,
@@ -170,6 +182,10 @@ def test_region_defaults_to_the_stack_region(dummy_asset: Path) -> None:
 
 
 def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_asset: Path) -> None:
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk.assertions import Match, Template
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     bucket = s3.Bucket(stack, "Results")
     AwscliUploader(
@@ -202,6 +218,12 @@ def test_buckets_of_the_same_stack_can_be_passed_as_tokens(dummy_asset: Path) ->
 
 
 def test_an_imported_role_gets_its_own_policy(dummy_asset: Path) -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import AwscliUploader
+
     stack = Stack(App(), "Existing")
     role = iam.Role.from_role_name(stack, "Role", "simulation-instance-role")
     AwscliUploader(
@@ -232,6 +254,8 @@ def test_an_imported_role_gets_its_own_policy(dummy_asset: Path) -> None:
 def test_invalid_props_fail_at_synth_with_a_clear_error(
     props: dict[str, Any], message: str, dummy_asset: Path
 ) -> None:
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     arguments: dict[str, Any] = {
         "bucket_names": ["sim-results"],
@@ -244,6 +268,8 @@ def test_invalid_props_fail_at_synth_with_a_clear_error(
 
 
 def test_a_missing_prebuilt_wheel_is_reported(tmp_path: Path) -> None:
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     with pytest.raises(FileNotFoundError, match=r"is not a \.whl file"):
         AwscliUploader(
@@ -258,6 +284,8 @@ def test_a_missing_prebuilt_wheel_is_reported(tmp_path: Path) -> None:
 
 
 def test_props_are_keyword_only() -> None:
+    from awscli_uploader_infra import AwscliUploader
+
     stack, role, user_data = bare_stack()
     with pytest.raises(TypeError):
         AwscliUploader(stack, "Uploader", role, user_data)

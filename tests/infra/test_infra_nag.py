@@ -1,26 +1,30 @@
 """The cdk-nag AwsSolutions pack finds nothing unexplained in the example stack."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 from infra_helpers import require_aws_cdk
 
+# aws_cdk and cdk_nag (jsii: a node process, seconds of CPU) are imported by the tests that
+# use them, not by every xdist worker when it collects
 require_aws_cdk()
-
-from aws_cdk import App, Aspects
-from aws_cdk.assertions import Annotations, Match
-from awscli_uploader_infra import SpotInstancesStack, nag
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
 
-cdk_nag = pytest.importorskip("cdk_nag")
+if importlib.util.find_spec("cdk_nag") is None:
+    pytest.skip("could not import 'cdk_nag': No module named 'cdk_nag'", allow_module_level=True)
 
 
 def _findings(dummy_asset: Path, **props: object) -> list[str]:
+    import cdk_nag
+    from aws_cdk import App, Aspects
+    from aws_cdk.assertions import Annotations, Match
+    from awscli_uploader_infra import SpotInstancesStack
+
     app = App()
     stack = SpotInstancesStack(
         app,
@@ -57,6 +61,8 @@ def test_aws_solutions_pack_finds_nothing_unexplained(
 
 
 def test_every_suppression_has_a_one_line_reason() -> None:
+    from awscli_uploader_infra import nag
+
     for rule, (reason, _) in nag.REASONS.items():
         assert rule.startswith("AwsSolutions-")
         assert "\n" not in reason and 20 <= len(reason) <= 200, rule

@@ -1,7 +1,6 @@
 """What replaces the instance: each input changed alone, the launch template and the group
 compared with those of the unchanged stack. infra/README.md's table is this test's."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
@@ -9,17 +8,17 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from infra_helpers import only_resource, require_aws_cdk
 
-require_aws_cdk()
+if TYPE_CHECKING:
+    from aws_cdk import App
 
-from aws_cdk import App, Duration, Stack, Tags
-from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
-from awscli_uploader_infra import SpotInstancesStack
+# aws_cdk (jsii: a node process, seconds of CPU) is imported by the functions that use it,
+# not by every xdist worker when it collects
+require_aws_cdk()
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -29,7 +28,7 @@ KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 # The group's properties whose change CloudFormation's AutoScalingRollingUpdate acts on.
 ROLLING_UPDATE_TRIGGERS = ("MixedInstancesPolicy", "VPCZoneIdentifier", "LaunchTemplate")
 
-Change = Callable[[App, dict[str, Any]], None]
+Change = Callable[["App", dict[str, Any]], None]
 
 
 def _set(**props: Any) -> Change:
@@ -40,10 +39,19 @@ def _set(**props: Any) -> Change:
 
 
 def _topic(app: App, base: dict[str, Any]) -> None:
+    from aws_cdk import Stack
+    from aws_cdk import aws_sns as sns
+
     topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"
     shared = Stack(app, "Shared")
     sns.Topic(shared, "Alerts")  # a stack of its own, not empty
     base["alarm_topic"] = sns.Topic.from_topic_arn(shared, "Topic", topic_arn)
+
+
+def _drain_timeout(_app: App, base: dict[str, Any]) -> None:
+    from aws_cdk import Duration
+
+    base.update(drain_timeout=Duration.hours(2))
 
 
 def _other_wheel(_app: App, base: dict[str, Any]) -> None:
@@ -61,7 +69,7 @@ CHANGES: dict[str, Change] = {
     "kms_key_arns": _set(kms_key_arns=[KMS_KEY]),
     "session_manager": _set(session_manager=True),
     "alarm_topic": _topic,
-    "drain_timeout": _set(drain_timeout=Duration.hours(2)),
+    "drain_timeout": _drain_timeout,
     "root_dir": _set(root_dir="/data/other/s3"),
     "interval": _set(interval=30),
     "stability": _set(stability=5),
@@ -81,6 +89,10 @@ CHANGES: dict[str, Change] = {
 
 
 def _synth(dummy_asset: Path, change: Change | None) -> dict[str, Any]:
+    from aws_cdk import App, Tags
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import SpotInstancesStack
+
     app = App()
     props: dict[str, Any] = {
         "bucket_names": ["sim-results"],

@@ -1,14 +1,15 @@
 """The example SpotInstancesStack: an Auto Scaling group of one spot instance that drains
 before it goes, its data volume, IMDSv2, role and profile, the signal; lint-clean."""
 
-# ruff: noqa: E402 - aws_cdk is imported only once it is known to be installed
 from __future__ import annotations
 
 import json
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from awscli_uploader_infra import render
 from infra_helpers import (
     heredoc,
     only_resource,
@@ -18,18 +19,13 @@ from infra_helpers import (
     user_data_text,
 )
 
-require_aws_cdk()
+if TYPE_CHECKING:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
 
-from aws_cdk import App, Environment
-from aws_cdk.assertions import Match, Template
-from awscli_uploader_infra import SpotInstancesStack, render
-from awscli_uploader_infra.group_construct import SIGNAL_TIMEOUT
-from awscli_uploader_infra.spot_stack import (
-    DATA_DEVICE,
-    DEFAULT_INSTANCE_TYPES,
-    DRAIN_HOOK_NAME,
-    VOLUME_TAG,
-)
+# aws_cdk (jsii: a node process, seconds of CPU) and the stack's modules, which import it,
+# are imported by the functions that use them, not by every xdist worker when it collects
+require_aws_cdk()
 
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
@@ -41,6 +37,10 @@ KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 
 @pytest.fixture(scope="module")
 def template(dummy_asset: Path) -> Template:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import SpotInstancesStack
+
     stack = SpotInstancesStack(
         App(),
         "Spot",
@@ -57,6 +57,10 @@ def template(dummy_asset: Path) -> Template:
 
 
 def _stack(dummy_asset: Path, app: App | None = None, **props: object) -> Template:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import SpotInstancesStack
+
     props.setdefault("image_id", IMAGE_ID)
     stack = SpotInstancesStack(
         app or App(),
@@ -74,6 +78,8 @@ def user_data(template: Template) -> str:
 
 
 def test_launch_template_requires_imdsv2(template: Template) -> None:
+    from aws_cdk.assertions import Match
+
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {"LaunchTemplateData": {"MetadataOptions": Match.object_like({"HttpTokens": "required"})}},
@@ -83,6 +89,9 @@ def test_launch_template_requires_imdsv2(template: Template) -> None:
 def test_spot_capacity_comes_from_the_group_not_from_a_request(template: Template) -> None:
     """No persistent request that could reopen outside the stack: the launch template asks
     for no spot market, the group buys spot capacity and owns its instances."""
+    from aws_cdk.assertions import Match
+    from awscli_uploader_infra.spot_stack import DEFAULT_INSTANCE_TYPES
+
     _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
     assert "InstanceMarketOptions" not in launch_template["Properties"]["LaunchTemplateData"]
     for kind in ("AWS::EC2::Instance", "AWS::EC2::SpotFleet", "AWS::EC2::EC2Fleet"):
@@ -115,6 +124,8 @@ def test_a_termination_waits_for_the_drain_hook_which_goes_with_the_group(
     """The hook is the group's own property: a hook resource would reference the group, so
     CloudFormation would delete it first, and a stack deletion would then terminate the
     instance without a drain. Nothing else that refers to the group by Ref or GetAtt."""
+    from awscli_uploader_infra.spot_stack import DRAIN_HOOK_NAME
+
     group_id, group = only_resource(template, "AWS::AutoScaling::AutoScalingGroup")
     template.resource_count_is("AWS::AutoScaling::LifecycleHook", 0)
     assert group["Properties"]["LifecycleHookSpecificationList"] == [
@@ -134,6 +145,8 @@ def test_a_termination_waits_for_the_drain_hook_which_goes_with_the_group(
 def test_the_daemon_learns_the_hook_and_may_complete_it_on_this_group_only(
     template: Template, user_data: str
 ) -> None:
+    from awscli_uploader_infra.spot_stack import DRAIN_HOOK_NAME
+
     bootstrap = heredoc(user_data, "AWSCLI_UPLOADER_BOOTSTRAP")
     assert f"\nLIFECYCLE_HOOK='{DRAIN_HOOK_NAME}'\n" in bootstrap
     assert "\nAUTOSCALING_GROUP='Spot-uploader'\n" in bootstrap
@@ -182,6 +195,9 @@ def test_replacement_is_a_rolling_update_that_waits_for_the_signal(template: Tem
 def test_the_backlog_has_its_own_encrypted_volume_mounted_at_the_root(
     template: Template, user_data: str
 ) -> None:
+    from aws_cdk.assertions import Match
+    from awscli_uploader_infra.spot_stack import DATA_DEVICE
+
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate",
         {
@@ -208,6 +224,8 @@ def test_the_backlog_has_its_own_encrypted_volume_mounted_at_the_root(
 def test_a_kept_data_volume_is_tagged_with_its_group(template: Template) -> None:
     """The launch template keeps the data volume (the daemon releases it once drained): a
     volume left by an interruption is found by this tag (and the instance by it too)."""
+    from awscli_uploader_infra.spot_stack import VOLUME_TAG
+
     _, launch_template = only_resource(template, "AWS::EC2::LaunchTemplate")
     specs = launch_template["Properties"]["LaunchTemplateData"]["TagSpecifications"]
     tagged = {spec["ResourceType"]: spec["Tags"] for spec in specs}
@@ -244,6 +262,8 @@ def test_a_stuck_start_fails_well_before_the_creation_stops_waiting() -> None:
     """The unit's TimeoutStartSec ends a start that never says READY=1 (the bootstrap's
     `systemctl enable --now` fails, the exit trap signals the failure) with ten minutes of
     the creation signal's timeout left for the bootstrap's own installs before it."""
+    from awscli_uploader_infra.group_construct import SIGNAL_TIMEOUT
+
     unit = render.unit_text(render.USER_DATA_TEMPLATE.read_text())
     (line,) = [line for line in unit.splitlines() if line.startswith("TimeoutStartSec=")]
     seconds = int(line.removeprefix("TimeoutStartSec="))
@@ -314,6 +334,8 @@ def test_instance_profile_carries_the_ec2_role(template: Template) -> None:
 
 
 def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None:
+    from aws_cdk.assertions import Match
+
     role_id, role = only_resource(template, "AWS::IAM::Role")
     assert "ManagedPolicyArns" not in role["Properties"]
     assert "Policies" not in role["Properties"]
@@ -371,6 +393,8 @@ def test_role_may_only_use_the_buckets_and_the_wheel(template: Template) -> None
 
 
 def test_the_image_is_pinned_by_id(template: Template) -> None:
+    from aws_cdk.assertions import Match
+
     template.has_resource_properties(
         "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({"ImageId": IMAGE_ID})}
     )
@@ -380,6 +404,9 @@ def test_the_image_is_pinned_by_id(template: Template) -> None:
 def test_without_an_id_amazon_linux_2023_comes_from_the_context_not_from_ssm(
     dummy_asset: Path,
 ) -> None:
+    from aws_cdk import App, Environment
+    from aws_cdk.assertions import Match
+
     env = Environment(account="123456789012", region="eu-west-1")
     key = (
         "ssm:account=123456789012:parameterName=/aws/service/ami-amazon-linux-latest/"
@@ -458,6 +485,10 @@ def user_data_bytes(template: Template) -> int:
 
 
 def test_user_data_leaves_4_kb_for_the_coordinators_commands(dummy_asset: Path) -> None:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+    from awscli_uploader_infra import SpotInstancesStack
+
     commands = [": " + "x" * (COORDINATOR_ROOM - 2)]
     stack = SpotInstancesStack(
         App(),
