@@ -4,10 +4,11 @@ package's declared dependencies (not the package: the run puts the checkout on i
 It is kept in the user's cache (`$XDG_CACHE_HOME/awscli-uploader`, else
 `~/.cache/awscli-uploader`) under a name made of the interpreter, the dependency list and the
 ISO week, so a changed pyproject.toml or another 3.9 gets a venv of its own, and the newest
-releases of the dependencies come in within a week; venvs of past weeks are removed. Delete
-the directory to rebuild. Building costs about 8 s of CPU (pip's resolution and the first
-run's byte-compiling), which the suite then pays once a week, not at every run. .ci/run
-builds it with its other installs: `python3 tests/floor_env.py`.
+releases of the dependencies come in within a week (a week's build that can't reach the
+index falls back to the last week's venv, with a warning); venvs built more than 14 days ago
+are removed. Delete the directory to rebuild. Building costs about 8 s of CPU (pip's
+resolution and the first run's byte-compiling), which the suite then pays once a week, not
+at every run. .ci/run builds it with its other installs: `python3 tests/floor_env.py`.
 
 A venv without pip (ensurepip costs ~5 s of CPU), filled by this environment's pip (`--python`,
 pip 22.3 or later), with wheels only (each dependency has them: pip then skips the sdists of
@@ -88,13 +89,18 @@ def floor_venv(python: str, pyproject: str) -> Path:
         )
         if installed.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
-            raise RuntimeError(installed.stdout[-2000:] + installed.stderr[-2000:])
+            why = installed.stdout[-2000:] + installed.stderr[-2000:]
+            earlier = sorted(p for p in CACHE.glob(f"py39-{key}-*") if (p / READY).is_file())
+            if not earlier:
+                raise RuntimeError(why)
+            print(f"floor_env: this week's venv not built, using {earlier[-1]}:\n{why}")
+            return earlier[-1]
         (venv / READY).write_text("\n".join(wanted) + "\n")
     return venv
 
 
 def _remove_old(keep: Path) -> None:
-    """The venvs of past weeks (or past dependency lists) not used for KEEP_DAYS."""
+    """The venvs of past weeks (or past dependency lists) built more than KEEP_DAYS ago."""
     cutoff = time.time() - KEEP_DAYS * 86400
     for old in CACHE.glob("py39-*"):
         if old != keep and old.stat().st_mtime < cutoff:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from awscli_uploader.errors import AlreadyRunning, ConfigError
+from awscli_uploader.local import lock
 from awscli_uploader.local.lock import lock_holder, refuse_if_held, root_lock
 from awscli_uploader.local.state import StateDir
 
@@ -54,11 +55,14 @@ def test_a_start_is_refused_early_while_another_holds_the_lock(tmp_path: Path) -
     refuse_if_held(StateDir(tmp_path / "not-yet"))
 
 
-def test_a_probe_does_not_refuse_a_daemon_taking_the_lock(tmp_path: Path) -> None:
+def test_a_probe_does_not_refuse_a_daemon_taking_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A probe (`status`, a starting daemon's early check) holds a shared lock for a moment:
     root_lock waits that moment out instead of refusing."""
+    monkeypatch.setattr(lock, "PROBE_WAIT", 5.0)  # room on a loaded host; the probe takes 0.2 s
     state = StateDir(tmp_path)
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)  # a probe, caught in the act
         probe_ends = threading.Timer(0.2, fcntl.flock, args=(fd, fcntl.LOCK_UN))

@@ -1,7 +1,8 @@
 """One daemon per root: an exclusive lock on the root directory itself.
 
 The kernel drops the lock when its holder dies, so a crash never blocks a
-restart; `status` asks the same lock who holds it, without taking it.
+restart; `status` asks the same lock who holds it, with a shared lock for a moment
+(which is why root_lock tries for PROBE_WAIT before refusing).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def refuse_if_held(state: StateDir) -> None:
 def _held(state: StateDir, holder: str) -> str:
     return (
         f"another awscli-uploader (pid {holder}) is already working on "
-        f"{state.root}; stop it first (scripts/local_kill.sh)"
+        f"{state.root}; stop it first (kill -TERM {holder}, or scripts/local_kill.sh)"
     )
 
 
@@ -126,7 +127,9 @@ def lock_holder(state: StateDir) -> int | None:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return None  # can't tell (no locks here): root_lock says what is wrong
             return int(_recorded_pid(state) or -1)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None

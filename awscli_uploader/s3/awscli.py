@@ -451,12 +451,14 @@ def child_setup(parent: int) -> None:
     uploads, and an ignored signal stays ignored across exec. The daemon installs its own
     handler (exec resets a caught signal), but a caller that ignores SIGINT (a library user,
     the calls made before the handlers exist, a test in a job started with `cmd &`) would
-    otherwise hand the CLI a SIGINT it can't receive."""
+    otherwise hand the CLI a SIGINT it can't receive; a blocked one (the mask survives
+    fork and exec) is unblocked for the same reason."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # died before the prctl
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def execute(

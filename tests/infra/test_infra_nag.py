@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from infra_helpers import require_aws_cdk
+from infra_helpers import IN_CI, require_aws_cdk
 
 # aws_cdk and cdk_nag (jsii: a node process, seconds of CPU) are imported by the tests that
 # use them, not by every xdist worker when it collects
@@ -16,6 +16,8 @@ require_aws_cdk()
 pytestmark = pytest.mark.xdist_group("jsii")
 
 if importlib.util.find_spec("cdk_nag") is None:
+    if IN_CI:
+        pytest.fail("cdk-nag is not installed (CI must run the infra tests)", pytrace=False)
     pytest.skip("could not import 'cdk_nag': No module named 'cdk_nag'", allow_module_level=True)
 
 
