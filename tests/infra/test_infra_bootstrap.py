@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 from awscli_uploader_infra import render
 from awscli_uploader_infra.wheel import pinned_requirements
+from helpers import serving
 from infra_helpers import make_wheel
 
 WHEEL_NAME = "awscli_uploader-0.0.0-py3-none-any.whl"
@@ -96,14 +96,8 @@ def recording_index() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/simple/", requests
 
 
 @dataclass(frozen=True)
