@@ -93,7 +93,8 @@ def floor_venv(python: str, pyproject: str) -> Path:
             earlier = sorted(p for p in CACHE.glob(f"py39-{key}-*") if (p / READY).is_file())
             if not earlier:
                 raise RuntimeError(why)
-            print(f"floor_env: this week's venv not built, using {earlier[-1]}:\n{why}")
+            print(f"floor_env: this week's venv not built, using {earlier[-1]}:", file=sys.stderr)
+            print(why, file=sys.stderr)
             return earlier[-1]
         (venv / READY).write_text("\n".join(wanted) + "\n")
     return venv
