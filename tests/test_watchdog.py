@@ -85,19 +85,23 @@ def test_a_moving_upload_outlives_the_stall_window(tmp_path: Path) -> None:
 
 
 @needs_proc
-@pytest.mark.parametrize("ignore_sigint", [False, True], ids=["as-is", "sigint-ignored"])
-def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path, ignore_sigint: bool) -> None:
+@pytest.mark.parametrize("caller", ["as-is", "sigint-ignored", "sigint-blocked"])
+def test_a_hung_upload_is_ended_after_the_stall_window(tmp_path: Path, caller: str) -> None:
     """Ended by its SIGINT, well within the 10 s grace before the SIGKILL, also when the
-    caller ignores SIGINT (the daemon installs a handler; a library user may not)."""
+    caller ignores or blocks SIGINT (the daemon installs a handler; a library user may
+    not): both would pass to the CLI across fork and exec."""
     cli = AwsCli(executable=_fake_cli(tmp_path, HUNG), stall_seconds=1.5)
     started = time.monotonic()
     before = signal.getsignal(signal.SIGINT)
-    if ignore_sigint:
+    if caller == "sigint-ignored":
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if caller == "sigint-blocked":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         with pytest.raises(AwsCliError) as caught:
             cli.run(["s3", "cp"], upload_bytes=1)
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         signal.signal(signal.SIGINT, before)
     assert caught.value.timed_out
     assert "no progress for" in caught.value.summary()
