@@ -22,14 +22,13 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 TOKEN = "TOKEN"
 
 
-def require_aws_cdk() -> None:
-    """A module skip with the reason unless aws_cdk is installed; under CI=true a missing
-    install fails. It finds the package and imports nothing: importing aws_cdk starts a
-    jsii runtime (a node process, seconds of CPU), which the tests do when they run, not
-    every xdist worker when it collects."""
-    if importlib.util.find_spec("aws_cdk") is None:
-        message = "aws-cdk-lib is not importable (No module named 'aws_cdk'); "
-        message += "pip install -e '.[infra]'"
+def require_aws_cdk(module: str = "aws_cdk") -> None:
+    """A module skip with the reason unless `module` (of the [infra] extra: aws_cdk,
+    cdk_nag) is installed; under CI=true a missing install fails. It finds the package and
+    imports nothing: importing aws_cdk starts a jsii runtime (a node process, seconds of
+    CPU), which the tests do when they run, not every xdist worker when it collects."""
+    if importlib.util.find_spec(module) is None:
+        message = f"{module} is not importable; pip install -e '.[infra]'"
         if IN_CI:
             pytest.fail(message + " (CI must run the infra tests)", pytrace=False)
         pytest.skip(message, allow_module_level=True)

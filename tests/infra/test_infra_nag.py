@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-from infra_helpers import IN_CI, require_aws_cdk
+from infra_helpers import require_aws_cdk
 
 # aws_cdk and cdk_nag (jsii: a node process, seconds of CPU) are imported by the tests that
 # use them, not by every xdist worker when it collects
@@ -15,10 +14,7 @@ require_aws_cdk()
 # one worker loads the jsii assembly of aws-cdk-lib (seconds of node CPU) for all such modules
 pytestmark = pytest.mark.xdist_group("jsii")
 
-if importlib.util.find_spec("cdk_nag") is None:
-    if IN_CI:
-        pytest.fail("cdk-nag is not installed (CI must run the infra tests)", pytrace=False)
-    pytest.skip("could not import 'cdk_nag': No module named 'cdk_nag'", allow_module_level=True)
+require_aws_cdk("cdk_nag")
 
 
 def _findings(dummy_asset: Path, **props: object) -> list[str]:
