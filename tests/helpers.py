@@ -469,13 +469,16 @@ def scandirs() -> Iterator[list[Path]]:
 
 
 def tree(root: Path) -> list[str]:
-    """Files left under root (the uploader's own state directory aside)."""
+    """Files and symlinks left under root. The uploader's own state directory is not
+    entered: a running daemon removes its staging directories while the walk goes on."""
     state = StateDir(root).path
-    return sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if (p.is_file() or p.is_symlink()) and state not in p.parents
-    )
+    found = []
+    for directory, dirs, files in os.walk(root):
+        here = Path(directory)
+        links = [d for d in dirs if (here / d).is_symlink()]  # listed, never followed
+        dirs[:] = [d for d in dirs if here / d != state and d not in links]
+        found += [str((here / name).relative_to(root)) for name in files + links]
+    return sorted(found)
 
 
 Files = dict[tuple[str, str], bytes]  # (bucket, key): the bytes written
