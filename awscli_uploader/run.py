@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import TypeVar
 
 from . import __version__
 from .config import PROG, Config
@@ -22,14 +18,13 @@ from .ops import log
 from .ops.progress import Progress, show_progress
 from .ops.report import Fanout, Reporter
 from .s3.access import check_endpoint_url, validate_access
-from .s3.awscli import MAX_PUT_BYTES, AwsCli
+from .s3.awscli import MAX_PUT_BYTES
 from .s3.health import CredentialWatch, WatchedCli
 from .s3.layer_dir import clean
 from .scan.record import ScanObserver
 from .scan.uploader import Uploader
 
 IMDS_TRIES = 10  # with --lifecycle-hook, a second apart
-T = TypeVar("T")
 
 
 def run(config: Config) -> int:
@@ -59,13 +54,16 @@ def run(config: Config) -> int:
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s", cli.version())
     imds = Imds(endpoint=config.imds_endpoint or DEFAULT_ENDPOINT, disabled=config.imds_disabled)
-    tries = IMDS_TRIES if config.lifecycle_hook else 0
-    instance = check_access(cli, lambda: find_instance(imds, tries), logger)
+    instance = imds.instance_id()
+    for _ in range(IMDS_TRIES if config.lifecycle_hook and instance is None else 0):
+        time.sleep(1.0)  # a drain hook waits on this instance: EC2 must not be missed
+        instance = imds.instance_id()
     if config.lifecycle_hook and instance is None:
         logger.error(
             "--lifecycle-hook %s: no EC2 metadata service answers; the hook can't be completed",
             config.lifecycle_hook,
         )
+    validate_access(cli, instance, logger)
     uploader = Uploader(config, cli, logger, observer=observer(config, cli.watch, logger))
     say_keep(uploader, logger)
     daemon = Daemon(config, uploader, logger, imds if instance else None)
@@ -74,41 +72,6 @@ def run(config: Config) -> int:
         return 1 if daemon.run_once().failed else 0
     daemon.run_forever()
     return 0
-
-
-def check_access(
-    cli: AwsCli, probe: Callable[[], str | None], logger: logging.Logger
-) -> str | None:
-    """The access check, with the EC2 metadata probe run beside it (off EC2 the probe can
-    wait out two 1-s timeouts); the instance id, None off EC2."""
-    on_ec2 = in_background(probe, name="imds-probe")
-    validate_access(cli, on_ec2, logger)
-    return on_ec2()
-
-
-def find_instance(imds: Imds, tries: int) -> str | None:
-    """The instance id, asked up to `tries` more times a second apart (a drain hook waits
-    on this instance: EC2 must not be missed); None off EC2."""
-    instance = imds.instance_id()
-    for _ in range(tries if instance is None else 0):
-        time.sleep(1.0)
-        instance = imds.instance_id()
-    return instance
-
-
-def in_background(work: Callable[[], T], *, name: str) -> Callable[[], T]:
-    """Start `work` in a daemon thread (it never holds up an exit); the call returned
-    waits for its result, or raises what it raised."""
-    future: Future[T] = Future()
-
-    def run_it() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as exc:  # handed to the waiter, not hidden
-            future.set_exception(exc)
-
-    threading.Thread(target=run_it, name=name, daemon=True).start()
-    return future.result
 
 
 def observer(config: Config, watch: CredentialWatch, logger: logging.Logger) -> ScanObserver:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import stat
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import REGION, Answer, Moto, RecordingCli
+from helpers import REGION, Moto
 
 from awscli_uploader.cli import main
 from awscli_uploader.errors import AccessError, ConfigError
-from awscli_uploader.run import check_access, in_background
 from awscli_uploader.s3.access import access_hint, check_endpoint_url, validate_access
 from awscli_uploader.s3.awscli import AwsCli, ErrorKind
 
@@ -76,7 +73,7 @@ def test_bad_endpoint_url_exits_2_before_any_aws_call(
 def test_missing_profile_is_named_with_how_to_create_it(moto: Moto, aws_cli: str) -> None:
     cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url, profile="nosuchprofile")
     with pytest.raises(AccessError) as caught:
-        validate_access(cli, lambda: None, LOG)
+        validate_access(cli, None, LOG)
     message = str(caught.value)
     assert "'nosuchprofile' does not exist" in message
     assert "aws configure --profile nosuchprofile" in message
@@ -90,7 +87,7 @@ def test_with_an_endpoint_the_check_is_an_s3_call(
     moto.create_bucket("seen")
     cli = AwsCli(executable=aws_cli, region=REGION, endpoint_url=moto.url)
     with caplog.at_level(logging.INFO):
-        validate_access(cli, lambda: None, LOG)
+        validate_access(cli, None, LOG)
     assert f"{moto.url} lists 1 buckets" in caplog.text
 
 
@@ -106,57 +103,5 @@ def test_a_denied_listing_still_proves_the_credentials(
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     cli = AwsCli(executable=str(fake), endpoint_url="http://127.0.0.1:1")
     with caplog.at_level(logging.INFO):
-        validate_access(cli, lambda: None, LOG)
+        validate_access(cli, None, LOG)
     assert "accepted the credentials" in caplog.text
-
-
-def probe_after(seen: threading.Event, answer: str) -> Callable[[], str | None]:
-    """An EC2 metadata probe that answers only once the access check's aws call has begun
-    (None after 20 s: run one after the other, the check would begin only then)."""
-    return lambda: answer if seen.wait(20) else None
-
-
-def seen_list_buckets(seen: threading.Event) -> Answer:
-    def answer(call: list[str]) -> None:
-        if call[:2] == ["s3api", "list-buckets"]:
-            seen.set()
-        # the real CLI runs
-
-    return answer
-
-
-def test_the_metadata_probe_runs_beside_the_access_check(
-    moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    seen = threading.Event()
-    cli = RecordingCli(
-        executable=aws_cli, region=REGION, endpoint_url=moto.url, answer=seen_list_buckets(seen)
-    )
-    with caplog.at_level(logging.INFO):
-        assert check_access(cli, probe_after(seen, "i-0abc"), LOG) == "i-0abc"
-    assert "(EC2 instance i-0abc, instance role)" in caplog.text
-
-
-def test_a_failed_check_waits_for_the_probe_to_say_ec2(
-    moto: Moto, aws_cli: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Off EC2 a failed check is fatal, on EC2 survived: the probe's answer decides, even
-    when the check fails first."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "")
-    seen = threading.Event()
-    cli = RecordingCli(
-        executable=aws_cli, region=REGION, endpoint_url=moto.url, answer=seen_list_buckets(seen)
-    )
-    assert check_access(cli, probe_after(seen, "i-0abc"), LOG) == "i-0abc"
-    assert "going on, uploads retry" in caplog.text
-    with pytest.raises(AccessError, match="no AWS credentials"):
-        check_access(cli, lambda: None, LOG)
-
-
-def test_the_probe_s_error_reaches_the_caller() -> None:
-    def broken() -> str | None:
-        raise RuntimeError("probe broke")
-
-    with pytest.raises(RuntimeError, match="probe broke"):
-        in_background(broken, name="test")()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..errors import AccessError, AwsCliError, ConfigError
@@ -54,22 +53,18 @@ def access_hint(kind: ErrorKind, stderr: str, *, config_file: str) -> str:
     return _ACCESS_HINTS.get(kind, "AWS access check failed")
 
 
-def validate_access(
-    cli: AwsCli, on_ec2: Callable[[], str | None], logger: logging.Logger
-) -> None:
+def validate_access(cli: AwsCli, instance: str | None, logger: logging.Logger) -> None:
     """One aws call that needs valid credentials: fatal on a laptop, logged and survived
-    on EC2. `on_ec2` gives the instance id (None off EC2), asked once the call is done: the
-    metadata probe may run meanwhile."""
+    on EC2."""
     try:
         who = _prove(cli)
     except AwsCliError as exc:
         config_file = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
         hint = access_hint(classify(exc.stderr), exc.stderr, config_file=config_file)
-        if on_ec2():
+        if instance:
             logger.error("%s (%s); on EC2: going on, uploads retry", hint, exc.summary())
             return
         raise AccessError(f"{hint} ({exc.summary()})") from exc
-    instance = on_ec2()
     where = f"EC2 instance {instance}, instance role" if instance else "local AWS CLI credentials"
     logger.info("AWS access ok: %s (%s)", who, where)
 
