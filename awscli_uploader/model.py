@@ -44,7 +44,7 @@ class Skipped(NamedTuple):
     reason: str
     bucket: str = ""  # the bucket its directory stands for, "" above any bucket
     ready_in: float | None = None  # seconds until ready if it stays as it is, when short
-    files: int = 1  # the files of a directory passed over as not yet due (walk.Deferred)
+    files: int = 1  # of a directory: files passed over as not yet due, or entries excluded
 
 
 class Identity(NamedTuple):

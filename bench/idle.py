@@ -63,9 +63,10 @@ def find_seconds(root: Path) -> float:
     return min(times)
 
 
-def daemon_scans(b: Bench, root: Path) -> tuple[list[float], float]:
-    """The scan times after the first, and the CPU seconds per scan, of the real daemon."""
-    args = [sys.executable, "-m", "awscli_uploader", "-d", str(root), "-i", "1", "-s", "3600"]
+def daemon_scans(b: Bench, root: Path, *options: str) -> tuple[list[float], float]:
+    """The scan times after the first, and the CPU seconds per scan, of the real daemon
+    run with `options`."""
+    args = [sys.executable, "-m", "awscli_uploader", "-d", str(root), "-i", "1", *options]
     args += ["--endpoint-url", b.tools.moto.url, "-r", REGION, "--aws-cli", b.tools.cli]
     proc = subprocess.Popen(
         args, env=b.tools.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -89,17 +90,28 @@ def idle(b: Bench) -> None:
     cases.idle(b)  # its tree stays: none of its files is ready
     root = b.root
     n = b.settings.idle
-    scans, cpu = daemon_scans(b, root)
-    scan, floor = median(scans), find_seconds(root)
+    floor = find_seconds(root)
+    case = f"idle ({n:,} files, none ready)"
+    b.rows.append(Row(case, "find ROOT -type f (the floor)", floor, f"{floor:.3f} s"))
+    daemon_rows(b, case, floor, "", daemon_scans(b, root, "-s", "3600"))
+    # the same files excluded by name, at the default stability: ready but never taken
+    excluded = daemon_scans(b, root, "-s", "2", "--exclude", "*.bin")
+    daemon_rows(b, case, floor, ", every file excluded (-s 2)", excluded)
     left = sum(1 for _ in root.rglob("*.bin"))
     if left != n:
         b.problems.append(f"idle: {left} of {n} files left after the daemon's scans")
-    case = f"idle ({n:,} files, none ready)"
-    b.rows.append(Row(case, "find ROOT -type f (the floor)", floor, f"{floor:.3f} s"))
+
+
+def daemon_rows(
+    b: Bench, case: str, floor: float, what: str, measured: tuple[list[float], float]
+) -> None:
+    """A daemon run's rows: its scan after the first against `find`, its CPU an hour."""
+    scans, cpu = measured
+    scan = median(scans)
     b.rows.append(
         Row(
             case,
-            "daemon scan after the first (median)",
+            f"daemon scan after the first (median){what}",
             scan,
             f"{scan:.3f} s = {scan / floor:.1f}x find",
             Target(3.0, True),
@@ -110,7 +122,7 @@ def idle(b: Bench) -> None:
     b.rows.append(
         Row(
             case,
-            "daemon CPU per idle hour at -i 60",
+            f"daemon CPU per idle hour at -i 60{what}",
             None,
             f"{hour:.1f} s ({cpu:.3f} s a scan, aws children included; "
             f"{hour / 36:.2f} % of a core)",

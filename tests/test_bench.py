@@ -81,6 +81,7 @@ CASES = {
             "find ROOT -type f (the floor)",  # issue 21: bench/idle.py
             "daemon scan after the first (median)",
             "daemon CPU per idle hour at -i 60",
+            "daemon scan after the first (median), every file excluded (-s 2)",
         ),
         (0, 0),  # verified the other way round: `1 idle runs` in the verify line
     ),

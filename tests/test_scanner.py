@@ -11,7 +11,7 @@ import pytest
 from helpers import OLD, scandirs, write
 
 from awscli_uploader.local.filters import parse_bucket_map, parse_excludes
-from awscli_uploader.model import NS, Candidate, SkipKind, Skipped
+from awscli_uploader.model import NS, Candidate, SkipKind, Skipped, of_skip
 from awscli_uploader.scan.plan import (
     Sightings,
     is_stable,
@@ -251,6 +251,43 @@ def test_files_still_being_written_are_not_stated_again_before_they_can_be_ready
         "run/2.txt",
         "run/new.txt",
     ]
+
+
+def test_an_unchanged_directory_of_excluded_files_is_counted_unlisted(root: Path) -> None:
+    """Exclusion goes by name, so a directory of excluded files, unchanged, is not listed
+    again: its files count as excluded at every scan, one outcome a pattern."""
+    for n in range(3):
+        write(root / "b-1" / "run" / f"{n}.part", b"x")
+    write(root / "b-1" / "ready.png", b"r")
+    sightings = Sightings()
+
+    def one_pass() -> list[Candidate | Skipped]:
+        excludes = parse_excludes(["*.part"])
+        found = list(scan(root, now_ns=NOW, stability=2, excludes=excludes, sightings=sightings))
+        sightings.deferred.finish_pass()
+        return found
+
+    first = one_pass()
+    assert sorted(i.path.name for i in first if isinstance(i, Skipped)) == [
+        "0.part",
+        "1.part",
+        "2.part",
+    ]
+    with scandirs() as listed:
+        again = one_pass()
+    assert root / "b-1" / "run" not in listed
+    skipped = [i for i in again if isinstance(i, Skipped)]
+    assert skipped == [
+        Skipped(
+            root / "b-1" / "run",
+            SkipKind.EXCLUDED,
+            "3 excluded by '*.part' (directory unchanged, not listed)",
+            "b-1",
+            files=3,
+        )
+    ]
+    assert of_skip(skipped[0]).files == 3  # counted as three, like the first scan's
+    assert [i.key for i in again if isinstance(i, Candidate)] == ["ready.png"]
 
 
 @pytest.mark.parametrize(

@@ -185,19 +185,79 @@ def test_a_directory_changed_within_the_racy_window_is_not_noted(root: Path, mti
     assert deferred.quiet == {}
 
 
-def test_an_excluded_entry_keeps_its_directory_listed(root: Path) -> None:
-    """An excluded file is reported at every pass, so its directory is never noted."""
+def test_an_excluded_entry_is_held_by_its_quiet_directory(root: Path) -> None:
+    """Exclusion goes by name: while the directory is unchanged its excluded entries are
+    counted from the note, by pattern, unlisted."""
     write(root / "b" / "d" / "x", b"1")
     write(root / "b" / "d" / "x.part", b"2")
     now = time.time_ns() + 10 * S
     deferred = Deferred()
     deferred.defer(root / "b", "d/x", now + 100 * S)
     deferred.finish_pass()
-    for _ in range(2):
-        nodes, listed = _pass(root, deferred, now, parse_excludes(["*.part"]))
-        assert nodes == [("deferred", "d/", 1), ("excluded", "d/x.part", 1)]
-        assert root / "b" / "d" in listed
-    assert deferred.quiet == {}
+    excludes = parse_excludes(["*.part"])
+    nodes, listed = _pass(root, deferred, now, excludes)
+    assert nodes == [("deferred", "d/", 1), ("excluded", "d/x.part", 1)]
+    assert root / "b" / "d" in listed
+    for later in (now + S, now + 50 * S):
+        nodes, listed = _pass(root, deferred, later, excludes)
+        assert nodes == [("deferred", "d/", 1), ("quiet-excluded", "d/", 1)]
+        assert listed == [root / "b"]
+
+
+def _excluded_tree(root: Path) -> tuple[Path, Deferred, Excludes, int]:
+    """b/d holding only excluded entries (two files by one pattern, a directory by
+    another) and a subdirectory walked as usual; one pass made, which noted d."""
+    d = root / "b" / "d"
+    write(d / "a.part", b"1")
+    write(d / "b.part", b"2")
+    write(d / "tmp" / "t", b"3")
+    write(d / "sub" / "z.part", b"4")
+    excludes = parse_excludes(["*.part", "tmp/"])
+    now = time.time_ns() + 10 * S
+    deferred = Deferred()
+    nodes, listed = _pass(root, deferred, now, excludes)
+    assert nodes == [
+        ("excluded", "d/a.part", 1),
+        ("excluded", "d/b.part", 1),
+        ("excluded", "d/sub/z.part", 1),
+        ("excluded", "d/tmp", 1),
+    ]
+    assert d in listed and sorted(deferred.quiet) == [str(d), str(d / "sub")]
+    return d, deferred, excludes, now
+
+
+def test_a_directory_of_excluded_entries_is_not_listed_again_while_unchanged(
+    root: Path,
+) -> None:
+    _, deferred, excludes, now = _excluded_tree(root)
+    for later in (now + S, now + 3600 * S):  # no file of it is ever due
+        nodes, listed = _pass(root, deferred, later, excludes)
+        assert nodes == [
+            ("quiet-excluded", "d/", 1),  # tmp/
+            ("quiet-excluded", "d/", 2),  # *.part
+            ("quiet-excluded", "d/sub/", 1),
+        ]
+        assert listed == [root / "b"]
+
+
+@pytest.mark.parametrize("change", ["added", "removed"])
+def test_a_directory_of_excluded_entries_that_changed_is_listed_again(
+    root: Path, change: str
+) -> None:
+    d, deferred, excludes, now = _excluded_tree(root)
+    time.sleep(0.02)  # past the noting pass's clock tick (see above)
+    if change == "added":
+        write(d / "c.png", b"ready")
+    else:
+        (d / "a.part").unlink()
+    nodes, listed = _pass(root, deferred, now + S, excludes)
+    assert d in listed
+    expected = {
+        "added": [("entry", "d/c.png", 1), ("excluded", "d/a.part", 1)],
+        "removed": [],
+    }[change]
+    unchanged = [("excluded", "d/b.part", 1), ("excluded", "d/tmp", 1)]
+    assert nodes == sorted([*expected, *unchanged, ("quiet-excluded", "d/sub/", 1)])
 
 
 def test_a_clock_that_steps_back_drops_every_deferral(root: Path) -> None:

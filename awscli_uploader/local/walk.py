@@ -6,10 +6,10 @@ entry only once its name has passed the filters (a directory, a symlink or a
 regular file is told by the directory entry's type), builds a path object only
 for what it yields, and passes over the files its caller knows need no look
 before a later time (`Deferred`). A directory whose every file was passed over
-so, and which has not changed since (its own inode, mtime and ctime: any file
-added, removed or renamed in or out changes them), is not listed again until its
-first file is due: an idle tree of 100,000 files costs a stat a directory
-(README, Performance).
+so or excluded by its name, and which has not changed since (its own inode, mtime
+and ctime: any file added, removed or renamed in or out changes them), is not
+listed again until its first file is due: an idle tree of 100,000 files costs a
+stat a directory (README, Performance).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class NodeKind(enum.Enum):
     EXCLUDED = "excluded"  # matched an exclude pattern (a directory is not entered)
     UNREADABLE = "unreadable"  # a directory that can't be listed, an entry that can't be stat'ed
     DEFERRED = "deferred"  # files of one directory passed over unstat'ed (`Deferred`)
+    QUIET_EXCLUDED = "quiet-excluded"  # a quiet directory's entries excluded by one pattern
 
 
 class Node(NamedTuple):
@@ -47,12 +48,15 @@ RACY_NS = 2 * 10**9  # a directory changed this recently may change again within
 
 
 class Quiet(NamedTuple):
-    """A directory listed when every file in it was deferred: what it held then."""
+    """A directory listed when every entry in it but its directories was deferred or
+    excluded: what it held then. Exclusion goes by name, so it holds while the directory
+    is unchanged."""
 
     identity: Identity  # the directory's, taken before it was listed
     until: int  # when its first file is due (ns since the epoch)
     held: dict[str, int]  # its files' keys and their times: held again when it is listed
     subdirs: tuple[str, ...]  # the names of its directories, still to be walked
+    excluded: tuple[tuple[str, int], ...] = ()  # its entries excluded, by pattern: how many
 
 
 @dataclass
@@ -139,13 +143,16 @@ class _Walk:
         directory unchanged since it was noted and with no file due, its note."""
         name = os.fspath(directory)
         deferred = self.deferred
-        # a directory can be quiet only when files are held, or was noted before
-        wanted = deferred is not None and bool(self.held or deferred.quiet)
+        # a directory can be quiet only when files are held or excluded, or was noted before
+        wanted = deferred is not None and bool(self.held or deferred.quiet or self.excludes)
         identity = self._identity(directory) if wanted else None
         note = self._still_quiet(name, identity)
         if note is not None:
             stack.extend((directory / sub, f"{prefix}{sub}/") for sub in note.subdirs)
-            yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(note.held))
+            if note.held:
+                yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(note.held))
+            for pattern, count in note.excluded:
+                yield Node(NodeKind.QUIET_EXCLUDED, directory, prefix, None, pattern, count)
             return
         try:
             with os.scandir(directory) as listing:
@@ -166,11 +173,12 @@ class _Walk:
         stack: list[tuple[Path, str]],
         identity: Identity | None,
     ) -> Iterator[Node]:
-        """The entries of a listed directory, and its note when all its files were
-        deferred."""
+        """The entries of a listed directory, and its note when all its entries but its
+        directories were deferred or excluded."""
         first, quiet = NEVER, True
         subdirs: list[str] = []
         mine: dict[str, int] = {}  # this directory's files held
+        excluded: dict[str, int] = {}  # its entries excluded, by pattern
         held, kept, now_ns = self.held, self.kept, self.now_ns  # locals: the hot loop
         for entry in entries:
             try:
@@ -184,16 +192,20 @@ class _Walk:
                 first = min(first, until)
                 continue
             node = self._entry(entry, directory, key, is_dir, stack)
-            if node is not None:
+            if node is None:
+                if is_dir:
+                    subdirs.append(entry.name)
+                continue
+            if node.kind is NodeKind.EXCLUDED:
+                excluded[node.detail] = excluded.get(node.detail, 0) + 1
+            else:
                 quiet = False
-                yield node
-            elif is_dir:
-                subdirs.append(entry.name)
+            yield node
         if mine:
             yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(mine))
-            if quiet and identity is not None:
-                note = Quiet(identity, first, mine, tuple(subdirs))
-                self._note_quiet(os.fspath(directory), note)
+        if (mine or excluded) and quiet and identity is not None:
+            note = Quiet(identity, first, mine, tuple(subdirs), tuple(excluded.items()))
+            self._note_quiet(os.fspath(directory), note)
 
     def _still_quiet(self, name: str, identity: Identity | None) -> Quiet | None:
         """The note of a quiet directory that has not changed since and has no file due

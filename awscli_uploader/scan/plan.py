@@ -233,6 +233,9 @@ def _bucket_files(
             yield Skipped(node.path, SkipKind.UNSTABLE, reason, bucket, files=node.files)
         elif node.kind is NodeKind.EXCLUDED:
             yield Skipped(node.path, SkipKind.EXCLUDED, f"excluded by {node.detail!r}", bucket)
+        elif node.kind is NodeKind.QUIET_EXCLUDED:
+            reason = f"{node.files} excluded by {node.detail!r} (directory unchanged, not listed)"
+            yield Skipped(node.path, SkipKind.EXCLUDED, reason, bucket, files=node.files)
         elif node.kind is NodeKind.UNREADABLE or node.info is None:
             yield Skipped(node.path, SkipKind.INVALID, node.detail, bucket)
         else:
