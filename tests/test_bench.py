@@ -82,6 +82,7 @@ CASES = {
             "daemon scan after the first (median)",
             "daemon CPU per idle hour at -i 60",
             "daemon scan after the first (median), every file excluded (-s 2)",
+            "daemon CPU per idle hour at -i 60, every file excluded (-s 2)",
         ),
         (0, 0),  # verified the other way round: `1 idle runs` in the verify line
     ),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
 from helpers import Moto, run_in_process, tree, write
 
+from awscli_uploader.config import Config
 from awscli_uploader.local.filters import (
     FilterError,
     bucket_for,
@@ -15,7 +18,10 @@ from awscli_uploader.local.filters import (
     parse_excludes,
     split_list,
 )
+from awscli_uploader.s3.awscli import AwsCli
+from awscli_uploader.scan.uploader import Uploader
 
+LOG = logging.getLogger("awscli_uploader.test")
 MAP = ["distributed_colony=distributed-colony"]
 
 
@@ -251,3 +257,32 @@ def test_bucket_for(directory: str, entries: list[str], bucket: str, problem: st
     found, why = bucket_for(directory, parse_bucket_map(entries))
     assert found == bucket
     assert (why is None) if problem is None else (why is not None and problem in why)
+
+
+def test_an_unchanged_directory_of_excluded_files_counts_the_same_every_scan(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon's scans: the first lists the directory, the next count its excluded
+    files from its note, one DEBUG line a pattern, with the same counts and record."""
+    folder = root / "b-1" / "run"
+    for n in range(3):
+        write(folder / f"{n}.part", b"x")
+    write(folder / "skip.tmp", b"y")
+    config = Config(root=root, stability=2, excludes=parse_excludes(["*.part", "*.tmp"]))
+    # nothing to upload: an aws call would fail on this missing CLI
+    uploader = Uploader(config, AwsCli(executable=str(root / "no-aws")), LOG)
+    time.sleep(2.1)  # the directory's last change out of the racy window: it can be noted
+    first = uploader.scan_once()
+    with caplog.at_level(logging.DEBUG, logger=LOG.name):
+        again = [uploader.scan_once() for _ in range(2)]
+    assert first.excluded == 4 and first.failed == 0
+    assert [s.record() for s in again] == [first.record()] * 2
+    lines = sorted(r.getMessage() for r in caplog.records if "excluded by" in r.getMessage())
+    assert lines == sorted(
+        [
+            f"{folder}: 1 excluded by '*.tmp' (directory unchanged, not listed)",
+            f"{folder}: 3 excluded by '*.part' (directory unchanged, not listed)",
+        ]
+        * 2
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["0.part", "1.part", "2.part", "skip.tmp"]

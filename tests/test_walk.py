@@ -10,7 +10,7 @@ import pytest
 from helpers import scandirs, write
 
 from awscli_uploader.local.filters import Excludes, parse_excludes
-from awscli_uploader.local.walk import Deferred, top_level, walk_below
+from awscli_uploader.local.walk import QUIET_MAX_NS, Deferred, top_level, walk_below
 
 
 def test_walks_every_entry_and_never_follows_symlinks(root: Path, tmp_path: Path) -> None:
@@ -110,10 +110,18 @@ def _pass(
 ) -> tuple[list[tuple[str, str, int]], list[Path]]:
     """One pass of the walk (the scan's own start_pass before it, finish_pass after it):
     what it yielded and the directories it listed."""
+    nodes, listed = _pass_in_detail(root, deferred, now, excludes)
+    return [node[:3] for node in nodes], listed
+
+
+def _pass_in_detail(
+    root: Path, deferred: Deferred, now: int, excludes: Excludes | None = None
+) -> tuple[list[tuple[str, str, int, str]], list[Path]]:
+    """_pass, each node with its detail (the exclude pattern)."""
     deferred.start_pass(now)  # as the scan's plan does
     with scandirs() as listed:
         nodes = sorted(
-            (n.kind.value, n.key, n.files)
+            (n.kind.value, n.key, n.files, n.detail)
             for n in walk_below(root / "b", excludes, deferred=deferred, now_ns=now)
         )
     deferred.finish_pass()
@@ -229,18 +237,28 @@ def _excluded_tree(root: Path) -> tuple[Path, Deferred, Excludes, int]:
 def test_a_directory_of_excluded_entries_is_not_listed_again_while_unchanged(
     root: Path,
 ) -> None:
-    _, deferred, excludes, now = _excluded_tree(root)
-    for later in (now + S, now + 3600 * S):  # no file of it is ever due
-        nodes, listed = _pass(root, deferred, later, excludes)
+    d, deferred, excludes, now = _excluded_tree(root)
+    for later in (now + S, now + QUIET_MAX_NS - S):  # no file of it is ever due
+        nodes, listed = _pass_in_detail(root, deferred, later, excludes)
         assert nodes == [
-            ("quiet-excluded", "d/", 1),  # tmp/
-            ("quiet-excluded", "d/", 2),  # *.part
-            ("quiet-excluded", "d/sub/", 1),
+            ("quiet-excluded", "d/", 1, "tmp/"),
+            ("quiet-excluded", "d/", 2, "*.part"),
+            ("quiet-excluded", "d/sub/", 1, "*.part"),
         ]
         assert listed == [root / "b"]
+    # a note lives ten minutes at most: a change its times missed is found then
+    capped, listed = _pass(root, deferred, now + QUIET_MAX_NS, excludes)
+    assert d in listed and d / "sub" in listed
+    assert capped == [
+        ("excluded", "d/a.part", 1),
+        ("excluded", "d/b.part", 1),
+        ("excluded", "d/sub/z.part", 1),
+        ("excluded", "d/tmp", 1),
+    ]
+    assert sorted(deferred.quiet) == [str(d), str(d / "sub")]  # noted again
 
 
-@pytest.mark.parametrize("change", ["added", "removed"])
+@pytest.mark.parametrize("change", ["added", "removed", "renamed into place"])
 def test_a_directory_of_excluded_entries_that_changed_is_listed_again(
     root: Path, change: str
 ) -> None:
@@ -248,16 +266,49 @@ def test_a_directory_of_excluded_entries_that_changed_is_listed_again(
     time.sleep(0.02)  # past the noting pass's clock tick (see above)
     if change == "added":
         write(d / "c.png", b"ready")
-    else:
+    elif change == "removed":
         (d / "a.part").unlink()
+    else:
+        os.rename(d / "a.part", d / "a")  # a writer's temporary name, then its own
     nodes, listed = _pass(root, deferred, now + S, excludes)
     assert d in listed
     expected = {
         "added": [("entry", "d/c.png", 1), ("excluded", "d/a.part", 1)],
         "removed": [],
+        "renamed into place": [("entry", "d/a", 1)],
     }[change]
     unchanged = [("excluded", "d/b.part", 1), ("excluded", "d/tmp", 1)]
     assert nodes == sorted([*expected, *unchanged, ("quiet-excluded", "d/sub/", 1)])
+
+
+def test_a_directory_of_excluded_entries_changed_within_the_racy_window_is_not_noted(
+    root: Path,
+) -> None:
+    write(root / "b" / "d" / "x.part", b"1")
+    now = os.stat(root / "b" / "d").st_ctime_ns + S  # 1 s after its last change
+    deferred = Deferred()
+    for _ in range(2):
+        nodes, listed = _pass(root, deferred, now, parse_excludes(["*.part"]))
+        assert nodes == [("excluded", "d/x.part", 1)] and root / "b" / "d" in listed
+    assert deferred.quiet == {}
+
+
+def test_excluded_entries_are_listed_again_with_their_first_file_due(root: Path) -> None:
+    """A note of deferred and excluded entries lasts until its first deferred file is due;
+    then the directory is listed and its excluded entries met one by one again."""
+    d = root / "b" / "d"
+    write(d / "x", b"1")
+    write(d / "x.part", b"2")
+    now = time.time_ns() + 10 * S
+    deferred = Deferred()
+    deferred.defer(root / "b", "d/x", now + 5 * S)
+    deferred.finish_pass()
+    excludes = parse_excludes(["*.part"])
+    _pass(root, deferred, now, excludes)
+    assert _pass(root, deferred, now + S, excludes)[1] == [root / "b"]
+    nodes, listed = _pass(root, deferred, now + 5 * S, excludes)
+    assert d in listed
+    assert nodes == [("entry", "d/x", 1), ("excluded", "d/x.part", 1)]
 
 
 def test_a_clock_that_steps_back_drops_every_deferral(root: Path) -> None:

@@ -8,8 +8,8 @@ for what it yields, and passes over the files its caller knows need no look
 before a later time (`Deferred`). A directory whose every file was passed over
 so or excluded by its name, and which has not changed since (its own inode, mtime
 and ctime: any file added, removed or renamed in or out changes them), is not
-listed again until its first file is due: an idle tree of 100,000 files costs a
-stat a directory (README, Performance).
+listed again until its first file is due, ten minutes at most: an idle tree of
+100,000 files costs a stat a directory (README, Performance).
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ class Node(NamedTuple):
     key: str  # below the top-level directory, with '/' (a directory's ends with '/')
     info: os.stat_result | None = None
     detail: str = ""  # the exclude pattern or the error
-    files: int = 1  # how many files a DEFERRED node stands for
+    files: int = 1  # how many files a DEFERRED node stands for, or entries a QUIET_EXCLUDED
 
 
 NEVER = 2**63  # a time after every file's
+QUIET_MAX_NS = 600 * 10**9  # a note's longest life: a change its times missed (a directory
+# stamped by a server's clock behind ours) is found within this, not never
 RACY_NS = 2 * 10**9  # a directory changed this recently may change again within its
 # times' granularity (a clock tick; 2 s on FAT) and keep the same times: not noted
 
@@ -53,7 +55,7 @@ class Quiet(NamedTuple):
     is unchanged."""
 
     identity: Identity  # the directory's, taken before it was listed
-    until: int  # when its first file is due (ns since the epoch)
+    until: int  # when it must be listed again: its first file due, or its life is up (ns)
     held: dict[str, int]  # its files' keys and their times: held again when it is listed
     subdirs: tuple[str, ...]  # the names of its directories, still to be walked
     excluded: tuple[tuple[str, int], ...] = ()  # its entries excluded, by pattern: how many
@@ -64,8 +66,9 @@ class Deferred:
     """Files that need no stat before a time (nanoseconds since the epoch), by top-level
     directory and key: the scan notes a file that can't be ready before then whatever
     happens to it (any write or replacement only moves that time later), and the walk
-    passes it over until then; and the directories that held only such files (`Quiet`),
-    by path, which the walk need not list while unchanged and none of them is due. Only
+    passes it over until then; and the directories that held only such files or entries
+    excluded by name (`Quiet`), by path, which the walk need not list while unchanged and
+    none of them is due. Only
     what a pass met again is kept for the next one. Times are the wall clock's: when it
     steps back, every deferral is dropped (`start_pass`)."""
 
@@ -86,7 +89,8 @@ class Deferred:
         self._next.setdefault(os.fspath(top), {})[key] = until_ns
 
     def note(self, directory: str, quiet: Quiet) -> None:
-        """A directory all of whose files are deferred, for the next pass (kept by it)."""
+        """A directory all of whose entries but its directories are deferred or excluded,
+        for the next pass (kept by it)."""
         self._next_quiet[directory] = quiet
 
     def finish_pass(self) -> None:
@@ -143,7 +147,7 @@ class _Walk:
         directory unchanged since it was noted and with no file due, its note."""
         name = os.fspath(directory)
         deferred = self.deferred
-        # a directory can be quiet only when files are held or excluded, or was noted before
+        # a directory can be quiet only when files are held, excludes are set, or was noted
         wanted = deferred is not None and bool(self.held or deferred.quiet or self.excludes)
         identity = self._identity(directory) if wanted else None
         note = self._still_quiet(name, identity)
@@ -204,7 +208,8 @@ class _Walk:
         if mine:
             yield Node(NodeKind.DEFERRED, directory, prefix, None, "", len(mine))
         if (mine or excluded) and quiet and identity is not None:
-            note = Quiet(identity, first, mine, tuple(subdirs), tuple(excluded.items()))
+            due = min(first, now_ns + QUIET_MAX_NS)
+            note = Quiet(identity, due, mine, tuple(subdirs), tuple(excluded.items()))
             self._note_quiet(os.fspath(directory), note)
 
     def _still_quiet(self, name: str, identity: Identity | None) -> Quiet | None:
@@ -221,8 +226,8 @@ class _Walk:
         return note
 
     def _note_quiet(self, name: str, note: Quiet) -> None:
-        """Note a directory all of whose files were deferred, unless it changed too
-        recently for its times to show the next change."""
+        """Note a directory all of whose entries but its directories were deferred or
+        excluded, unless it changed too recently for its times to show the next change."""
         changed = max(note.identity.mtime_ns, note.identity.ctime_ns)
         if self.deferred is not None and changed < self.now_ns - RACY_NS:
             self.deferred.note(name, note)
