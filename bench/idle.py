@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import cases
 from host import REGION, BenchError
@@ -23,6 +24,7 @@ from report import Row, Target, median
 from session import Bench
 
 from awscli_uploader.local.state import StateDir
+from awscli_uploader.local.walk import QUIET_MAX_NS
 
 SCANS = 5  # scans of the running daemon measured, after its first
 DEFAULT_INTERVAL = 60.0
@@ -63,9 +65,16 @@ def find_seconds(root: Path) -> float:
     return min(times)
 
 
-def daemon_scans(b: Bench, root: Path, *options: str) -> tuple[list[float], float]:
-    """The scan times after the first, and the CPU seconds per scan, of the real daemon
-    run with `options`."""
+class Measured(NamedTuple):
+    scans: list[float]  # the quiet scans' times
+    cpu: float  # CPU seconds a quiet scan, aws children included
+    listing: float  # the time of the scan that listed the tree, held files unstat'ed
+
+
+def daemon_scans(b: Bench, root: Path, *options: str, listing: int) -> Measured:
+    """The real daemon run with `options`: its quiet scans' times and CPU, and the time
+    of its scan number `listing` (from 1), the one that listed the tree without a stat of
+    what it held: what a quiet directory's note costs again when it runs out."""
     args = [sys.executable, "-m", "awscli_uploader", "-d", str(root), "-i", "1", *options]
     args += ["--endpoint-url", b.tools.moto.url, "-r", REGION, "--aws-cli", b.tools.cli]
     proc = subprocess.Popen(
@@ -74,13 +83,14 @@ def daemon_scans(b: Bench, root: Path, *options: str) -> tuple[list[float], floa
     try:
         deadline = time.monotonic() + 120 + 10 * SCANS
         before = scan_record(root) or {}  # the --once run's
-        record = next_scan(root, before.get("started"), deadline)  # the daemon's first
-        record = next_scan(root, record.get("started"), deadline)  # the first deferred scan
-        cpu, seconds = cpu_seconds(proc.pid), []
+        first = next_scan(root, before.get("started"), deadline)  # the daemon's first
+        second = next_scan(root, first.get("started"), deadline)  # it noted the directories
+        listed = float((first, second)[listing - 1]["seconds"])  # type: ignore[arg-type]
+        cpu, seconds, record = cpu_seconds(proc.pid), [], second
         for _ in range(SCANS):
             record = next_scan(root, record.get("started"), deadline)
             seconds.append(float(record["seconds"]))  # type: ignore[arg-type]
-        return seconds, (cpu_seconds(proc.pid) - cpu) / SCANS
+        return Measured(seconds, (cpu_seconds(proc.pid) - cpu) / SCANS, listed)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -93,20 +103,21 @@ def idle(b: Bench) -> None:
     floor = find_seconds(root)
     case = f"idle ({n:,} files, none ready)"
     b.rows.append(Row(case, "find ROOT -type f (the floor)", floor, f"{floor:.3f} s"))
-    daemon_rows(b, case, floor, "", daemon_scans(b, root, "-s", "3600"))
-    # the same files excluded by name, at the default stability: ready but never taken
-    excluded = daemon_scans(b, root, "-s", "2", "--exclude", "*.bin")
+    # the daemon's first scan stats each file and defers it, its second lists them
+    daemon_rows(b, case, floor, "", daemon_scans(b, root, "-s", "3600", listing=2))
+    # the same files excluded by name, at the default stability: ready but never taken;
+    # the daemon's first scan lists them
+    excluded = daemon_scans(b, root, "-s", "2", "--exclude", "*.bin", listing=1)
     daemon_rows(b, case, floor, ", every file excluded (-s 2)", excluded)
     left = sum(1 for _ in root.rglob("*.bin"))
     if left != n:
         b.problems.append(f"idle: {left} of {n} files left after the daemon's scans")
 
 
-def daemon_rows(
-    b: Bench, case: str, floor: float, what: str, measured: tuple[list[float], float]
-) -> None:
-    """A daemon run's rows: its scan after the first against `find`, its CPU an hour."""
-    scans, cpu = measured
+def daemon_rows(b: Bench, case: str, floor: float, what: str, measured: Measured) -> None:
+    """A daemon run's rows: its scan after the first against `find`, its CPU an hour: the
+    quiet scans', and the listings when the notes run out (QUIET_MAX_NS)."""
+    scans, cpu, listing = measured
     scan = median(scans)
     b.rows.append(
         Row(
@@ -118,13 +129,16 @@ def daemon_rows(
             scan / floor,
         )
     )
-    hour = cpu * 3600 / DEFAULT_INTERVAL
+    listings = 3600 / (QUIET_MAX_NS / 1e9)
+    quiet = 3600 / DEFAULT_INTERVAL - listings
+    hour = quiet * cpu + listings * listing
     b.rows.append(
         Row(
             case,
             f"daemon CPU per idle hour at -i 60{what}",
             None,
-            f"{hour:.1f} s ({cpu:.3f} s a scan, aws children included; "
+            f"{hour:.1f} s ({quiet:.0f} scans of {cpu:.3f} s, aws children included, and "
+            f"{listings:.0f} listings of {listing:.2f} s as the notes run out; "
             f"{hour / 36:.2f} % of a core)",
         )
     )
