@@ -10,6 +10,7 @@ hour at the default interval of 60 s.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -68,13 +69,15 @@ def find_seconds(root: Path) -> float:
 class Measured(NamedTuple):
     scans: list[float]  # the quiet scans' times
     cpu: float  # CPU seconds a quiet scan, aws children included
-    listing: float  # the time of the scan that listed the tree, held files unstat'ed
+    listing: float  # CPU seconds of the scan that listed the tree, held files unstat'ed
+    started: bool  # whether `listing` includes the daemon's start-up (its first scan)
 
 
 def daemon_scans(b: Bench, root: Path, *options: str, listing: int) -> Measured:
-    """The real daemon run with `options`: its quiet scans' times and CPU, and the time
-    of its scan number `listing` (from 1), the one that listed the tree without a stat of
-    what it held: what a quiet directory's note costs again when it runs out."""
+    """The real daemon run with `options`: its quiet scans' times and CPU, and the CPU of
+    its scan number `listing` (from 1; the first's includes the start-up), the one that
+    listed the tree without a stat of what it held: what a quiet directory's note costs
+    again when it runs out."""
     args = [sys.executable, "-m", "awscli_uploader", "-d", str(root), "-i", "1", *options]
     args += ["--endpoint-url", b.tools.moto.url, "-r", REGION, "--aws-cli", b.tools.cli]
     proc = subprocess.Popen(
@@ -82,15 +85,17 @@ def daemon_scans(b: Bench, root: Path, *options: str, listing: int) -> Measured:
     )
     try:
         deadline = time.monotonic() + 120 + 10 * SCANS
-        before = scan_record(root) or {}  # the --once run's
-        first = next_scan(root, before.get("started"), deadline)  # the daemon's first
-        second = next_scan(root, first.get("started"), deadline)  # it noted the directories
-        listed = float((first, second)[listing - 1]["seconds"])  # type: ignore[arg-type]
-        cpu, seconds, record = cpu_seconds(proc.pid), [], second
+        record = scan_record(root) or {}  # the last run's, before this daemon's first
+        used = [0.0]  # CPU after each of the daemon's first scans (it sleeps in between)
+        for _ in range(2):  # it noted the directories in one of them
+            record = next_scan(root, record.get("started"), deadline)
+            used.append(cpu_seconds(proc.pid))
+        cpu, seconds = used[-1], []
         for _ in range(SCANS):
             record = next_scan(root, record.get("started"), deadline)
             seconds.append(float(record["seconds"]))  # type: ignore[arg-type]
-        return Measured(seconds, (cpu_seconds(proc.pid) - cpu) / SCANS, listed)
+        listed = used[listing] - used[listing - 1]
+        return Measured(seconds, (cpu_seconds(proc.pid) - cpu) / SCANS, listed, listing == 1)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -104,41 +109,45 @@ def idle(b: Bench) -> None:
     case = f"idle ({n:,} files, none ready)"
     b.rows.append(Row(case, "find ROOT -type f (the floor)", floor, f"{floor:.3f} s"))
     # the daemon's first scan stats each file and defers it, its second lists them
-    daemon_rows(b, case, floor, "", daemon_scans(b, root, "-s", "3600", listing=2))
+    daemon_rows(b, case, floor, "daemon", daemon_scans(b, root, "-s", "3600", listing=2))
     # the same files excluded by name, at the default stability: ready but never taken;
     # the daemon's first scan lists them
     excluded = daemon_scans(b, root, "-s", "2", "--exclude", "*.bin", listing=1)
-    daemon_rows(b, case, floor, ", every file excluded (-s 2)", excluded)
+    daemon_rows(b, case, floor, "daemon, every file excluded (-s 2):", excluded)
     left = sum(1 for _ in root.rglob("*.bin"))
     if left != n:
         b.problems.append(f"idle: {left} of {n} files left after the daemon's scans")
 
 
-def daemon_rows(b: Bench, case: str, floor: float, what: str, measured: Measured) -> None:
+def daemon_rows(b: Bench, case: str, floor: float, who: str, measured: Measured) -> None:
     """A daemon run's rows: its scan after the first against `find`, its CPU an hour: the
     quiet scans', and the listings when the notes run out (QUIET_MAX_NS)."""
-    scans, cpu, listing = measured
+    scans, cpu, listing, started = measured
     scan = median(scans)
     b.rows.append(
         Row(
             case,
-            f"daemon scan after the first (median){what}",
+            f"{who} scan after the first (median)",
             scan,
             f"{scan:.3f} s = {scan / floor:.1f}x find",
             Target(3.0, True),
             scan / floor,
         )
     )
-    listings = 3600 / (QUIET_MAX_NS / 1e9)
-    quiet = 3600 / DEFAULT_INTERVAL - listings
+    # every note runs out within QUIET_MAX_NS: at most one listing in so many scans
+    period = math.ceil(QUIET_MAX_NS / 1e9 / DEFAULT_INTERVAL)
+    scans_an_hour = 3600 / DEFAULT_INTERVAL
+    listings = scans_an_hour / period
+    quiet = scans_an_hour - listings
     hour = quiet * cpu + listings * listing
+    bound = " (the first scan's, start-up included: an upper bound)" if started else ""
     b.rows.append(
         Row(
             case,
-            f"daemon CPU per idle hour at -i 60{what}",
+            f"{who} CPU per idle hour at -i 60",
             None,
             f"{hour:.1f} s ({quiet:.0f} scans of {cpu:.3f} s, aws children included, and "
-            f"{listings:.0f} listings of {listing:.2f} s as the notes run out; "
+            f"{listings:.0f} listings of {listing:.2f} s{bound} as the notes run out; "
             f"{hour / 36:.2f} % of a core)",
         )
     )

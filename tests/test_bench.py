@@ -81,8 +81,8 @@ CASES = {
             "find ROOT -type f (the floor)",  # issue 21: bench/idle.py
             "daemon scan after the first (median)",
             "daemon CPU per idle hour at -i 60",
-            "daemon scan after the first (median), every file excluded (-s 2)",
-            "daemon CPU per idle hour at -i 60, every file excluded (-s 2)",
+            "daemon, every file excluded (-s 2): scan after the first (median)",
+            "daemon, every file excluded (-s 2): CPU per idle hour at -i 60",
         ),
         (0, 0),  # verified the other way round: `1 idle runs` in the verify line
     ),

@@ -86,9 +86,9 @@ def test_excluded_entries_are_not_stated(root: Path) -> None:
 S = 10**9
 
 
-def _quiet_tree(root: Path, x_due: int = 100) -> tuple[Path, Deferred, int]:
-    """b/d holding two files deferred (x `x_due` s ahead, y 100 s) and a directory with a
-    ready file; the passes run as if 10 s later than now, so that d's last change is
+def _quiet_tree(root: Path, x_due: int = 100, y_due: int = 100) -> tuple[Path, Deferred, int]:
+    """b/d holding two files deferred (x `x_due` s ahead, y `y_due` s) and a directory with
+    a ready file; the passes run as if 10 s later than now, so that d's last change is
     outside the racy window. One pass made, which noted d."""
     d = root / "b" / "d"
     write(d / "x", b"1")
@@ -97,7 +97,7 @@ def _quiet_tree(root: Path, x_due: int = 100) -> tuple[Path, Deferred, int]:
     now = time.time_ns() + 10 * S
     deferred = Deferred()
     deferred.defer(root / "b", "d/x", now + x_due * S)
-    deferred.defer(root / "b", "d/y", now + 100 * S)
+    deferred.defer(root / "b", "d/y", now + y_due * S)
     deferred.finish_pass()
     nodes, listed = _pass(root, deferred, now)
     assert nodes == [("deferred", "d/", 2), ("entry", "d/sub/z", 1)]
@@ -173,6 +173,19 @@ def test_a_quiet_directory_is_listed_again_once_its_first_file_is_due(root: Path
     nodes, listed = _pass(root, deferred, now + 5 * S)
     assert d in listed
     assert nodes == [("deferred", "d/", 1), ("entry", "d/sub/z", 1), ("entry", "d/x", 1)]
+
+
+def test_a_quiet_directory_is_listed_when_its_note_ends_and_its_files_stay_held(
+    root: Path,
+) -> None:
+    """A note lives ten minutes at most, from when it was made: then the directory is
+    listed, its files still held by their own times (none stat'ed), and noted again."""
+    d, deferred, now = _quiet_tree(root, x_due=2000, y_due=2000)
+    assert _pass(root, deferred, now + QUIET_MAX_NS - S)[1] == [root / "b", d / "sub"]
+    nodes, listed = _pass(root, deferred, now + QUIET_MAX_NS)
+    assert d in listed
+    assert nodes == [("deferred", "d/", 2), ("entry", "d/sub/z", 1)]
+    assert deferred.quiet[str(d)].until == now + 2 * QUIET_MAX_NS
 
 
 @pytest.mark.parametrize("mtime", ["now", "set back"])

@@ -9,7 +9,8 @@ before a later time (`Deferred`). A directory whose every file was passed over
 so or excluded by its name, and which has not changed since (its own inode, mtime
 and ctime: any file added, removed or renamed in or out changes them), is not
 listed again until its first file is due, ten minutes at most: an idle tree of
-100,000 files costs a stat a directory (README, Performance).
+100,000 files costs a stat a directory, and a listing every ten minutes (README,
+Performance).
 """
 
 from __future__ import annotations
@@ -67,10 +68,10 @@ class Deferred:
     directory and key: the scan notes a file that can't be ready before then whatever
     happens to it (any write or replacement only moves that time later), and the walk
     passes it over until then; and the directories that held only such files or entries
-    excluded by name (`Quiet`), by path, which the walk need not list while unchanged and
-    none of them is due. Only
-    what a pass met again is kept for the next one. Times are the wall clock's: when it
-    steps back, every deferral is dropped (`start_pass`)."""
+    excluded by name (`Quiet`), by path, which the walk need not list while unchanged, none
+    of them is due and their note is under ten minutes old. Only what a pass met again is
+    kept for the next one. Times are the wall clock's: when it steps back, every deferral
+    is dropped (`start_pass`)."""
 
     until: dict[str, dict[str, int]] = field(default_factory=dict)
     quiet: dict[str, Quiet] = field(default_factory=dict)
