@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Moto, make_uploader, recorded_uploader, tree, write
@@ -302,6 +303,47 @@ def test_a_backlog_drains_chunk_by_chunk(
     # cp and its proof per chunk; each cp starts with the earlier chunks gone
     assert [n for what, n in seen if what == "s3 cp"] == [5, 3, 1]
     assert [what for what, _ in seen].count("s3api list-objects-v2") == 3
+
+
+NO_BUCKET = "An error occurred (NoSuchBucket) when calling the PutObject operation: nope"
+
+
+def cp_fails(args: list[str]) -> None:
+    if args[:2] == ["s3", "cp"]:
+        raise AwsCliError(args, 1, NO_BUCKET)
+
+
+@pytest.mark.parametrize(
+    ("how", "calls"),
+    [
+        ("proof", ["s3 cp", "s3api list-objects-v2"]),  # cp's own errors, then the listing's
+        ("lookup", ["s3api list-objects-v2"]),  # a dry run looks every file up
+        ("cp", ["s3 cp"]),  # a cp that fails as a whole
+    ],
+)
+def test_a_missing_bucket_s_later_chunks_make_no_aws_call(
+    root: Path,
+    moto: Moto,
+    one_cli: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+    calls: list[str],
+) -> None:
+    """Once S3 said the bucket does not exist, its other chunks wait for the next scan
+    with the same reason, without aws calls of their own (100,000 files: 10 chunks)."""
+    monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
+    for i in range(5):
+        write(root / "no-such-bucket" / f"f{i}.txt", f"file {i}".encode())
+    options: dict[str, Any] = {"dry_run": True} if how == "lookup" else {}
+    answer = cp_fails if how == "cp" else None
+    uploader, cli = recorded_uploader(root, moto, one_cli, answer=answer, **options)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (0, 5)
+    assert len(tree(root)) == 5  # all kept
+    assert cli.commands() == calls  # the first chunk's alone
+    said = [r.getMessage() for r in caplog.records if "3 files stay local" in r.getMessage()]
+    assert len(said) == 1 and "(bucket does not exist)" in said[0]
 
 
 def test_an_upload_that_timed_out_is_looked_up_before_the_next_one(

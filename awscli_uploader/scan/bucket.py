@@ -222,6 +222,7 @@ class BucketRun:
         try:
             remote = list_remote(target.cli, target.bucket, [i.key for i, _ in staged])
         except AwsCliError as exc:
+            target.missing.seen(exc)
             self.record([check.list_failed(target.bucket, len(staged), exc)])
             return []
         verified = check.verify(target, staged, remote, prints)

@@ -184,6 +184,7 @@ def lookup(target: Target, files: list[Candidate]) -> Checked:
     try:
         remote = list_remote(target.cli, target.bucket, [f.key for f in files])
     except AwsCliError as exc:
+        target.missing.seen(exc)
         return Checked.nothing(list_failed(target.bucket, len(files), exc))
     return check(target, files, remote)
 

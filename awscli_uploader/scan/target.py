@@ -8,9 +8,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..errors import AwsCliError
 from ..local.state import StateDir
 from ..model import Candidate, Identity, Kind, Outcome, RemoteObject
-from ..s3.awscli import MAX_PUT_BYTES, AwsCli
+from ..s3.awscli import MAX_PUT_BYTES, AwsCli, ErrorKind, classify
 from ..s3.layer import DEFAULT_CONCURRENCY
 from ..s3.settings import MultipartSettings
 
@@ -79,6 +80,19 @@ class ReadBacks:
                 self._different.pop((item.bucket, item.key), None)
 
 
+@dataclass
+class Missing:
+    """What S3 answered when it said, in this scan, that the bucket does not exist: the
+    bucket's chunks after that one wait for the next scan without aws calls of their own."""
+
+    error: AwsCliError | None = None
+
+    def seen(self, exc: AwsCliError) -> None:
+        """Note a failed call's error when it says the bucket does not exist."""
+        if classify(exc.stderr) is ErrorKind.NO_SUCH_BUCKET:
+            self.error = exc
+
+
 @dataclass(frozen=True)
 class Target:
     cli: AwsCli
@@ -89,6 +103,7 @@ class Target:
     opaque_buckets: OpaqueBuckets = field(default_factory=OpaqueBuckets)
     read_backs: ReadBacks = field(default_factory=ReadBacks)  # keep: found different before
     max_concurrency: int = DEFAULT_CONCURRENCY  # requests in flight for many small files
+    missing: Missing = field(default_factory=Missing)  # S3 said it does not exist (this scan)
 
     @property
     def opaque(self) -> bool:

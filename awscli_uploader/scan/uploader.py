@@ -21,7 +21,7 @@ from ..config import Config
 from ..local import cleanup
 from ..model import Candidate, Kind, Outcome, SkipKind, Skipped, of_batch, of_skip
 from ..s3.awscli import AwsCli
-from . import plan
+from . import check, plan
 from .bucket import BucketRun
 from .deadline import DrainRate
 from .leftovers import Leftovers
@@ -161,9 +161,12 @@ class Uploader:
             )
             chunks = chunked(files, MAX_CHUNK_FILES, MAX_CHUNK_BYTES)
             for number, chunk in enumerate(chunks):
+                left = sum(len(c) for c in chunks[number:])
                 if self.stop.is_set():
-                    left = sum(len(c) for c in chunks[number:])
                     record([of_batch(Kind.STOPPED, bucket, left)])
+                    break
+                if target.missing.error is not None:  # no bucket: no call can succeed
+                    record([check.list_failed(bucket, left, target.missing.error)])
                     break
                 run.run(chunk)
         finally:
