@@ -15,7 +15,7 @@ from helpers import Moto, make_uploader, recorded_uploader, tree, write
 from awscli_uploader.errors import AwsCliError
 from awscli_uploader.local.state import StateDir
 from awscli_uploader.model import Candidate
-from awscli_uploader.s3.awscli import SHA256_METADATA
+from awscli_uploader.s3.awscli import SHA256_METADATA, Result
 from awscli_uploader.scan import check
 from awscli_uploader.scan import uploader as uploader_module
 
@@ -305,20 +305,11 @@ def test_a_backlog_drains_chunk_by_chunk(
     assert [what for what, _ in seen].count("s3api list-objects-v2") == 3
 
 
-NO_BUCKET = "An error occurred (NoSuchBucket) when calling the PutObject operation: nope"
-
-
-def cp_fails(args: list[str]) -> None:
-    if args[:2] == ["s3", "cp"]:
-        raise AwsCliError(args, 1, NO_BUCKET)
-
-
 @pytest.mark.parametrize(
     ("how", "calls"),
     [
         ("proof", ["s3 cp", "s3api list-objects-v2"]),  # cp's own errors, then the listing's
         ("lookup", ["s3api list-objects-v2"]),  # a dry run looks every file up
-        ("cp", ["s3 cp"]),  # a cp that fails as a whole
     ],
 )
 def test_a_missing_bucket_s_later_chunks_make_no_aws_call(
@@ -330,20 +321,60 @@ def test_a_missing_bucket_s_later_chunks_make_no_aws_call(
     how: str,
     calls: list[str],
 ) -> None:
-    """Once S3 said the bucket does not exist, its other chunks wait for the next scan
-    with the same reason, without aws calls of their own (100,000 files: 10 chunks)."""
+    """Once a listing said the bucket does not exist, its other chunks wait for the next
+    scan, without aws calls of their own (100,000 files: 10 chunks); nothing of it
+    outlives the scan."""
     monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
     for i in range(5):
         write(root / "no-such-bucket" / f"f{i}.txt", f"file {i}".encode())
     options: dict[str, Any] = {"dry_run": True} if how == "lookup" else {}
-    answer = cp_fails if how == "cp" else None
-    uploader, cli = recorded_uploader(root, moto, one_cli, answer=answer, **options)
+    uploader, cli = recorded_uploader(root, moto, one_cli, **options)
     stats = uploader.scan_once()
     assert (stats.uploaded, stats.failed) == (0, 5)
     assert len(tree(root)) == 5  # all kept
     assert cli.commands() == calls  # the first chunk's alone
     said = [r.getMessage() for r in caplog.records if "3 files stay local" in r.getMessage()]
-    assert len(said) == 1 and "(bucket does not exist)" in said[0]
+    assert said == [
+        "s3://no-such-bucket: cannot list (bucket does not exist, said earlier in this scan): "
+        "not tried; 3 files stay local"
+    ]
+    if how == "lookup":
+        return
+    # the next scan looks the first chunk's files up (their upload failed) and finds no
+    # bucket: a new file beside them in that chunk is not sent either
+    write(root / "no-such-bucket" / "a-new.txt", b"new")
+    cli.calls.clear()
+    assert uploader.scan_once().failed == 6
+    assert cli.commands() == ["s3api list-objects-v2"]
+    moto.create_bucket("no-such-bucket")  # made meanwhile: the next scan moves them all
+    assert uploader.scan_once().uploaded == 6 and tree(root) == []
+
+
+def test_a_bucket_s_other_listing_errors_leave_each_chunk_its_calls(
+    root: Path, moto: Moto, one_cli: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a missing bucket stops its chunks: a listing denied (a policy may allow some
+    prefixes only) or failing otherwise says nothing of the next chunk's."""
+    monkeypatch.setattr(uploader_module, "MAX_CHUNK_FILES", 2)
+    moto.create_bucket("denied")
+    for i in range(5):
+        write(root / "denied" / f"f{i}.txt", f"file {i}".encode())
+
+    def denied(args: list[str]) -> Result | None:
+        if args[:2] == ["s3api", "list-objects-v2"]:
+            return Result(
+                254,
+                "",
+                "An error occurred (AccessDenied) when calling the "
+                "ListObjectsV2 operation: Access Denied",
+            )
+        return None  # the real CLI runs
+
+    uploader, cli = recorded_uploader(root, moto, one_cli, answer=denied)
+    stats = uploader.scan_once()
+    assert (stats.uploaded, stats.failed) == (0, 5)
+    assert len(tree(root)) == 5  # unproven: kept
+    assert cli.commands() == ["s3 cp", "s3api list-objects-v2"] * 3
 
 
 def test_an_upload_that_timed_out_is_looked_up_before_the_next_one(

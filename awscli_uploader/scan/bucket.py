@@ -184,6 +184,9 @@ class BucketRun:
             for source, batch in batches:
                 if not batch or self.stop.is_set():
                     continue
+                if target.missing.error is not None:  # a listing of this scan found none
+                    self.record([check.not_tried(target.bucket, len(batch), target.missing.error)])
+                    continue
                 if target.opaque:  # known now, maybe from this chunk's first batch
                     one_by_one += [_original(pair, copied) for pair in batch]
                     continue

@@ -52,6 +52,12 @@ def list_failed(bucket: str, files: int, exc: AwsCliError) -> Outcome:
     return of_batch(Kind.LIST_FAILED, bucket, files, cli_reason(exc))
 
 
+def not_tried(bucket: str, files: int, exc: AwsCliError) -> Outcome:
+    """Files left untried: a listing of this scan said the bucket does not exist."""
+    reason = f"({classify(exc.stderr).value}, said earlier in this scan): not tried"
+    return of_batch(Kind.LIST_FAILED, bucket, files, reason)
+
+
 def prove_file(
     target: Target, item: Candidate, path: Path, obj: RemoteObject, known: Fingerprint | None
 ) -> tuple[Proof | None, list[Outcome]]:

@@ -82,14 +82,16 @@ class ReadBacks:
 
 @dataclass
 class Missing:
-    """What S3 answered when it said, in this scan, that the bucket does not exist: the
-    bucket's chunks after that one wait for the next scan without aws calls of their own."""
+    """What a listing answered when S3 said, in this scan, that the bucket does not exist:
+    the bucket's files not yet sent then wait for the next scan without aws calls of their
+    own. Only listings note it, as their errors carry no file names (an `s3 cp`'s name the
+    files, which could spell the error's name). Read and written by the bucket's thread."""
 
     error: AwsCliError | None = None
 
     def seen(self, exc: AwsCliError) -> None:
-        """Note a failed call's error when it says the bucket does not exist."""
-        if classify(exc.stderr) is ErrorKind.NO_SUCH_BUCKET:
+        """Note a failed listing's error when it says the bucket does not exist."""
+        if not exc.cancelled and classify(exc.stderr) is ErrorKind.NO_SUCH_BUCKET:
             self.error = exc
 
 

@@ -201,7 +201,6 @@ def upload_batch(
     except AwsCliError as exc:
         if exc.cancelled:  # a stop: the files stay, nothing failed
             return False, [of_batch(Kind.STOPPED, target.bucket, len(files))]
-        target.missing.seen(exc)
         return False, [of_batch(Kind.BATCH_FAILED, target.bucket, len(files), cli_reason(exc))]
     return True, [
         Outcome(Kind.CLI_ERROR, reason=line.replace(str(source), str(bucket_dir))) for line in lines

@@ -166,7 +166,7 @@ class Uploader:
                     record([of_batch(Kind.STOPPED, bucket, left)])
                     break
                 if target.missing.error is not None:  # no bucket: no call can succeed
-                    record([check.list_failed(bucket, left, target.missing.error)])
+                    record([check.not_tried(bucket, left, target.missing.error)])
                     break
                 run.run(chunk)
         finally:
