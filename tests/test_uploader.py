@@ -310,6 +310,7 @@ def test_a_backlog_drains_chunk_by_chunk(
     [
         ("proof", ["s3 cp", "s3api list-objects-v2"]),  # cp's own errors, then the listing's
         ("lookup", ["s3api list-objects-v2"]),  # a dry run looks every file up
+        ("opaque", ["s3 cp", "s3api list-objects-v2"]),  # then learned to be KMS: one by one
     ],
 )
 def test_a_missing_bucket_s_later_chunks_make_no_aws_call(
@@ -343,9 +344,13 @@ def test_a_missing_bucket_s_later_chunks_make_no_aws_call(
     # the next scan looks the first chunk's files up (their upload failed) and finds no
     # bucket: a new file beside them in that chunk is not sent either
     write(root / "no-such-bucket" / "a-new.txt", b"new")
+    if how == "opaque":  # its files would go one by one, each a cp of its own
+        uploader.opaque.add("no-such-bucket")
     cli.calls.clear()
     assert uploader.scan_once().failed == 6
     assert cli.commands() == ["s3api list-objects-v2"]
+    if how == "opaque":
+        return
     moto.create_bucket("no-such-bucket")  # made meanwhile: the next scan moves them all
     assert uploader.scan_once().uploaded == 6 and tree(root) == []
 
